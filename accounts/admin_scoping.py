@@ -1,0 +1,64 @@
+"""Admin base class: every plant-scoped admin page shows and edits only the plants the user administers."""
+
+from operator import attrgetter
+
+from django.contrib import admin
+
+from accounts.roles import PERM_MANAGE
+from accounts.selectors import plant_list_for, scope_to_plants, user_has_plant_perm
+from devices.models import Device, DeviceGroup, Line, Plant
+
+# Related-object choices in forms are limited to the same plants; path from each model to its plant.
+_PLANT_PATHS = {Plant: "", Line: "plant", Device: "plant", DeviceGroup: "plant"}
+
+
+class PlantScopedAdmin(admin.ModelAdmin):
+    """Superusers see everything; plant admins see and change rows of the plants they administer."""
+
+    plant_field = "plant"
+
+    def plant_of(self, obj):
+        return obj if not self.plant_field else attrgetter(self.plant_field.replace("__", "."))(obj)
+
+    def get_queryset(self, request):
+        return scope_to_plants(super().get_queryset(request), request.user, PERM_MANAGE, self.plant_field)
+
+    def _administers_any(self, request) -> bool:
+        if request.user.is_superuser:
+            return True
+        cache_attr = "_administered_plants_exist"
+        if not hasattr(request, cache_attr):
+            setattr(request, cache_attr, plant_list_for(request.user, PERM_MANAGE).exists())
+        return getattr(request, cache_attr)
+
+    def _may(self, request, obj) -> bool:
+        if obj is None:
+            return self._administers_any(request)
+        return user_has_plant_perm(request.user, PERM_MANAGE, self.plant_of(obj))
+
+    def has_module_permission(self, request):
+        return self._administers_any(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def has_add_permission(self, request):
+        return self._administers_any(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def _limit(self, db_field, request, kwargs):
+        model = db_field.remote_field.model
+        if model in _PLANT_PATHS:
+            kwargs["queryset"] = scope_to_plants(model.objects.all(), request.user, PERM_MANAGE, _PLANT_PATHS[model])
+        return kwargs
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        return super().formfield_for_foreignkey(db_field, request, **self._limit(db_field, request, kwargs))
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        return super().formfield_for_manytomany(db_field, request, **self._limit(db_field, request, kwargs))

@@ -1,0 +1,66 @@
+"""Reads scoped to a user: the single place that decides which plants (and so which rows) a user sees.
+
+Every queryset, consumer, export, admin page and Celery-built report goes through
+``plant_list_for`` or ``scope_to_plants``. Superusers see every plant.
+"""
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import F, QuerySet
+from guardian.shortcuts import get_objects_for_user
+
+from accounts.models import PlantRole, User
+from accounts.roles import PERM_VIEW, Role
+from devices.models import Plant
+
+
+def plant_list_for(user: User | AnonymousUser, perm: str = PERM_VIEW) -> QuerySet[Plant]:
+    """Plants on which ``user`` holds ``perm`` through a role (or all plants for a superuser).
+
+    Global model permissions are deliberately ignored: roles exist per plant only, so a row is
+    visible exactly when the object check (``user_has_plant_perm``) would also pass.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return Plant.objects.none()
+    if user.is_superuser:
+        return Plant.objects.all()
+    return get_objects_for_user(user, perm, klass=Plant, accept_global_perms=False)
+
+
+def scope_to_plants(queryset: QuerySet, user: User | AnonymousUser, perm: str = PERM_VIEW, plant_field: str = "plant"):
+    """Filter ``queryset`` to rows whose plant (reached through ``plant_field``; "" for plants) the user may ``perm``.
+
+    The plant list is a subquery, so the scoping costs no extra round trip.
+    """
+    if user.is_authenticated and user.is_active and user.is_superuser:
+        return queryset
+    plants = plant_list_for(user, perm).values("pk")
+    lookup = f"{plant_field}__in" if plant_field else "pk__in"
+    return queryset.filter(**{lookup: plants})
+
+
+def user_has_plant_perm(user: User | AnonymousUser, perm: str, plant: Plant) -> bool:
+    """Whether ``user`` holds ``perm`` (e.g. ``PERM_MANAGE``) on this plant."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.has_perm(perm, plant)
+
+
+def plant_roles_of(user: User | AnonymousUser) -> dict[int, str]:
+    """Map plant id → the user's highest role there, in one query (used to show "my role")."""
+    if not user.is_authenticated:
+        return {}
+    order = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
+    roles: dict[int, str] = {}
+    for plant_id, role in PlantRole.objects.filter(group__user=user).values_list("plant_id", "role"):
+        if plant_id not in roles or order[role] > order[roles[plant_id]]:
+            roles[plant_id] = role
+    return roles
+
+
+def member_list(plant: Plant) -> QuerySet[User]:
+    """Users holding a role on ``plant``, each annotated with ``role``, ordered by username (one query)."""
+    return (
+        User.objects.filter(groups__plant_role__plant=plant)
+        .annotate(role=F("groups__plant_role__role"))
+        .order_by("username")
+    )

@@ -1,0 +1,93 @@
+"""Shared fixtures: the personas of every permission test and helpers that print bodies on failure.
+
+Personas (STYLE.md §11): ``outsider`` (no plant), ``viewer``, ``operator`` and ``plant_admin``
+of plant A; plant B is the foreign plant; ``superuser`` sees everything.
+"""
+
+import os
+
+import pytest
+from django.conf import settings as django_settings
+from rest_framework.test import APIClient
+
+from accounts.roles import Role
+from devices.tests.factories import make_plant, make_user
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def require_service(setting_name: str) -> str:
+    """Return the URL of a real service, or skip (fail under ``REQUIRE_SERVICES=1``) when it is not configured."""
+    value = getattr(django_settings, setting_name, None)
+    if not value or value == "memory://":
+        message = f"{setting_name} is not set: this test needs the real service."
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        pytest.skip(message)
+    return value
+
+
+def assert_status(response, expected: int):
+    """Assert the HTTP status and show the body when it differs."""
+    body = getattr(response, "data", None) or response.content[:2000]
+    assert response.status_code == expected, f"expected {expected}, got {response.status_code}: {body}"
+    return response
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing_and_var(settings, tmp_path):
+    # Argon2 costs ~100 ms per hash; the hasher itself is covered by test_passwords.py.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.VAR_DIR = tmp_path / "var"
+
+
+@pytest.fixture
+def plant_a(db):
+    return make_plant("Plant A")
+
+
+@pytest.fixture
+def plant_b(db):
+    return make_plant("Plant B")
+
+
+def _member(username: str, plant, role: str):
+    return make_user(username, plant=plant, role=role)
+
+
+@pytest.fixture
+def outsider(db, plant_a, plant_b):
+    return make_user("outsider")
+
+
+@pytest.fixture
+def viewer(plant_a):
+    return _member("viewer", plant_a, Role.VIEWER)
+
+
+@pytest.fixture
+def operator(plant_a):
+    return _member("operator", plant_a, Role.OPERATOR)
+
+
+@pytest.fixture
+def plant_admin(plant_a):
+    return _member("plantadmin", plant_a, Role.ADMIN)
+
+
+@pytest.fixture
+def superuser(db):
+    return make_user("root", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def client_for():
+    """``client_for(user)`` → an APIClient logged in as ``user`` (session auth, as the browser)."""
+
+    def make(user):
+        client = APIClient()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make

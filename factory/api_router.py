@@ -1,0 +1,14 @@
+"""All management API resources under /api/v1/, one router for the project."""
+
+from rest_framework.routers import DefaultRouter
+
+from accounts.api.views import UserViewSet
+from devices.api.views import DeviceGroupViewSet, DeviceTokenViewSet, DeviceViewSet, LineViewSet, PlantViewSet
+
+router = DefaultRouter()
+router.register("users", UserViewSet, basename="user")
+router.register("plants", PlantViewSet, basename="plant")
+router.register("lines", LineViewSet, basename="line")
+router.register("devices", DeviceViewSet, basename="device")
+router.register("device-groups", DeviceGroupViewSet, basename="devicegroup")
+router.register("device-tokens", DeviceTokenViewSet, basename="devicetoken")

@@ -1,0 +1,37 @@
+"""JSON errors for the API, with a message that says what is wrong and what to do."""
+
+from django.db.models import ProtectedError
+from django.http import JsonResponse
+from django.views import defaults
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+def api_exception_handler(exc, context):
+    """DRF's handler, plus a top-level ``detail`` on validation errors so clients always find one."""
+    if isinstance(exc, ProtectedError):
+        blocking = sorted({str(obj) for obj in list(exc.protected_objects)[:10]})
+        return Response(
+            {"detail": f"Cannot delete: still in use by {', '.join(blocking)}. Move or delete those first."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    response = exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict) and "detail" not in response.data:
+        fields = ", ".join(str(name) for name in response.data)
+        response.data = {"detail": f"Invalid input in: {fields}.", "errors": response.data}
+    elif response is not None and isinstance(response.data, list):
+        response.data = {"detail": " ".join(str(item) for item in response.data), "errors": response.data}
+    return response
+
+
+def not_found(request, exception=None):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"No such resource: {request.path}. See /api/docs/ for the API."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Internal server error. The incident has been logged; try again later."}, status=500)
+    return defaults.server_error(request)
