@@ -34,6 +34,18 @@ def assert_status(response, expected: int):
     return response
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Give each pytest process its own test database on a shared server (parallel runs, CI beside dev)."""
+    from django.db import connections
+
+    suffix = f"p{os.getpid()}"
+    for alias in connections:
+        test = connections[alias].settings_dict.setdefault("TEST", {})
+        if connections[alias].settings_dict["ENGINE"].endswith("mysql"):
+            test["NAME"] = f"test_{connections[alias].settings_dict['NAME']}_{suffix}"
+
+
 @pytest.fixture(autouse=True)
 def _fast_hashing_and_var(settings, tmp_path):
     # Argon2 costs ~100 ms per hash; the hasher itself is covered by test_passwords.py.

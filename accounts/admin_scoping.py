@@ -3,6 +3,7 @@
 from operator import attrgetter
 
 from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
 
 from accounts.roles import PERM_MANAGE
 from accounts.selectors import plant_list_for, scope_to_plants, user_has_plant_perm
@@ -10,6 +11,28 @@ from devices.models import Device, DeviceGroup, Line, Plant
 
 # Related-object choices in forms are limited to the same plants; path from each model to its plant.
 _PLANT_PATHS = {Plant: "", Line: "plant", Device: "plant", DeviceGroup: "plant"}
+
+
+def _scoped_choices(model, request):
+    """Rows of ``model`` in the plants ``request.user`` administers (related-object choices)."""
+    queryset = model._default_manager.all()
+    if _PLANT_PATHS[model]:
+        queryset = queryset.select_related(_PLANT_PATHS[model])  # Line.__str__ shows its plant's name
+    return scope_to_plants(queryset, request.user, PERM_MANAGE, _PLANT_PATHS[model])
+
+
+class PlantScopedRelatedFilter(admin.RelatedFieldListFilter):
+    """The changelist sidebar filter, listing only plants, lines and groups the user administers.
+
+    The stock filter lists every row of the related model, which would name other plants' objects.
+    """
+
+    def field_choices(self, field, request, model_admin):
+        queryset = _scoped_choices(field.related_model, request)
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        if ordering:
+            queryset = queryset.order_by(*ordering)
+        return [(obj.pk, str(obj)) for obj in queryset]
 
 
 class PlantScopedAdmin(admin.ModelAdmin):
@@ -51,10 +74,27 @@ class PlantScopedAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return self._may(request, obj)
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and self.plant_field == "plant" and "plant" not in fields:
+            # Rows never change plant (as in the API): their devices, lines, groups and history stay behind.
+            fields.append("plant")
+        return fields
+
+    def get_list_filter(self, request):
+        scoped = []
+        for entry in super().get_list_filter(request):
+            if isinstance(entry, str):
+                field = get_fields_from_path(self.model, entry)[-1]
+                if field.is_relation and field.related_model in _PLANT_PATHS:
+                    entry = (entry, PlantScopedRelatedFilter)
+            scoped.append(entry)
+        return scoped
+
     def _limit(self, db_field, request, kwargs):
         model = db_field.remote_field.model
         if model in _PLANT_PATHS:
-            kwargs["queryset"] = scope_to_plants(model.objects.all(), request.user, PERM_MANAGE, _PLANT_PATHS[model])
+            kwargs["queryset"] = _scoped_choices(model, request)
         return kwargs
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

@@ -21,6 +21,14 @@ def user_create(*, username: str, password: str, email: str = "", **fields) -> U
     return user
 
 
+def user_set_password(*, user: User, password: str) -> User:
+    """Check ``password`` against the password validators, then store its hash. Raises ``ValidationError``."""
+    validate_password(password, user)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    return user
+
+
 @transaction.atomic
 def plant_roles_setup(*, plant: Plant) -> dict[str, PlantRole]:
     """Create the plant's role groups (``plant-<pk>-<role>``) and grant their permissions.
@@ -38,9 +46,11 @@ def plant_roles_setup(*, plant: Plant) -> dict[str, PlantRole]:
 
 
 def _admin_count(plant: Plant, excluding: User) -> int:
-    return User.objects.filter(groups__plant_role__plant=plant, groups__plant_role__role=Role.ADMIN).exclude(
-        pk=excluding.pk
-    ).count()
+    return (
+        User.objects.filter(groups__plant_role__plant=plant, groups__plant_role__role=Role.ADMIN)
+        .exclude(pk=excluding.pk)
+        .count()
+    )
 
 
 @transaction.atomic
@@ -54,7 +64,9 @@ def member_set_role(*, plant: Plant, user: User, role: str) -> bool:
     roles = plant_roles_setup(plant=plant)
     current = set(PlantRole.objects.filter(plant=plant, group__user=user).values_list("role", flat=True))
     if Role.ADMIN in current and role != Role.ADMIN and _admin_count(plant, user) == 0:
-        raise ValidationError({"role": f"{user.username} is the last admin of {plant.name}; appoint another admin first."})
+        raise ValidationError(
+            {"role": f"{user.username} is the last admin of {plant.name}; appoint another admin first."}
+        )
     for name, plant_role in roles.items():
         if name == role:
             plant_role.group.user_set.add(user)
@@ -68,6 +80,8 @@ def member_remove(*, plant: Plant, user: User) -> None:
     """Remove every role ``user`` holds on ``plant``. Refuses to remove the last admin."""
     current = set(PlantRole.objects.filter(plant=plant, group__user=user).values_list("role", flat=True))
     if Role.ADMIN in current and _admin_count(plant, user) == 0:
-        raise ValidationError({"user": f"{user.username} is the last admin of {plant.name}; appoint another admin first."})
+        raise ValidationError(
+            {"user": f"{user.username} is the last admin of {plant.name}; appoint another admin first."}
+        )
     for plant_role in PlantRole.objects.filter(plant=plant).select_related("group"):
         plant_role.group.user_set.remove(user)

@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 
 
 def _may_use_admin(user) -> bool:
-    from accounts.selectors import plant_list_for
     from accounts.roles import PERM_MANAGE
+    from accounts.selectors import plant_list_for
 
     if not user.is_active:
         return False

@@ -7,7 +7,6 @@ variable, instead of silently falling back to a default.
 
 import os
 from pathlib import Path
-from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -59,10 +58,13 @@ def env_url(name: str, *, schemes: tuple[str, ...]) -> str | None:
     value = env_str(name)
     if value is None:
         return None
-    scheme = urlparse(value).scheme
-    if scheme not in schemes:
+    # Split by hand: urlparse takes "redis:/x" or "host:6379" for a scheme. Only the scheme is
+    # echoed back, never the rest, which may hold a password.
+    scheme, separator, _ = value.partition("://")
+    if not separator or scheme.lower() not in schemes:
         allowed = ", ".join(f"{s}://" for s in schemes)
-        raise ImproperlyConfigured(f"{name} must start with one of {allowed} (got {scheme or 'no scheme'}://).")
+        got = f"{scheme}://" if separator else "no scheme"
+        raise ImproperlyConfigured(f"{name} must start with one of {allowed} (got {got}).")
     return value
 
 
@@ -71,7 +73,13 @@ def env_secret(name: str, default: str | None = None) -> str | None:
     path = env_str(f"{name}_FILE")
     if path:
         try:
-            return Path(path).read_text().strip()
+            secret = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc.strerror}.") from None
+        except UnicodeDecodeError:
+            raise ImproperlyConfigured(f"{name}_FILE={path!r} is not UTF-8 text.") from None
+        if not secret:
+            # An empty file is a broken mount, not "no secret": falling back to a default hides it.
+            raise ImproperlyConfigured(f"{name}_FILE={path!r} is empty.")
+        return secret
     return env_str(name, default)

@@ -33,5 +33,6 @@ def not_found(request, exception=None):
 
 def server_error(request):
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Internal server error. The incident has been logged; try again later."}, status=500)
+        detail = "Internal server error. The incident has been logged; try again later."
+        return JsonResponse({"detail": detail}, status=500)
     return defaults.server_error(request)

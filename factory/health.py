@@ -19,6 +19,9 @@ from django.views.decorators.cache import never_cache
 
 logger = logging.getLogger(__name__)
 
+# Seconds each probe may take before it counts as failed.
+PROBE_TIMEOUT = 2
+
 
 def _database():
     with connection.cursor() as cursor:
@@ -42,7 +45,7 @@ def _channel_layer():
         await layer.receive(channel)
 
     async def bounded():
-        await asyncio.wait_for(roundtrip(), timeout=2)
+        await asyncio.wait_for(roundtrip(), timeout=PROBE_TIMEOUT)
 
     async_to_sync(bounded)()
 
@@ -52,8 +55,19 @@ def _broker():
         return
     from factory.celery import app
 
-    with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=2)
+    # kombu's redis transport sets no socket timeouts: a broker that accepts the connection but
+    # never answers (overloaded, half-open behind a proxy) would hang this request for good. The
+    # socket_* options bound redis, read/write_timeout bound AMQP; each transport ignores the
+    # other's. One attempt, no retry: the load balancer polling us is the retry loop.
+    options = {
+        "socket_connect_timeout": PROBE_TIMEOUT,
+        "socket_timeout": PROBE_TIMEOUT,
+        "read_timeout": PROBE_TIMEOUT,
+        "write_timeout": PROBE_TIMEOUT,
+    }
+    url = settings.CELERY_BROKER_URL
+    with app.connection_for_write(url, connect_timeout=PROBE_TIMEOUT, transport_options=options) as conn:
+        conn.ensure_connection(max_retries=0, timeout=PROBE_TIMEOUT)
 
 
 CHECKS = {"database": _database, "cache": _cache, "channel_layer": _channel_layer, "broker": _broker}

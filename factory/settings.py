@@ -110,6 +110,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
         "collation": "utf8mb4_unicode_ci",
         "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
         "isolation_level": "read committed",
+        "connect_timeout": 5,
     }
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 else:
@@ -126,7 +127,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Cache, channel layer -------------------------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix"))
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Short socket timeouts: a hung Redis must degrade the cache (and show in /healthz), not stall requests.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+        }
+    }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -234,13 +242,19 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+JWT_SIGNING_KEY = env_secret("JWT_SIGNING_KEY", SECRET_KEY)
+if not DEBUG and len(JWT_SIGNING_KEY.encode()) < 32:
+    raise ImproperlyConfigured("JWT_SIGNING_KEY (or SECRET_KEY) must be at least 32 bytes for HS256 tokens.")
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7, minimum=1)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
-    "UPDATE_LAST_LOGIN": True,
-    "SIGNING_KEY": env_secret("JWT_SIGNING_KEY", SECRET_KEY),
+    # The serializer sends user_logged_in (axes resets the failure count, Django updates
+    # last_login), so simplejwt's own last_login write would only duplicate it.
+    "UPDATE_LAST_LOGIN": False,
+    "TOKEN_OBTAIN_SERIALIZER": "accounts.lockout.AxesTokenObtainPairSerializer",
+    "SIGNING_KEY": JWT_SIGNING_KEY,
     "ALGORITHM": "HS256",
 }
 SPECTACULAR_SETTINGS = {
@@ -252,6 +266,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
 }
 
 # Security (production) ------------------------------------------------------------------------

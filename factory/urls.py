@@ -1,12 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView
 
 from accounts.views import home
 from devices.api.device_views import device_self
 from factory.api_router import router
+from factory.exceptions import not_found
 from factory.health import healthz
 
 api_v1 = [
@@ -27,6 +28,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("healthz", healthz, name="healthz"),
+    # Unknown API paths answer JSON even with DEBUG=true (Django's debug 404 page is HTML).
+    re_path(r"^api/", not_found),
 ]
 
 handler404 = "factory.exceptions.not_found"

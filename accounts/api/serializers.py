@@ -1,10 +1,20 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from rest_framework import serializers
 from rest_framework.fields import get_error_detail
 
 from accounts.models import User
-from accounts.services import user_create
+from accounts.services import user_create, user_set_password
 from factory.serializers import StrictSerializerMixin
+
+
+def _call_service(service, **kwargs):
+    """Run an account service; its ``ValidationError`` becomes a 400 (password errors carry no field name)."""
+    try:
+        return service(**kwargs)
+    except DjangoValidationError as exc:
+        detail = get_error_detail(exc)
+        raise serializers.ValidationError(detail if isinstance(detail, dict) else {"password": detail}) from None
 
 
 class UserSerializer(StrictSerializerMixin, serializers.ModelSerializer):
@@ -12,22 +22,29 @@ class UserSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["id", "username", "email", "first_name", "last_name", "is_active", "is_superuser", "password", "date_joined"]
+        fields = [
+            "id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "is_active",
+            "is_superuser",
+            "password",
+            "date_joined",
+        ]
         read_only_fields = ["is_superuser", "date_joined"]
 
     def create(self, validated_data):
-        try:
-            return user_create(**validated_data)
-        except DjangoValidationError as exc:
-            detail = get_error_detail(exc)
-            raise serializers.ValidationError(detail if isinstance(detail, dict) else {"password": detail}) from None
+        return _call_service(user_create, **validated_data)
 
+    @transaction.atomic
     def update(self, instance, validated_data):
         password = validated_data.pop("password", None)
         instance = super().update(instance, validated_data)
-        if password:
-            instance.set_password(password)
-            instance.save(update_fields=["password"])
+        if password is not None:
+            # Same policy as on create; a refused password rolls back the other fields too.
+            _call_service(user_set_password, user=instance, password=password)
         return instance
 
 

@@ -10,7 +10,10 @@ from accounts.selectors import plant_roles_of
 
 
 class IsSuperuser(IsAdminUser):
-    message = "Only superusers manage user accounts. Plant admins add existing users to their plant via /plants/<id>/members/."
+    message = (
+        "Only superusers manage user accounts. "
+        "Plant admins add existing users to their plant via /plants/<id>/members/."
+    )
 
     def has_permission(self, request, view):
         return bool(request.user and request.user.is_superuser)

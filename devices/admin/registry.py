@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.utils import timezone
 from guardian.admin import GuardedModelAdminMixin
@@ -11,8 +13,38 @@ from devices.services.plants import plant_create
 from devices.services.tokens import token_revoke
 
 
+class SuperuserObjectPermissionsMixin(GuardedModelAdminMixin):
+    """guardian's object-permission pages, for superusers only.
+
+    Plant admins grant roles on the members page. Raw grants made here bypass that page's
+    last-admin guard and do not show in its list, so only superusers (auditing or repairing
+    permissions) may use them.
+    """
+
+    def _superuser_only(self, request):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+
+    def obj_perms_manage_view(self, request, object_pk):
+        self._superuser_only(request)
+        return super().obj_perms_manage_view(request, object_pk)
+
+    def obj_perms_manage_user_view(self, request, object_pk, user_id):
+        self._superuser_only(request)
+        return super().obj_perms_manage_user_view(request, object_pk, user_id)
+
+    def obj_perms_manage_group_view(self, request, object_pk, group_id):
+        self._superuser_only(request)
+        return super().obj_perms_manage_group_view(request, object_pk, group_id)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["show_object_permissions"] = request.user.is_superuser
+        return super().render_change_form(request, context, *args, **kwargs)
+
+
 @admin.register(Plant)
-class PlantAdmin(PlantMembersMixin, GuardedModelAdminMixin, PlantScopedAdmin):
+class PlantAdmin(PlantMembersMixin, SuperuserObjectPermissionsMixin, PlantScopedAdmin):
+    change_form_template = "admin/devices/plant/change_form.html"
     plant_field = ""
     list_display = ["name", "time_zone", "address", "created_at"]
     search_fields = ["name", "address"]
@@ -49,27 +81,71 @@ class DeviceTokenInline(admin.TabularInline):
     readonly_fields = fields
     show_change_link = True
 
+    # Read-only, shown to whoever may view the device (the stock inline asks for global permissions,
+    # which plant admins do not have).
+    def has_view_permission(self, request, obj=None):
+        return self.admin_site.get_model_admin(self.parent_model).has_view_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
     def has_add_permission(self, request, obj=None):
         return False  # tokens are issued with the "Issue tokens" action, which shows the plain token once
 
 
 @admin.register(Device)
 class DeviceAdmin(PlantScopedAdmin):
-    list_display = ["uid", "name", "kind", "plant", "line", "model", "firmware_version", "enabled", "online", "last_seen_at"]
+    list_display = [
+        "uid",
+        "name",
+        "kind",
+        "plant",
+        "line",
+        "model",
+        "firmware_version",
+        "enabled",
+        "online",
+        "last_seen_at",
+    ]
     list_filter = ["kind", "enabled", "plant", "line", "model", "groups"]
     search_fields = ["uid", "name", "serial_number", "model", "location"]
-    list_select_related = ["plant", "line"]
+    list_select_related = ["plant", "line__plant"]  # a line's label shows its plant's name
     readonly_fields = ["last_seen_at", "created_at", "updated_at"]
     inlines = [DeviceTokenInline]
-    actions = [actions.enable, actions.disable, actions.move, actions.add_to_group, actions.remove_from_group, actions.issue_tokens]
+    actions = [
+        actions.enable,
+        actions.disable,
+        actions.move,
+        actions.add_to_group,
+        actions.remove_from_group,
+        actions.issue_tokens,
+    ]
 
     @admin.display(boolean=True)
     def online(self, device):
         return device.is_online(timezone.now())
 
 
+class DeviceGroupForm(forms.ModelForm):
+    """A group holds devices of its own plant only (as ``group_set_devices`` and the API insist)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        # On the change page the plant is read-only, so it comes from the instance.
+        plant = cleaned.get("plant") or (self.instance.plant if self.instance.plant_id else None)
+        devices = cleaned.get("devices")
+        if plant is not None and devices is not None:
+            foreign = [d.uid for d in devices if d.plant_id != plant.pk]
+            if foreign:
+                self.add_error(
+                    "devices", f"Group of plant '{plant.name}' cannot hold {', '.join(foreign)} of another plant."
+                )
+        return cleaned
+
+
 @admin.register(DeviceGroup)
 class DeviceGroupAdmin(PlantScopedAdmin):
+    form = DeviceGroupForm
     list_display = ["name", "plant", "device_count", "created_at"]
     list_filter = ["plant"]
     search_fields = ["name", "description"]

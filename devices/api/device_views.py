@@ -2,7 +2,6 @@
 
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
 
 from devices.exceptions import DeviceAuthError
 from devices.models import Device
@@ -12,14 +11,19 @@ from devices.services.tokens import token_authenticate
 def device_from_request(request: HttpRequest) -> Device:
     """Authenticate the calling device from its ``Authorization`` header or raise ``DeviceAuthError``."""
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
-    if scheme != "Device" or not credential.strip():
+    # Authentication schemes are case-insensitive (RFC 9110 §11.1); devices in the field vary.
+    if scheme.lower() != "device" or not credential.strip():
         raise DeviceAuthError("Send the device token as 'Authorization: Device <token>'.", status=401)
     return token_authenticate(credential.strip())
 
 
-@require_GET
 def device_self(request: HttpRequest) -> JsonResponse:
     """Who the token belongs to: lets an integrator check a freshly provisioned device's credentials."""
+    if request.method != "GET":
+        # Devices parse JSON only; Django's require_GET would answer with an empty HTML 405.
+        return JsonResponse(
+            {"detail": f"Method {request.method} is not allowed here; use GET."}, status=405, headers={"Allow": "GET"}
+        )
     try:
         device = device_from_request(request)
     except DeviceAuthError as exc:

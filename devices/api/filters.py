@@ -3,13 +3,23 @@ import django_filters
 from devices.models import Device, DeviceGroup, DeviceToken, Line
 
 
+def _id_filter(field_name: str, label: str) -> django_filters.NumberFilter:
+    # A plain id, not a ModelChoiceFilter: its unscoped choices would answer 400 for a missing id
+    # but 200 for another plant's, telling a user which ids exist in plants they cannot see.
+    return django_filters.NumberFilter(field_name=field_name, label=label)
+
+
 class LineFilterSet(django_filters.FilterSet):
+    plant = _id_filter("plant", "Plant id")
+
     class Meta:
         model = Line
         fields = ["plant"]
 
 
 class DeviceFilterSet(django_filters.FilterSet):
+    plant = _id_filter("plant", "Plant id")
+    line = _id_filter("line", "Line id")
     group = django_filters.NumberFilter(field_name="groups", label="Device group id")
     model = django_filters.CharFilter(lookup_expr="iexact")
     firmware_version = django_filters.CharFilter()
@@ -20,6 +30,7 @@ class DeviceFilterSet(django_filters.FilterSet):
 
 
 class DeviceGroupFilterSet(django_filters.FilterSet):
+    plant = _id_filter("plant", "Plant id")
     device = django_filters.NumberFilter(field_name="devices", label="Groups containing this device id")
 
     class Meta:
@@ -28,6 +39,7 @@ class DeviceGroupFilterSet(django_filters.FilterSet):
 
 
 class DeviceTokenFilterSet(django_filters.FilterSet):
+    device = _id_filter("device", "Device id")
     revoked = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
 
     class Meta:

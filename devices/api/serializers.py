@@ -18,6 +18,26 @@ def call_service(service, **kwargs):
         raise serializers.ValidationError(get_error_detail(exc)) from None
 
 
+class UniqueNameInPlantMixin:
+    """A name taken in the plant answers 400 on ``name``, on create and on rename.
+
+    DRF's own unique-together check names no field and is skipped on updates (``plant`` is
+    read-only there), which let a rename reach the database constraint and fail with a 500.
+    """
+
+    def validate(self, data):
+        data = super().validate(data)
+        plant = data.get("plant") or getattr(self.instance, "plant", None)
+        name = data.get("name", getattr(self.instance, "name", None))
+        clashes = self.Meta.model.objects.filter(plant=plant, name=name)
+        if self.instance is not None:
+            clashes = clashes.exclude(pk=self.instance.pk)
+        if plant is not None and clashes.exists():
+            what = self.Meta.model._meta.verbose_name
+            raise serializers.ValidationError({"name": f"Plant '{plant.name}' already has a {what} named '{name}'."})
+        return data
+
+
 class PlantSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     my_role = serializers.SerializerMethodField(help_text="Your role on this plant; null for superusers without one.")
 
@@ -39,13 +59,14 @@ class MemberSerializer(StrictSerializerMixin, serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
-class LineSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class LineSerializer(UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer):
     plant = ScopedPrimaryKeyRelatedField(plant_field="", queryset=Plant.objects.all())
     device_count = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Line
         fields = ["id", "plant", "name", "description", "position", "device_count", "created_at", "updated_at"]
+        validators = []  # see UniqueNameInPlantMixin
 
     def get_fields(self):
         fields = super().get_fields()
@@ -87,10 +108,15 @@ class DeviceSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         line = data.get("line")
         plant = data.get("plant") or (self.instance.plant if self.instance else None) or (line.plant if line else None)
         if plant is None:
-            raise serializers.ValidationError({"line": "Give the device's line (or its plant for devices outside a line)."})
+            raise serializers.ValidationError(
+                {"line": "Give the device's line (or its plant for devices outside a line)."}
+            )
         if line is not None and line.plant_id != plant.pk:
             raise serializers.ValidationError(
-                {"line": f"Line '{line.name}' is in plant '{line.plant.name}', not in this device's plant '{plant.name}'."}
+                {
+                    "line": f"Line '{line.name}' is in plant '{line.plant.name}', "
+                    f"not in this device's plant '{plant.name}'."
+                }
             )
         return data
 
@@ -101,13 +127,14 @@ class DeviceSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         return call_service(device_create, **validated_data)
 
 
-class DeviceGroupSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class DeviceGroupSerializer(UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer):
     plant = ScopedPrimaryKeyRelatedField(plant_field="", queryset=Plant.objects.all())
     devices = ScopedPrimaryKeyRelatedField(many=True, queryset=Device.objects.all(), required=False)
 
     class Meta:
         model = DeviceGroup
         fields = ["id", "plant", "name", "description", "devices", "created_at", "updated_at"]
+        validators = []  # see UniqueNameInPlantMixin
 
     def get_fields(self):
         fields = super().get_fields()
@@ -116,6 +143,7 @@ class DeviceGroupSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         return fields
 
     def validate(self, data):
+        data = super().validate(data)
         plant = data.get("plant") or self.instance.plant
         foreign = [d.uid for d in data.get("devices", []) if d.plant_id != plant.pk]
         if foreign:
@@ -163,7 +191,9 @@ class TokenCreateSerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class IssuedTokenSerializer(DeviceTokenSerializer):
-    token = serializers.CharField(read_only=True, help_text="The plain token. Shown only in this response: store it now.")
+    token = serializers.CharField(
+        read_only=True, help_text="The plain token. Shown only in this response: store it now."
+    )
 
     class Meta(DeviceTokenSerializer.Meta):
         fields = [*DeviceTokenSerializer.Meta.fields, "token"]
@@ -198,5 +228,7 @@ class DeviceBatchSerializer(StrictSerializerMixin, serializers.Serializer):
         field = needs.get(data["action"])
         if field and not data.get(field):
             raise serializers.ValidationError({field: f"Action '{data['action']}' needs '{field}'."})
-        data["device_list"] = list(data["devices"]) if data.get("devices") else list(data["group"].devices.all())
+        # dict.fromkeys: a device listed twice is acted on once (and gets one token, not two).
+        devices = data["devices"] if data.get("devices") else data["group"].devices.all()
+        data["device_list"] = list(dict.fromkeys(devices))
         return data

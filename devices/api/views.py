@@ -88,7 +88,11 @@ class PlantViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
 
 
 class LineViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
-    queryset = Line.objects.select_related("plant").annotate(device_count=Count("devices"))
+    # The explicit order_by: Django drops Meta.ordering from GROUP BY queries, and pages of an
+    # unordered list may repeat or skip lines.
+    queryset = (
+        Line.objects.select_related("plant").annotate(device_count=Count("devices")).order_by(*Line._meta.ordering)
+    )
     serializer_class = LineSerializer
     filterset_class = LineFilterSet
     search_fields = ["name", "description"]
@@ -107,7 +111,9 @@ class DeviceViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "now": timezone.now()}
 
-    @extend_schema(request=TokenCreateSerializer, responses={200: DeviceTokenSerializer(many=True), 201: IssuedTokenSerializer})
+    @extend_schema(
+        request=TokenCreateSerializer, responses={200: DeviceTokenSerializer(many=True), 201: IssuedTokenSerializer}
+    )
     @action(detail=True, methods=["get", "post"])
     def tokens(self, request, pk=None):
         """List the device's tokens, or issue a new one: the plain token is in this response only."""
@@ -134,7 +140,7 @@ class DeviceViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         devices = data["device_list"]
-        for plant in {d.plant for d in devices}:
+        for plant in Plant.objects.filter(pk__in={d.plant_id for d in devices}):
             self.check_plant_perm(plant, PERM_MANAGE)
         result = call_service(
             registry.devices_batch,
@@ -154,7 +160,9 @@ class DeviceGroupViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
     ordering_fields = ["name", "created_at"]
 
 
-class DeviceTokenViewSet(PlantScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class DeviceTokenViewSet(
+    PlantScopedViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Tokens of your plants' devices (never the plain token). Revoke or rotate them here."""
 
     queryset = DeviceToken.objects.select_related("device")
@@ -181,6 +189,6 @@ class DeviceTokenViewSet(PlantScopedViewSetMixin, mixins.ListModelMixin, mixins.
         token = self.get_object()
         serializer = TokenRotateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        new_token, plain = token_rotate(token=token, by=request.user, **serializer.validated_data)
+        new_token, plain = call_service(token_rotate, token=token, by=request.user, **serializer.validated_data)
         new_token.token = plain
         return Response(IssuedTokenSerializer(new_token, context=self.get_serializer_context()).data, status=201)

@@ -1,4 +1,5 @@
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -19,7 +20,9 @@ class Device(models.Model):
         SENSOR = "sensor", "Sensor"
         GATEWAY = "gateway", "Gateway"
 
-    uid = models.CharField(max_length=64, unique=True, validators=[uid_validator], help_text="Stable device id, e.g. press-07.")
+    uid = models.CharField(
+        max_length=64, unique=True, validators=[uid_validator], help_text="Stable device id, e.g. press-07."
+    )
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.MACHINE)
     plant = models.ForeignKey("devices.Plant", on_delete=models.PROTECT, related_name="devices")
@@ -32,7 +35,7 @@ class Device(models.Model):
         decimal_places=3,
         null=True,
         blank=True,
-        validators=[MinValueValidator(0.001)],
+        validators=[MinValueValidator(Decimal("0.001"))],
         help_text="Seconds per piece at ideal speed (machines).",
     )
     expected_interval = models.PositiveIntegerField(

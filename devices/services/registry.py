@@ -51,12 +51,14 @@ def devices_move(*, devices: list[Device], line: Line) -> int:
 
 
 def devices_add_to_group(*, devices: list[Device], group: DeviceGroup) -> int:
-    _same_plant(devices, group.plant, "group", f"Group '{group.name}'")
+    _same_plant(devices, group.plant, "target_group", f"Group '{group.name}'")
     group.devices.add(*devices)
     return len(devices)
 
 
 def devices_remove_from_group(*, devices: list[Device], group: DeviceGroup) -> int:
+    # A group of another plant cannot hold these devices: say so rather than report a no-op as done.
+    _same_plant(devices, group.plant, "target_group", f"Group '{group.name}'")
     group.devices.remove(*devices)
     return len(devices)
 
@@ -68,7 +70,9 @@ def tokens_issue(*, devices: list[Device], name: str, by=None) -> list[tuple[Dev
 
 
 @transaction.atomic
-def devices_batch(*, action: str, devices: list[Device], by=None, line=None, target_group=None, token_name=None) -> dict:
+def devices_batch(
+    *, action: str, devices: list[Device], by=None, line=None, target_group=None, token_name=None
+) -> dict:
     """Apply one batch action to ``devices``, all or nothing; the API and the admin both call this.
 
     Returns ``{"action", "count", "devices"}`` plus ``tokens`` (plain, shown once) for

@@ -10,6 +10,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -54,8 +55,14 @@ def token_authenticate(plain: str) -> Device:
     if token is None or not hmac.compare_digest(token.key_hash, _hash(plain)):
         raise DeviceAuthError("Unknown device token. Check the token or issue a new one.", status=401)
     now = timezone.now()
-    if not token.is_active(now):
+    if token.revoked_at is not None:
         raise DeviceAuthError(f"Device token '{token.name}' has been revoked; issue a new one.", status=403)
+    if not token.is_active(now):
+        raise DeviceAuthError(
+            f"Device token '{token.name}' expired at {token.expires_at.isoformat()} after rotation; "
+            "use the token that replaced it.",
+            status=403,
+        )
     if not token.device.enabled:
         raise DeviceAuthError(f"Device '{token.device.uid}' is disabled; a plant admin can enable it.", status=403)
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
@@ -72,15 +79,26 @@ def token_revoke(*, token: DeviceToken) -> bool:
 def token_rotate(*, token: DeviceToken, by=None, grace_seconds: int = 0) -> tuple[DeviceToken, str]:
     """Issue a replacement with the same name; the old token stops working after ``grace_seconds``.
 
-    A grace period lets a device fleet pick up the new token before the old one dies.
+    A grace period lets a device fleet pick up the new token before the old one dies. Rotating a
+    token already in its grace period only ever shortens that period. Raises ``ValidationError``
+    for a revoked or expired token: rotation must never bring a dead credential back to life.
     """
-    new_token, plain = token_issue(device=token.device, name=token.name, by=by)
     now = timezone.now()
-    if grace_seconds > 0:
-        DeviceToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
-            expires_at=now + timedelta(seconds=grace_seconds)
+    current = DeviceToken.objects.select_for_update().get(pk=token.pk)
+    if current.revoked_at is not None:
+        raise ValidationError(f"Token '{current.name}' is revoked; issue a new token for the device instead.")
+    if not current.is_active(now):
+        raise ValidationError(
+            f"Token '{current.name}' expired at {current.expires_at.isoformat()}; "
+            "issue a new token for the device instead."
         )
+    new_token, plain = token_issue(device=token.device, name=token.name, by=by)
+    if grace_seconds > 0:
+        expires_at = now + timedelta(seconds=grace_seconds)
+        if current.expires_at is not None:
+            expires_at = min(expires_at, current.expires_at)
+        DeviceToken.objects.filter(pk=token.pk).update(expires_at=expires_at)
     else:
-        token.revoke(now)
+        current.revoke(now)
     token.refresh_from_db()
     return new_token, plain

@@ -29,7 +29,9 @@ def make_user(username: str | None = None, *, plant: Plant | None = None, role: 
 
 
 def make_plant(name: str | None = None, **fields) -> Plant:
-    return plant_create(name=name or f"Plant {next(_seq)}", time_zone=fields.pop("time_zone", "Europe/Berlin"), **fields)
+    return plant_create(
+        name=name or f"Plant {next(_seq)}", time_zone=fields.pop("time_zone", "Europe/Berlin"), **fields
+    )
 
 
 def make_line(plant: Plant | None = None, name: str | None = None, **fields) -> Line:

@@ -43,7 +43,9 @@ def test_rejects_unknown_time_zone_and_unknown_field(client_for, superuser):
         client_for(superuser).post("/api/v1/plants/", {"name": "P", "time_zone": "Mars/Olympus", "colour": "red"}), 400
     )
     assert set(response.data["errors"]) == {"colour"}
-    response = assert_status(client_for(superuser).post("/api/v1/plants/", {"name": "P", "time_zone": "Mars/Olympus"}), 400)
+    response = assert_status(
+        client_for(superuser).post("/api/v1/plants/", {"name": "P", "time_zone": "Mars/Olympus"}), 400
+    )
     assert "IANA" in str(response.data["errors"]["time_zone"])
     assert not Plant.objects.filter(name="P").exists()
 

@@ -47,7 +47,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             created = self._seed()
         credentials = self._credentials()
-        self.stdout.write(self.style.SUCCESS(f"Demo data: {created} object(s) created." if created else "Demo data: nothing new."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo data: {created} object(s) created." if created else "Demo data: nothing new.")
+        )
         self.stdout.write("Demo logins (also in var/demo-credentials.json):")
         for username, role in USERS:
             self.stdout.write(f"  {username:<9} {credentials[username]:<24} {role or 'superuser'}")
@@ -71,7 +73,8 @@ class Command(BaseCommand):
                 created += 1
         for name, uids in GROUPS.items():
             group, new = DeviceGroup.objects.get_or_create(plant=plant, name=name)
-            group.devices.add(*Device.objects.filter(uid__in=uids))
+            # uid is unique across plants: a demo uid taken elsewhere must not pull that device in.
+            group.devices.add(*Device.objects.filter(plant=plant, uid__in=uids))
             created += new
         credentials = self._credentials()
         for username, role in USERS:

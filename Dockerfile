@@ -1,0 +1,22 @@
+# Production image: Daphne (web), Celery worker and beat all run from it (see docker-compose.yml).
+FROM node:20-bookworm-slim AS assets
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund && mkdir -p vendor && \
+    cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css \
+       node_modules/htmx.org/dist/htmx.min.js vendor/
+
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VAR_DIR=/var/lib/factory
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential pkg-config libmariadb-dev tzdata \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY requirements.txt requirements-mysql.txt ./
+RUN pip install --no-cache-dir -r requirements.txt -r requirements-mysql.txt
+COPY . .
+COPY --from=assets /src/vendor static/vendor
+RUN DEBUG=true python manage.py collectstatic --noinput && \
+    useradd --system --home /var/lib/factory factory && mkdir -p /var/lib/factory && chown factory /var/lib/factory
+USER factory
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "factory.asgi:application"]

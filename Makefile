@@ -1,0 +1,68 @@
+# Smart Factory IoT: `make run` (a living factory on http://127.0.0.1:8000) and `make test`.
+# Everything else here is what those two call.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip -q --disable-pip-version-check
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test deps dev-deps mysql-driver assets migrate seed lint check-migrations check clean
+
+run: deps assets mysql-driver migrate seed
+	@echo "Smart Factory IoT on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/). Ctrl-C stops."
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) factory.asgi:application
+
+test: dev-deps assets mysql-driver
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.deps: requirements.txt $(VENV)/bin/activate
+	$(PIP) install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/bin/activate
+	$(PIP) install -r requirements-dev.txt
+	touch $@ $(VENV)/.deps
+
+deps: $(VENV)/.deps
+dev-deps: $(VENV)/.dev-deps
+
+# The compiled MySQL driver is only needed (and only installed) when DATABASE_URL points at
+# MySQL/MariaDB, so the embedded default works on a machine without MySQL headers.
+mysql-driver:
+	@case "$$DATABASE_URL" in mysql*) \
+	  $(PY) -c "import MySQLdb" 2>/dev/null || $(PIP) install -r requirements-mysql.txt || { \
+	    echo "Installing mysqlclient failed: install the headers first, e.g. 'apt-get install pkg-config libmariadb-dev build-essential'."; exit 1; } ;; \
+	esac
+
+static/vendor/.stamp: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the dashboard's JavaScript: apt-get install npm (or install Node.js 18+)."; exit 1; }
+	npm ci --no-audit --no-fund --silent
+	mkdir -p static/vendor
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css node_modules/htmx.org/dist/htmx.min.js static/vendor/
+	touch $@
+
+assets: static/vendor/.stamp
+
+migrate: deps
+	$(PY) manage.py migrate --noinput
+
+seed: deps
+	$(PY) manage.py seed_demo
+
+lint: dev-deps
+	$(VENV)/bin/ruff check .
+
+check-migrations: dev-deps
+	$(PY) manage.py makemigrations --check --dry-run
+
+check: dev-deps
+	$(PY) manage.py check
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor var
