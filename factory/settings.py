@@ -220,6 +220,16 @@ GUARDIAN_RAISE_403 = False
 DEVICE_TOKEN_HASH_KEY = env_secret("DEVICE_TOKEN_HASH_KEY", SECRET_KEY)
 DEVICE_EXPECTED_INTERVAL = env_int("DEVICE_EXPECTED_INTERVAL", 60, minimum=1)
 
+# Telemetry (CONTRACT.md) --------------------------------------------------------------------
+TELEMETRY_MAX_BATCH = env_int("TELEMETRY_MAX_BATCH", 1000, minimum=1)
+TELEMETRY_MAX_BODY_BYTES = env_int("TELEMETRY_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
+TELEMETRY_RATE_LIMIT = env_int("TELEMETRY_RATE_LIMIT", 50, minimum=0)  # requests/s per device; 0 = off
+TELEMETRY_RETENTION_RAW_DAYS = env_int("TELEMETRY_RETENTION_RAW_DAYS", 30, minimum=1)
+TELEMETRY_RETENTION_1M_DAYS = env_int("TELEMETRY_RETENTION_1M_DAYS", 365, minimum=1)
+TELEMETRY_RETENTION_1H_DAYS = env_int("TELEMETRY_RETENTION_1H_DAYS", 0, minimum=0)  # 0 = forever
+DEAD_LETTER_RETENTION_DAYS = env_int("DEAD_LETTER_RETENTION_DAYS", 14, minimum=1)
+MQTT_BRIDGE_CLIENT_ID = env_str("MQTT_BRIDGE_CLIENT_ID", "factory-mqtt-bridge")
+
 # REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

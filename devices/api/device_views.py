@@ -1,9 +1,12 @@
 """Endpoints that devices call with ``Authorization: Device <token>`` (see CONTRACT.md)."""
 
-from django.http import HttpRequest, JsonResponse
+from django.conf import settings
+from django.http import HttpResponse, HttpRequest, JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 
 from devices.exceptions import DeviceAuthError
+from devices.ingest_http import telemetry_http_sync
 from devices.models import Device
 from devices.services.tokens import token_authenticate
 
@@ -38,3 +41,18 @@ def device_self(request: HttpRequest) -> JsonResponse:
             "server_time": timezone.now().isoformat(),
         }
     )
+
+
+@csrf_exempt
+def telemetry_post(request: HttpRequest) -> HttpResponse:
+    """``POST /api/v1/telemetry/`` through Django, for servers that do not use ``factory.asgi``'s
+    lean route (e.g. a WSGI deployment or the test client). Same checks and statuses."""
+    if request.method != "POST":
+        return JsonResponse({"detail": "Use POST."}, status=405, headers={"Allow": "POST"})
+    limit = settings.TELEMETRY_MAX_BODY_BYTES
+    if int(request.headers.get("Content-Length") or 0) > limit:
+        return JsonResponse({"detail": f"Body larger than {limit} bytes; send smaller batches."}, status=413)
+    if request.content_type != "application/json":
+        return JsonResponse({"detail": "Send Content-Type: application/json."}, status=415)
+    status, body, headers = telemetry_http_sync(request.headers.get("Authorization", ""), request.body)
+    return HttpResponse(body, status=status, content_type="application/json", headers=headers)

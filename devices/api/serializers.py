@@ -91,7 +91,8 @@ class DeviceSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         model = Device
         fields = [
             "id", "uid", "name", "kind", "plant", "line", "model", "serial_number", "firmware_version",
-            "ideal_cycle_time", "expected_interval", "enabled", "online", "last_seen_at", "location",
+            "ideal_cycle_time", "expected_interval", "enabled", "online", "last_seen_at", "state", "state_since",
+            "location",
             "description", "groups", "created_at", "updated_at",
         ]  # fmt: skip
 
