@@ -45,6 +45,12 @@ def plant_roles_setup(*, plant: Plant) -> dict[str, PlantRole]:
     return roles
 
 
+def _lock(plant: Plant) -> None:
+    """Serialise role changes of one plant: two admins demoting each other at once must not
+    both pass the last-admin check."""
+    Plant.objects.select_for_update().filter(pk=plant.pk).first()
+
+
 def _admin_count(plant: Plant, excluding: User) -> int:
     return (
         User.objects.filter(groups__plant_role__plant=plant, groups__plant_role__role=Role.ADMIN)
@@ -61,6 +67,7 @@ def member_set_role(*, plant: Plant, user: User, role: str) -> bool:
     """
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}; use one of {', '.join(Role.values)}."})
+    _lock(plant)
     roles = plant_roles_setup(plant=plant)
     current = set(PlantRole.objects.filter(plant=plant, group__user=user).values_list("role", flat=True))
     if Role.ADMIN in current and role != Role.ADMIN and _admin_count(plant, user) == 0:
@@ -78,6 +85,7 @@ def member_set_role(*, plant: Plant, user: User, role: str) -> bool:
 @transaction.atomic
 def member_remove(*, plant: Plant, user: User) -> None:
     """Remove every role ``user`` holds on ``plant``. Refuses to remove the last admin."""
+    _lock(plant)
     current = set(PlantRole.objects.filter(plant=plant, group__user=user).values_list("role", flat=True))
     if Role.ADMIN in current and _admin_count(plant, user) == 0:
         raise ValidationError(

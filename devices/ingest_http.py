@@ -4,8 +4,14 @@ Devices post here many times a second, so this path skips Django's request cycle
 request on this machine, STACK.md) and DRF. It still uses the ORM connection and the one ingest
 service, so validation, storage and after-commit hooks are the same as for MQTT and WebSocket.
 Responses follow CONTRACT.md: 202, 400, 401, 403, 413, 415, 429 (with Retry-After).
+
+Group commit: concurrent requests in one process are handled together by ``IngestBatcher``:
+one token query for all of them, one rate-limit round trip, and one transaction that stores
+every valid request. Each request still gets its own answer; an invalid request never affects
+another, and a database failure answers 503 to the requests of that batch (nothing stored).
 """
 
+import asyncio
 import logging
 
 import orjson
@@ -15,52 +21,126 @@ from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from devices.exceptions import DeviceAuthError
-from devices.services.ingest import IngestItem, rate_limit_retry_after, telemetry_parse, telemetry_store
+from devices.services.ingest import IngestItem, rate_limit_many, telemetry_parse, telemetry_store
 from devices.services.telemetry_payload import PayloadError
-from devices.services.tokens import token_authenticate
+from devices.services.tokens import tokens_authenticate_many
 
 logger = logging.getLogger(__name__)
 
+Response = tuple[int, bytes, dict]
+NO_AUTH = "Send the device token as 'Authorization: Device <token>'."
 
-def _json(status: int, body: dict, headers: dict | None = None) -> tuple[int, bytes, dict]:
+
+def _json(status: int, body: dict, headers: dict | None = None) -> Response:
     return status, orjson.dumps(body), headers or {}
 
 
-def telemetry_http_sync(authorization: str, body: bytes) -> tuple[int, bytes, dict]:
-    """Authenticate, rate-limit, validate and store one request (runs in a worker thread)."""
+def _unavailable() -> Response:
+    return _json(503, {"detail": "Storage is unavailable; nothing was stored. Retry later."}, {"retry-after": "5"})
+
+
+def telemetry_http_batch(requests: list[tuple[str, bytes]]) -> list[Response]:
+    """Authenticate, rate-limit, validate and store several requests ``(authorization, body)``.
+
+    Runs in a worker thread. Returns one response per request, in order.
+    """
     close_old_connections()
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "device" or not token.strip():
-        return _json(401, {"detail": "Send the device token as 'Authorization: Device <token>'."})
+    responses: list[Response | None] = [None] * len(requests)
+    tokens = {}
+    for index, (authorization, _) in enumerate(requests):
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "device" or not token.strip():
+            responses[index] = _json(401, {"detail": NO_AUTH})
+        else:
+            tokens[index] = token.strip()
     try:
-        device = token_authenticate(token.strip())
-    except DeviceAuthError as exc:
-        return _json(exc.status, {"detail": exc.message})
+        devices = dict(zip(tokens, tokens_authenticate_many(list(tokens.values())), strict=True))
     except DatabaseError:
         logger.exception("telemetry: database unavailable during authentication")
-        return _json(503, {"detail": "Storage is unavailable; retry later."}, {"retry-after": "5"})
-    retry_after = rate_limit_retry_after(device.pk)
-    if retry_after:
-        limit = settings.TELEMETRY_RATE_LIMIT
-        return _json(
-            429,
-            {"detail": f"Device '{device.uid}' sends more than {limit} requests/s; batch messages or slow down."},
-            {"retry-after": str(retry_after)},
-        )
+        return [response or _unavailable() for response in responses]
+    for index, result in devices.items():
+        if isinstance(result, DeviceAuthError):
+            responses[index] = _json(result.status, {"detail": result.message})
+    authenticated = [i for i, result in devices.items() if not isinstance(result, DeviceAuthError)]
+    limit = settings.TELEMETRY_RATE_LIMIT
+    for index, retry_after in zip(authenticated, rate_limit_many([devices[i].pk for i in authenticated]), strict=True):
+        if retry_after:
+            detail = f"Device '{devices[index].uid}' sends more than {limit} requests/s; batch messages or slow down."
+            responses[index] = _json(429, {"detail": detail}, {"retry-after": str(retry_after)})
     now = timezone.now()
-    try:
-        messages = telemetry_parse(body, now=now)
-    except PayloadError as exc:
-        return _json(exc.status, {"errors": exc.errors})
-    try:
-        accepted = telemetry_store([IngestItem(device=device, messages=messages)], received_at=now)
-    except DatabaseError:
-        logger.exception("telemetry: database unavailable while storing")
-        return _json(503, {"detail": "Storage is unavailable; nothing was stored. Retry later."}, {"retry-after": "5"})
-    return _json(202, {"accepted": accepted})
+    items: dict[int, IngestItem] = {}
+    accepted: dict[int, int] = {}
+    for index in authenticated:
+        if responses[index] is not None:
+            continue
+        try:
+            messages = telemetry_parse(requests[index][1], now=now)
+        except PayloadError as exc:
+            responses[index] = _json(exc.status, {"errors": exc.errors})
+            continue
+        device = devices[index]
+        items.setdefault(device.pk, IngestItem(device=device, messages=[])).messages.extend(messages)
+        accepted[index] = len(messages)
+    if items:
+        try:
+            telemetry_store(list(items.values()), received_at=now)
+        except DatabaseError:
+            logger.exception("telemetry: database unavailable while storing")
+            for index in accepted:
+                responses[index] = _unavailable()
+            return responses
+        for index, count in accepted.items():
+            responses[index] = _json(202, {"accepted": count})
+    return responses
 
 
-_handle = sync_to_async(telemetry_http_sync, thread_sensitive=False)
+def telemetry_http_sync(authorization: str, body: bytes) -> Response:
+    """One request (the Django fallback view and tests)."""
+    return telemetry_http_batch([(authorization, body)])[0]
+
+
+class IngestBatcher:
+    """Collects concurrent requests of this process and hands them to ``telemetry_http_batch``.
+
+    While one batch is in the database the next requests queue up, so batches grow with load
+    (group commit) and a lone request waits for nobody. ``workers`` batches may be in flight.
+    """
+
+    def __init__(self, max_batch: int = 200, workers: int = 2):
+        self.max_batch, self.workers = max_batch, workers
+        self.queue: asyncio.Queue | None = None
+        self.loop = None
+
+    def _start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.queue = asyncio.Queue()
+        for _ in range(self.workers):
+            self.loop.create_task(self._worker())
+
+    async def submit(self, authorization: str, body: bytes) -> Response:
+        if self.loop is not asyncio.get_running_loop():
+            self._start()
+        future = self.loop.create_future()
+        await self.queue.put((authorization, body, future))
+        return await future
+
+    async def _worker(self) -> None:
+        handle = sync_to_async(telemetry_http_batch, thread_sensitive=False)
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < self.max_batch and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                responses = await handle([(authorization, body) for authorization, body, _ in batch])
+            except Exception:  # never leave a request hanging
+                logger.exception("telemetry: batch failed")
+                responses = [_json(500, {"detail": "Internal error; nothing was stored. Retry later."})] * len(batch)
+            for (_, _, future), response in zip(batch, responses, strict=True):
+                if not future.done():
+                    future.set_result(response)
+
+
+batcher = IngestBatcher()
 
 
 async def _respond(send, status: int, body: bytes, headers: dict | None = None) -> None:
@@ -107,5 +187,5 @@ async def telemetry_endpoint(scope, receive, send) -> None:
         await _respond(send, 413, too_large)
         return
     authorization = headers.get(b"authorization", b"").decode("latin-1")
-    status, payload, extra = await _handle(authorization, body)
+    status, payload, extra = await batcher.submit(authorization, body)
     await _respond(send, status, payload, extra)

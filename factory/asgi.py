@@ -12,7 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from devices.ingest_http import telemetry_endpoint  # noqa: E402
-from devices.routing import websocket_urlpatterns as device_ws  # noqa: E402
+from devices.routing import device_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
 
 TELEMETRY_PATH = "/api/v1/telemetry/"
 
@@ -25,9 +25,16 @@ async def http_router(scope, receive, send):
         await django_asgi_app(scope, receive, send)
 
 
-application = ProtocolTypeRouter(
-    {
-        "http": http_router,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(device_ws))),
-    }
-)
+device_websockets = URLRouter(device_websocket_urlpatterns)
+browser_websockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+
+
+async def websocket_router(scope, receive, send):
+    """Devices (token header, no Origin) and browsers (session cookie, Origin checked) are kept apart."""
+    if scope["path"].startswith("/ws/devices/"):
+        await device_websockets(scope, receive, send)
+    else:
+        await browser_websockets(scope, receive, send)
+
+
+application = ProtocolTypeRouter({"http": http_router, "websocket": websocket_router})

@@ -1,5 +1,6 @@
 """JSON errors for the API, with a message that says what is wrong and what to do."""
 
+from django.db import IntegrityError
 from django.db.models import ProtectedError
 from django.http import JsonResponse
 from django.views import defaults
@@ -14,6 +15,12 @@ def api_exception_handler(exc, context):
         blocking = sorted({str(obj) for obj in list(exc.protected_objects)[:10]})
         return Response(
             {"detail": f"Cannot delete: still in use by {', '.join(blocking)}. Move or delete those first."},
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, IntegrityError):
+        # A unique constraint lost a race with a concurrent request (the serializer checked first).
+        return Response(
+            {"detail": "Conflicts with a row created at the same moment (e.g. the same name); reload and retry."},
             status=status.HTTP_409_CONFLICT,
         )
     response = exception_handler(exc, context)

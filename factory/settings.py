@@ -212,7 +212,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_VERBOSE = False
 
-GUARDIAN_ANONYMOUS_USER_NAME = None
+ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row (nobody anonymous sees any plant)
 GUARDIAN_RAISE_403 = False
 
 # Device tokens are HMAC-SHA256 hashed with this key. It defaults to SECRET_KEY; give it its own
@@ -277,6 +277,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "factory.schema.add_device_endpoints",
+    ],
 }
 
 # Security (production) ------------------------------------------------------------------------

@@ -206,3 +206,11 @@ def test_keeps_me_query_count_constant_when_roles_grow(client_for, rows, django_
     with django_assert_max_num_queries(3):
         body = assert_status(client.get(ME), 200).json()
     assert len(body["roles"]) == rows
+
+
+def test_lists_no_anonymous_guardian_user_when_superuser_lists(client_for, superuser):
+    from accounts.models import User
+
+    assert not User.objects.filter(username="AnonymousUser").exists()
+    response = assert_status(client_for(superuser).get("/api/v1/users/?page_size=1000"), 200)
+    assert "AnonymousUser" not in [u["username"] for u in response.data["results"]]

@@ -1,7 +1,7 @@
 """Endpoints that devices call with ``Authorization: Device <token>`` (see CONTRACT.md)."""
 
 from django.conf import settings
-from django.http import HttpResponse, HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 

@@ -100,6 +100,7 @@ class DeviceSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         fields = super().get_fields()
         if isinstance(self.instance, Device):
             fields["plant"].read_only = True  # a device never changes plant; move it within its plant
+            fields["uid"].read_only = True  # devices are flashed with it (MQTT topic, simulator, logs)
         return fields
 
     def get_online(self, device) -> bool:

@@ -5,138 +5,283 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('devices', '0001_initial'),
+        ("devices", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Metric',
+            name="Metric",
             fields=[
-                ('id', models.AutoField(primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=63, unique=True)),
-                ('unit', models.CharField(blank=True, max_length=16)),
+                ("id", models.AutoField(primary_key=True, serialize=False)),
+                ("name", models.CharField(max_length=63, unique=True)),
+                ("unit", models.CharField(blank=True, max_length=16)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='device',
-            name='online',
-            field=models.BooleanField(default=False, editable=False, help_text='Heard from within 3 expected intervals (kept by ingest and a beat task).'),
+            model_name="device",
+            name="online",
+            field=models.BooleanField(
+                default=False,
+                editable=False,
+                help_text="Heard from within 3 expected intervals (kept by ingest and a beat task).",
+            ),
         ),
         migrations.AddField(
-            model_name='device',
-            name='state',
-            field=models.CharField(blank=True, editable=False, help_text='Current machine state.', max_length=16),
+            model_name="device",
+            name="state",
+            field=models.CharField(blank=True, editable=False, help_text="Current machine state.", max_length=16),
         ),
         migrations.AddField(
-            model_name='device',
-            name='state_since',
+            model_name="device",
+            name="state_since",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.CreateModel(
-            name='DeadLetter',
+            name="DeadLetter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('received_at', models.DateTimeField(db_index=True)),
-                ('transport', models.CharField(max_length=16)),
-                ('topic', models.CharField(blank=True, max_length=255)),
-                ('device_uid', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('payload', models.TextField(help_text='The raw payload (first 64 KiB).')),
-                ('reason', models.TextField()),
-                ('device', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='dead_letters', to='devices.device')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("received_at", models.DateTimeField(db_index=True)),
+                ("transport", models.CharField(max_length=16)),
+                ("topic", models.CharField(blank=True, max_length=255)),
+                ("device_uid", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("payload", models.TextField(help_text="The raw payload (first 64 KiB).")),
+                ("reason", models.TextField()),
+                (
+                    "device",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="dead_letters",
+                        to="devices.device",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at'],
+                "ordering": ["-received_at"],
             },
         ),
         migrations.CreateModel(
-            name='MachineState',
+            name="MachineState",
             fields=[
-                ('pk', models.CompositePrimaryKey('device', 'ts', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('ts', models.DateTimeField()),
-                ('state', models.CharField(choices=[('running', 'Running'), ('idle', 'Idle'), ('down', 'Down'), ('setup', 'Setup'), ('planned_stop', 'Planned Stop'), ('offline', 'Offline')], max_length=16)),
-                ('device', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='devices.device')),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "device", "ts", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("ts", models.DateTimeField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("idle", "Idle"),
+                            ("down", "Down"),
+                            ("setup", "Setup"),
+                            ("planned_stop", "Planned Stop"),
+                            ("offline", "Offline"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "device",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="devices.device",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'telemetry_machine_state',
+                "db_table": "telemetry_machine_state",
             },
         ),
         migrations.CreateModel(
-            name='LatestValue',
+            name="LatestValue",
             fields=[
-                ('pk', models.CompositePrimaryKey('device', 'metric', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('ts', models.DateTimeField()),
-                ('value', models.FloatField()),
-                ('device', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='devices.device')),
-                ('metric', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='devices.metric')),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "device", "metric", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("ts", models.DateTimeField()),
+                ("value", models.FloatField()),
+                (
+                    "device",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="devices.device",
+                    ),
+                ),
+                (
+                    "metric",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="devices.metric",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'telemetry_latest',
+                "db_table": "telemetry_latest",
             },
         ),
         migrations.CreateModel(
-            name='RollupPending',
+            name="RollupPending",
             fields=[
-                ('pk', models.CompositePrimaryKey('device', 'bucket', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('bucket', models.DateTimeField()),
-                ('generation', models.PositiveBigIntegerField(default=1)),
-                ('device', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='devices.device')),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "device", "bucket", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("bucket", models.DateTimeField()),
+                ("generation", models.PositiveBigIntegerField(default=1)),
+                (
+                    "device",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="devices.device",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'telemetry_rollup_pending',
+                "db_table": "telemetry_rollup_pending",
             },
         ),
         migrations.CreateModel(
-            name='TelemetryReading',
+            name="TelemetryReading",
             fields=[
-                ('pk', models.CompositePrimaryKey('device', 'metric', 'ts', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('ts', models.DateTimeField()),
-                ('value', models.FloatField()),
-                ('device', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='devices.device')),
-                ('metric', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='devices.metric')),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "device", "metric", "ts", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("ts", models.DateTimeField()),
+                ("value", models.FloatField()),
+                (
+                    "device",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="devices.device",
+                    ),
+                ),
+                (
+                    "metric",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="devices.metric",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'telemetry_reading',
+                "db_table": "telemetry_reading",
             },
         ),
         migrations.CreateModel(
-            name='TelemetryRollup1h',
+            name="TelemetryRollup1h",
             fields=[
-                ('bucket', models.DateTimeField(help_text='Start of the bucket (UTC).')),
-                ('min', models.FloatField()),
-                ('max', models.FloatField()),
-                ('sum', models.FloatField()),
-                ('count', models.PositiveIntegerField()),
-                ('last', models.FloatField(help_text='The value with the latest ts in the bucket.')),
-                ('last_ts', models.DateTimeField()),
-                ('pk', models.CompositePrimaryKey('device', 'metric', 'bucket', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('device', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='devices.device')),
-                ('metric', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='devices.metric')),
+                ("bucket", models.DateTimeField(help_text="Start of the bucket (UTC).")),
+                ("min", models.FloatField()),
+                ("max", models.FloatField()),
+                ("sum", models.FloatField()),
+                ("count", models.PositiveIntegerField()),
+                ("last", models.FloatField(help_text="The value with the latest ts in the bucket.")),
+                ("last_ts", models.DateTimeField()),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "device", "metric", "bucket", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "device",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="devices.device",
+                    ),
+                ),
+                (
+                    "metric",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="devices.metric",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'telemetry_rollup_1h',
+                "db_table": "telemetry_rollup_1h",
             },
         ),
         migrations.CreateModel(
-            name='TelemetryRollup1m',
+            name="TelemetryRollup1m",
             fields=[
-                ('bucket', models.DateTimeField(help_text='Start of the bucket (UTC).')),
-                ('min', models.FloatField()),
-                ('max', models.FloatField()),
-                ('sum', models.FloatField()),
-                ('count', models.PositiveIntegerField()),
-                ('last', models.FloatField(help_text='The value with the latest ts in the bucket.')),
-                ('last_ts', models.DateTimeField()),
-                ('pk', models.CompositePrimaryKey('device', 'metric', 'bucket', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('device', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='devices.device')),
-                ('metric', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='devices.metric')),
+                ("bucket", models.DateTimeField(help_text="Start of the bucket (UTC).")),
+                ("min", models.FloatField()),
+                ("max", models.FloatField()),
+                ("sum", models.FloatField()),
+                ("count", models.PositiveIntegerField()),
+                ("last", models.FloatField(help_text="The value with the latest ts in the bucket.")),
+                ("last_ts", models.DateTimeField()),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "device", "metric", "bucket", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "device",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="devices.device",
+                    ),
+                ),
+                (
+                    "metric",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="devices.metric",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'telemetry_rollup_1m',
+                "db_table": "telemetry_rollup_1m",
             },
         ),
     ]

@@ -44,7 +44,9 @@ class Device(models.Model):
     enabled = models.BooleanField(default=True, help_text="Disabled devices are refused at ingest.")
     last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
     online = models.BooleanField(
-        default=False, editable=False, help_text="Heard from within 3 expected intervals (kept by ingest and a beat task)."
+        default=False,
+        editable=False,
+        help_text="Heard from within 3 expected intervals (kept by ingest and a beat task).",
     )
     state = models.CharField(max_length=16, blank=True, editable=False, help_text="Current machine state.")
     state_since = models.DateTimeField(null=True, blank=True, editable=False)

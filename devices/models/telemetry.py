@@ -49,6 +49,9 @@ class TelemetryReading(models.Model):
     class Meta:
         db_table = "telemetry_reading"
 
+    def __str__(self) -> str:
+        return f"{self.device_id}/{self.metric_id} @ {self.ts:%Y-%m-%d %H:%M:%S} = {self.value}"
+
 
 class RollupBase(models.Model):
     device = _device_fk()
@@ -67,6 +70,9 @@ class RollupBase(models.Model):
     @property
     def avg(self) -> float:
         return self.sum / self.count
+
+    def __str__(self) -> str:
+        return f"{self.device_id}/{self.metric_id} @ {self.bucket:%Y-%m-%d %H:%M}"
 
 
 class TelemetryRollup1m(RollupBase):
@@ -98,6 +104,9 @@ class RollupPending(models.Model):
     class Meta:
         db_table = "telemetry_rollup_pending"
 
+    def __str__(self) -> str:
+        return f"{self.device_id} @ {self.bucket:%Y-%m-%d %H:%M} (generation {self.generation})"
+
 
 class LatestValue(models.Model):
     """The newest reading per (device, metric): what "current value" tiles and APIs read."""
@@ -110,6 +119,9 @@ class LatestValue(models.Model):
 
     class Meta:
         db_table = "telemetry_latest"
+
+    def __str__(self) -> str:
+        return f"{self.device_id}/{self.metric_id} = {self.value} @ {self.ts:%Y-%m-%d %H:%M:%S}"
 
 
 class MachineState(models.Model):
@@ -130,6 +142,9 @@ class MachineState(models.Model):
 
     class Meta:
         db_table = "telemetry_machine_state"
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.state} from {self.ts:%Y-%m-%d %H:%M:%S}"
 
 
 class DeadLetter(models.Model):

@@ -7,12 +7,13 @@ HMAC-SHA256(DEVICE_TOKEN_HASH_KEY, token) are stored; comparison is constant-tim
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from devices.exceptions import DeviceAuthError
 from devices.models import Device, DeviceToken
@@ -42,32 +43,110 @@ def token_issue(*, device: Device, name: str, by=None) -> tuple[DeviceToken, str
     raise RuntimeError("Could not generate a unique token prefix.")
 
 
+# The hot path of every device request: one hand-written query (~0.25 ms here) instead of an
+# ORM select_related (~1.5-2.4 ms of query compilation on this machine, bench/ingest.py).
+_WANTED = {"id", "uid", "name", "kind", "firmware_version", "enabled", "plant_id", "last_seen_at", "online", "state",
+           "state_since", "expected_interval"}  # fmt: skip
+# Model.from_db expects values in the model's field order.
+_DEVICE_FIELDS = tuple(f.attname for f in Device._meta.concrete_fields if f.attname in _WANTED)
+_TOKEN_FIELDS = ("id", "prefix", "name", "key_hash", "revoked_at", "expires_at", "last_used_at")
+# Identifiers come from model metadata; the prefix is always a query parameter.
+_LOOKUP_SQL = (
+    "SELECT {token}, {device} FROM {tokens} t JOIN {devices} d ON d.id = t.device_id WHERE {where}".format(  # noqa: S608
+        token=", ".join(f"t.{name}" for name in _TOKEN_FIELDS),
+        device=", ".join(f"d.{name}" for name in _DEVICE_FIELDS),
+        tokens=DeviceToken._meta.db_table,
+        devices=Device._meta.db_table,
+        where="t.prefix IN ({placeholders})",
+    )
+)
+
+
+def _aware(value):
+    """A datetime column as an aware UTC datetime, from MySQL (naive UTC) or SQLite (text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _lookup(prefixes: list[str]) -> dict[str, tuple[dict, Device]]:
+    """Token rows (as dicts) and their devices for ``prefixes``, in one query."""
+    if not prefixes:
+        return {}
+    placeholders = ", ".join(["%s"] * len(prefixes))
+    with connection.cursor() as cursor:
+        cursor.execute(_LOOKUP_SQL.format(placeholders=placeholders), prefixes)
+        rows = cursor.fetchall()
+    found = {}
+    for row in rows:
+        token = dict(zip(_TOKEN_FIELDS, row[: len(_TOKEN_FIELDS)], strict=True))
+        for name in ("revoked_at", "expires_at", "last_used_at"):
+            token[name] = _aware(token[name])
+        values = list(row[len(_TOKEN_FIELDS) :])
+        for index, name in enumerate(_DEVICE_FIELDS):
+            if name in ("last_seen_at", "state_since"):
+                values[index] = _aware(values[index])
+            elif name in ("enabled", "online"):
+                values[index] = bool(values[index])
+        found[token["prefix"]] = (token, Device.from_db(connection.alias, _DEVICE_FIELDS, values))
+    return found
+
+
+def _check(plain: str, found: dict, now) -> Device | DeviceAuthError:
+    prefix, dot, _ = plain.partition(".")
+    if not dot or not prefix:
+        return DeviceAuthError("Malformed device token: expected '<prefix>.<secret>'.", status=401)
+    entry = found.get(prefix)
+    if entry is None or not hmac.compare_digest(entry[0]["key_hash"], _hash(plain)):
+        return DeviceAuthError("Unknown device token. Check the token or issue a new one.", status=401)
+    token, device = entry
+    if token["revoked_at"] is not None:
+        return DeviceAuthError(f"Device token '{token['name']}' has been revoked; issue a new one.", status=403)
+    if token["expires_at"] is not None and now >= token["expires_at"]:
+        return DeviceAuthError(
+            f"Device token '{token['name']}' expired at {token['expires_at'].isoformat()} after rotation; "
+            "use the token that replaced it.",
+            status=403,
+        )
+    if not device.enabled:
+        return DeviceAuthError(f"Device '{device.uid}' is disabled; a plant admin can enable it.", status=403)
+    return device
+
+
+def tokens_authenticate_many(plains: list[str]) -> list[Device | DeviceAuthError]:
+    """Authenticate several requests with one query; each result is a device or the error for it.
+
+    Same rules as ``token_authenticate``. Updates ``last_used_at`` (at most once a minute per
+    token) with one UPDATE for all of them.
+    """
+    now = timezone.now()
+    found = _lookup(sorted({plain.partition(".")[0] for plain in plains if "." in plain}))
+    results = [_check(plain, found, now) for plain in plains]
+    stale = {
+        token["id"]
+        for plain, result in zip(plains, results, strict=True)
+        if isinstance(result, Device)
+        for token, _ in [found[plain.partition(".")[0]]]
+        if token["last_used_at"] is None or now - token["last_used_at"] >= LAST_USED_RESOLUTION
+    }
+    if stale:
+        DeviceToken.objects.filter(pk__in=stale).update(last_used_at=now)
+    return results
+
+
 def token_authenticate(plain: str) -> Device:
     """Return the device a plain token belongs to, or raise ``DeviceAuthError``.
 
     401 for a malformed or unknown token; 403 for a revoked or expired token or a disabled
-    device. Updates ``last_used_at`` (at most once a minute).
+    device. Updates ``last_used_at`` (at most once a minute). The returned device has the
+    fields ingest needs loaded (others load on access).
     """
-    prefix, dot, _ = plain.partition(".")
-    if not dot or not prefix:
-        raise DeviceAuthError("Malformed device token: expected '<prefix>.<secret>'.", status=401)
-    token = DeviceToken.objects.select_related("device").filter(prefix=prefix).first()
-    if token is None or not hmac.compare_digest(token.key_hash, _hash(plain)):
-        raise DeviceAuthError("Unknown device token. Check the token or issue a new one.", status=401)
-    now = timezone.now()
-    if token.revoked_at is not None:
-        raise DeviceAuthError(f"Device token '{token.name}' has been revoked; issue a new one.", status=403)
-    if not token.is_active(now):
-        raise DeviceAuthError(
-            f"Device token '{token.name}' expired at {token.expires_at.isoformat()} after rotation; "
-            "use the token that replaced it.",
-            status=403,
-        )
-    if not token.device.enabled:
-        raise DeviceAuthError(f"Device '{token.device.uid}' is disabled; a plant admin can enable it.", status=403)
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        DeviceToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.device
+    result = tokens_authenticate_many([plain])[0]
+    if isinstance(result, DeviceAuthError):
+        raise result
+    return result
 
 
 def token_revoke(*, token: DeviceToken) -> bool:

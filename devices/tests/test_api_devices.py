@@ -290,3 +290,10 @@ def test_keeps_list_query_count_constant_when_devices_grow(
         response = assert_status(client.get(URL), 200)
     assert response.json()["count"] == rows
     assert all(row["groups"] == [group.pk] for row in response.json()["results"])
+
+
+def test_refuses_uid_change_when_device_exists(client_for, plant_admin, press):
+    response = assert_status(client_for(plant_admin).patch(f"/api/v1/devices/{press.pk}/", {"uid": "renamed"}), 400)
+    assert "uid" in response.data["errors"]
+    press.refresh_from_db()
+    assert press.uid != "renamed"

@@ -113,3 +113,13 @@ def test_answers_404_json_when_api_path_is_unknown_in_debug_mode(db, settings):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert "/api/docs/" in response.json()["detail"]
+
+
+def test_answers_409_when_a_unique_constraint_loses_a_race():
+    from django.db import IntegrityError
+
+    from factory.exceptions import api_exception_handler
+
+    response = api_exception_handler(IntegrityError("Duplicate entry"), {})
+    assert response.status_code == 409
+    assert "retry" in response.data["detail"]

@@ -1,0 +1,289 @@
+"""Ingest benchmark on the real stack (MariaDB, Redis, Mosquitto). Not a test: it prints figures.
+
+    .venv/bin/python bench/ingest.py [--seconds 20] [--devices 64] [--server uvicorn|daphne]
+                                     [--workers 2] [--only raw,http_batch,http_single,mqtt]
+
+In one run, against a scratch database ``factory_bench_ingest``:
+  raw          baseline: multi-row INSERT (executemany, 1,000-row batches, one commit each) into
+               the same telemetry_reading table, straight through mysqlclient
+  http_batch   POST /api/v1/telemetry/ with 100 messages x 5 values per request (wrk, 32 conns)
+  http_single  one message with one value per request (wrk, 64 conns)
+  mqtt         a paho publisher (QoS 1, flow-controlled) into Mosquitto, the bridge
+               (`manage.py mqtt_bridge`) storing; rate measured from the rows that landed
+Readings/s always come from rows counted in the database, not from what clients sent. The
+server's resident memory is sampled at the start and end of each HTTP phase.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB = "factory_bench_ingest"
+ENV = {
+    **os.environ,
+    "DATABASE_URL": f"mysql://root@127.0.0.1:3306/{DB}",
+    "REDIS_URL": "redis://127.0.0.1:6379/13",
+    "MQTT_URL": "mqtt://127.0.0.1:1883",
+    "DEBUG": "false",
+    "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "false",
+    "TELEMETRY_RATE_LIMIT": "0",
+    "LOG_LEVEL": "WARNING",
+    "MQTT_BRIDGE_CLIENT_ID": "bench-bridge",
+}
+PORT = 8765
+PY = str(ROOT / ".venv" / "bin" / "python")
+
+
+def sh(*args, **kwargs):
+    return subprocess.run(args, check=True, cwd=ROOT, env=ENV, **kwargs)
+
+
+def mysql():
+    import MySQLdb
+
+    return MySQLdb.connect(host="127.0.0.1", user="root", db=DB, charset="utf8mb4")
+
+
+def count_rows() -> int:
+    conn = mysql()
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT COUNT(*) FROM telemetry_reading")
+        return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def prepare(devices: int) -> tuple[list[str], list[str]]:
+    import MySQLdb
+
+    conn = MySQLdb.connect(host="127.0.0.1", user="root")
+    conn.cursor().execute(f"DROP DATABASE IF EXISTS {DB}")
+    conn.cursor().execute(f"CREATE DATABASE {DB} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    conn.close()
+    sh(PY, "manage.py", "migrate", "-v0")
+    os.environ.update(ENV)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    os.environ["DJANGO_SETTINGS_MODULE"] = "factory.settings"
+    django.setup()
+    from devices.services.plants import line_create, plant_create
+    from devices.services.registry import device_create
+    from devices.services.tokens import token_issue
+
+    plant = plant_create(name="Bench plant", time_zone="UTC")
+    line = line_create(plant=plant, name="Bench line")
+    uids, tokens = [], []
+    for n in range(devices):
+        device = device_create(uid=f"bench-{n:04d}", name=f"Bench {n}", line=line, kind="machine")
+        tokens.append(token_issue(device=device, name="bench")[1])
+        uids.append(device.uid)
+    return uids, tokens
+
+
+def bench_raw(rows: int = 500_000) -> float:
+    """Baseline: the multi-row INSERT rate of the same table, same machine, same run.
+
+    As in ../shared/limits/mariadb_insert.py: rows are generated before the timer starts
+    (100 devices x 5 metrics, arriving in time order), executemany in 1,000-row batches with a
+    durable commit each, so the figure is what MariaDB itself sustains.
+    """
+    from datetime import datetime, timedelta
+
+    base = datetime.utcnow() - timedelta(days=2)
+    data = []
+    for tick in range(rows // 500):
+        ts = (base + timedelta(seconds=tick * 5)).strftime("%Y-%m-%d %H:%M:%S.%f")
+        data.extend((900_000 + d, 1 + m, ts, 20.0 + m) for d in range(100) for m in range(5))
+    conn = mysql()
+    cur = conn.cursor()
+    sql = "INSERT INTO telemetry_reading (device_id, metric_id, ts, value) VALUES (%s, %s, %s, %s)"
+    started = time.perf_counter()
+    for start in range(0, len(data), 1000):
+        cur.executemany(sql, data[start : start + 1000])
+        conn.commit()
+    elapsed = time.perf_counter() - started
+    cur.execute("DELETE FROM telemetry_reading WHERE device_id >= 900000")
+    conn.commit()
+    conn.close()
+    return len(data) / elapsed
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn workers), in MiB."""
+    total = 0
+    pids = [pid] + [
+        int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    ]
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def start_server(kind: str, workers: int) -> subprocess.Popen:
+    if kind == "uvicorn":
+        cmd = [str(ROOT / ".venv/bin/uvicorn"), "factory.asgi:application", "--host", "127.0.0.1", "--port", str(PORT),
+               "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+               "--lifespan", "off", "--log-level", "warning"]  # fmt: skip
+    else:
+        cmd = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(PORT), "factory.asgi:application"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, start_new_session=True)
+    import urllib.request
+
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, 15)
+    proc.wait(timeout=20)
+
+
+def wrk(tokens_file: Path, seconds: int, batch: int, values: int, connections: int, threads: int = 2) -> dict:
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(ROOT / "bench/wrk_ingest.lua"),
+         f"http://127.0.0.1:{PORT}", "--", str(tokens_file), str(batch), str(values), str(threads)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1),
+        "p99": re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def bench_http(kind, workers, tokens_file, seconds, batch, values, connections) -> dict:
+    server = start_server(kind, workers)
+    try:
+        wrk(tokens_file, 2, batch, values, connections)  # warm-up: connections, metric cache
+        before, rss0, started = count_rows(), rss_mb(server.pid), time.perf_counter()
+        result = wrk(tokens_file, seconds, batch, values, connections)
+        elapsed = time.perf_counter() - started
+        result["readings_per_s"] = (count_rows() - before) / elapsed
+        result["rss_mb_start"], result["rss_mb_end"] = round(rss0, 1), round(rss_mb(server.pid), 1)
+        return result
+    finally:
+        stop(server)
+
+
+PUBLISHER = r"""
+import json, sys, threading, time
+from datetime import datetime, timedelta, timezone
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+uids, seconds = sys.argv[1].split(","), float(sys.argv[2])
+window = threading.Semaphore(20)   # bounded in-flight QoS 1 messages (STACK.md)
+client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+client.on_publish = lambda c, u, mid, rc, p: window.release()
+client.connect("127.0.0.1", 1883); client.loop_start()
+base, sent, seq = datetime.now(timezone.utc) - timedelta(hours=12), 0, {u: 0 for u in uids}
+end = time.monotonic() + seconds
+while time.monotonic() < end:
+    for uid in uids:
+        seq[uid] += 1
+        ts = (base + timedelta(milliseconds=seq[uid])).isoformat().replace("+00:00", "Z")
+        body = json.dumps({"ts": ts, "values": {"temperature": 71.3, "vibration": 0.02, "power": 3.1,
+                                                "count_total": seq[uid], "count_good": seq[uid]}})
+        window.acquire()
+        client.publish(f"factory/devices/{uid}/telemetry", body, qos=1)
+        sent += 1
+for _ in range(20): window.acquire()
+print(sent)
+"""
+
+
+def bench_mqtt(uids: list[str], seconds: int) -> dict:
+    bridge = subprocess.Popen([PY, "manage.py", "mqtt_bridge"], cwd=ROOT, env=ENV, start_new_session=True)
+    time.sleep(2)
+    try:
+        before = count_rows()
+        started = time.perf_counter()
+        pub = subprocess.run([PY, "-c", PUBLISHER, ",".join(uids), str(seconds)], capture_output=True, text=True,
+                             check=True, env=ENV)  # fmt: skip
+        published = int(pub.stdout.strip())
+        expected = before + published * 5
+        deadline = time.monotonic() + 60
+        while count_rows() < expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        stored = count_rows() - before
+        return {"messages_published": published, "readings_stored": stored, "readings_per_s": stored / elapsed,
+                "lost": published * 5 - stored}  # fmt: skip
+    finally:
+        stop(bridge)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--devices", type=int, default=64)
+    parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", default="raw,http_batch,http_single,mqtt")
+    parser.add_argument("--out", default=str(ROOT / "bench/results/ingest.json"))
+    args = parser.parse_args()
+    phases = args.only.split(",")
+    uids, tokens = prepare(args.devices)
+    tokens_file = ROOT / "var" / "bench-tokens.txt"
+    tokens_file.parent.mkdir(exist_ok=True)
+    tokens_file.write_text("\n".join(tokens) + "\n")
+    results = {"server": f"{args.server} x{args.workers}", "seconds": args.seconds, "devices": args.devices}
+    if "raw" in phases:
+        results["raw_insert_rows_per_s"] = bench_raw()
+    if "http_batch" in phases:
+        results["http_batch"] = bench_http(args.server, args.workers, tokens_file, args.seconds, 100, 5, 32)
+    if "http_single" in phases:
+        results["http_single"] = bench_http(args.server, args.workers, tokens_file, args.seconds, 1, 1, 64)
+    if "mqtt" in phases:
+        results["mqtt"] = bench_mqtt(uids[:16], args.seconds)
+    tokens_file.unlink()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    report(results)
+
+
+def report(r: dict) -> None:
+    raw = r.get("raw_insert_rows_per_s")
+    print(f"\nIngest benchmark ({r['server']}, {r['devices']} devices, {r['seconds']} s per phase)")
+    if raw:
+        print(f"  raw multi-row INSERT baseline      {raw:>10,.0f} rows/s")
+    if "http_batch" in r:
+        b = r["http_batch"]
+        ratio = f"  ({b['readings_per_s'] / raw:.0%} of raw)" if raw else ""
+        print(f"  HTTP batches (100 msg x 5 values)   {b['readings_per_s']:>10,.0f} readings/s{ratio}"
+              f"  {b['requests_per_s']:,.0f} req/s  p50 {b['p50']} p99 {b['p99']}  non-2xx {b['non_2xx']}"
+              f"  RSS {b['rss_mb_start']}->{b['rss_mb_end']} MiB")  # fmt: skip
+    if "http_single" in r:
+        s = r["http_single"]
+        print(f"  HTTP single reading                 {s['requests_per_s']:>10,.0f} requests/s"
+              f"  ({s['readings_per_s']:,.0f} readings/s stored)  p50 {s['p50']} p99 {s['p99']}  non-2xx {s['non_2xx']}")  # fmt: skip
+    if "mqtt" in r:
+        m = r["mqtt"]
+        ratio = f"  ({m['readings_per_s'] / raw:.0%} of raw)" if raw else ""
+        print(f"  MQTT QoS 1 (5 values per message)   {m['readings_per_s']:>10,.0f} readings/s{ratio}"
+              f"  published {m['messages_published']:,} msgs, lost {m['lost']}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The device WebSocket (``/ws/devices/``, CONTRACT.md): telemetry frames in, acknowledgements and commands out."""
+
+import time
+
+import orjson
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
+
+from devices.exceptions import DeviceAuthError
+from devices.services.ingest import IngestItem, rate_limit_retry_after, telemetry_parse, telemetry_store
+from devices.services.telemetry_payload import PayloadError
+from devices.services.tokens import token_authenticate
+
+# A revoked token or a disabled device must stop working on the next message, yet a lookup per
+# frame would double the database work of a chatty device: re-check at most this often.
+REAUTH_SECONDS = 5.0
+
+
+def command_group(device_id: int) -> str:
+    """The channel-layer group that carries commands (e.g. firmware updates) to one device."""
+    return f"device.{device_id}.commands"
+
+
+def _authenticate(token: str):
+    close_old_connections()
+    return token_authenticate(token)
+
+
+def _ingest(device, body: bytes) -> dict:
+    """Validate and store one frame for ``device``; returns the reply to send (never raises)."""
+    close_old_connections()
+    retry_after = rate_limit_retry_after(device.pk)
+    if retry_after:
+        message = f"Rate limited: slow down or batch messages; retry in {retry_after} s."
+        return {"errors": [{"index": None, "field": "", "message": message}], "retry_after": retry_after}
+    now = timezone.now()
+    try:
+        messages = telemetry_parse(body, now=now)
+    except PayloadError as exc:
+        return {"errors": exc.errors}
+    try:
+        return {"accepted": telemetry_store([IngestItem(device=device, messages=messages)], received_at=now)}
+    except DatabaseError:
+        return {"errors": [{"index": None, "field": "", "message": "Storage unavailable; nothing stored. Resend."}]}
+
+
+class DeviceConsumer(AsyncWebsocketConsumer):
+    """Authenticates with ``Authorization: Device <token>`` at connect, then answers every frame with
+    ``{"accepted": N}`` or ``{"errors": [...]}`` exactly like the HTTP endpoint. Closes with 4401
+    (unknown token) or 4403 (revoked token, disabled device) after sending ``{"detail": ...}``.
+    Commands for the device arrive through its group and are forwarded as ``{"command": ...}``."""
+
+    async def connect(self):
+        headers = dict(self.scope.get("headers", []))
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        self.token = token.strip()
+        if scheme.lower() != "device" or not self.token:
+            await self._refuse("Send the device token as 'Authorization: Device <token>'.", 401)
+            return
+        if not await self._reauthenticate():
+            return
+        # Join before accepting: a command sent right after the handshake must not be missed.
+        await self.channel_layer.group_add(command_group(self.device.pk), self.channel_name)
+        await self.accept()
+        self.accepted = True
+
+    async def _reauthenticate(self) -> bool:
+        try:
+            self.device = await database_sync_to_async(_authenticate)(self.token)
+        except DeviceAuthError as exc:
+            await self._refuse(exc.message, exc.status)
+            return False
+        self.authenticated_at = time.monotonic()
+        return True
+
+    async def _refuse(self, message: str, status: int):
+        """Tell the device why (a handshake rejection carries no body), then close with 4401/4403."""
+        if not getattr(self, "accepted", False):
+            await self.accept()
+            self.accepted = True
+        await self.send(text_data=orjson.dumps({"detail": message}).decode())
+        await self.close(code=4000 + status)
+
+    async def disconnect(self, code):
+        if getattr(self, "device", None) is not None:
+            await self.channel_layer.group_discard(command_group(self.device.pk), self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if getattr(self, "device", None) is None:
+            return
+        if time.monotonic() - self.authenticated_at > REAUTH_SECONDS and not await self._reauthenticate():
+            return
+        body = bytes_data if bytes_data is not None else text_data.encode()
+        reply = await database_sync_to_async(_ingest)(self.device, body)
+        await self.send(text_data=orjson.dumps(reply).decode())
+
+    async def device_command(self, event):
+        await self.send(text_data=orjson.dumps({"command": event["command"]}).decode())
