@@ -6,6 +6,7 @@ import time
 from celery import shared_task
 from django.utils import timezone
 
+from devices.services.dead_letters import dead_letters_purge
 from devices.services.rollups import retention_enforce, rollups_refresh
 from devices.services.status import devices_mark_offline
 
@@ -39,3 +40,9 @@ def enforce_retention() -> dict:
 def mark_offline_devices() -> int:
     """Mark silent devices offline (one status event per change)."""
     return len(devices_mark_offline(now=timezone.now()))
+
+
+@shared_task(soft_time_limit=300, time_limit=330, ignore_result=True)
+def purge_dead_letters() -> int:
+    """Delete dead letters past DEAD_LETTER_RETENTION_DAYS."""
+    return dead_letters_purge(now=timezone.now())

@@ -1,1 +1,2 @@
+import devices.admin.dead_letters  # noqa: F401  (registers the dead-letter admin)
 from devices.admin import registry  # noqa: F401  (registers the model admins)

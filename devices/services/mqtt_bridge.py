@@ -1,25 +1,41 @@
 """The MQTT bridge: ``factory/devices/+/telemetry`` (QoS 1) into the ingest service.
 
-Delivery guarantee: messages are acknowledged to the broker only after the transaction holding
-them (or their dead-letter rows) has committed. The bridge uses a persistent MQTT session
-(fixed client id, ``clean_start=False``), so messages that arrive while it is down, or that it
-received but had not yet committed when it died, are delivered again. While the database is
-unavailable it keeps the batch, retries with backoff, and does not acknowledge: a MariaDB
-restart loses nothing. Invalid messages are never dropped silently: each is stored as a
-``DeadLetter`` with its reason (visible in the admin) and then acknowledged.
+Delivery guarantee (at least once, for QoS 1): a message is acknowledged to the broker only after
+the transaction holding it (or its dead-letter row) has committed, and acknowledgements go out in
+the order the messages arrived (MQTT 5 §4.6). The bridge keeps a persistent session (fixed client
+id, ``clean_start=False``, a session expiry), so messages that arrive while it is down, or that
+it received but had not committed when it died, are delivered again.
+
+While the database is unavailable it keeps the batch, retries with backoff and acknowledges
+nothing: a MariaDB restart loses nothing. What it can hold meanwhile is bounded by the Receive
+Maximum it announces (the broker sends at most that many unacknowledged messages) plus the
+broker's own queue for the session (Mosquitto's ``max_queued_messages``, 1000 by default; beyond
+that Mosquitto drops messages for the client, so size it for the longest outage to ride out).
+
+A connection to the broker can drop while a batch is being stored. Packet ids belong to one
+connection's view of the session, so a message is acknowledged only on the connection it
+arrived on; the broker redelivers the others, and copies still queued from the old connection
+are skipped. A copy stored twice costs nothing when the message has a ``ts`` (readings are keyed
+by device, metric and ts); without one it gets each receipt's time, and an invalid message gives
+a second dead letter. On stop, an UNSUBSCRIBE round trip confirms that the broker has read the
+last acknowledgements before the socket closes.
+
+Invalid messages (bad payload, unknown or disabled device) are never dropped silently: each is
+stored as a ``DeadLetter`` with its reason (visible in the admin) and then acknowledged.
 """
 
 import logging
 import queue
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import paho.mqtt.client as mqtt
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import Error, InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.utils import timezone
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -32,7 +48,17 @@ from devices.services.telemetry_payload import PayloadError
 logger = logging.getLogger(__name__)
 
 TOPIC = "factory/devices/+/telemetry"
+SYNC_TOPIC = "factory/bridge/sync"  # never subscribed: unsubscribing from it is a round trip to the broker
 DEAD_LETTER_PAYLOAD_MAX = 64 * 1024
+# The bridge's buffer while the database is away (MQTT's maximum): at ~1 KB per held message,
+# 65,535 messages are ~64 MB, and at 1,000 msgs/s they cover a one-minute outage.
+RECEIVE_MAXIMUM = 65535
+SESSION_EXPIRY = 7 * 24 * 3600
+# Lost connections, "server has gone away", deadlocks, SQLite's "database is locked": worth a retry.
+# Anything else (a statement the database refuses, a bug) fails the same way again.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+RETRY_MIN, RETRY_MAX = 0.2, 2.0  # a failed connect is cheap: come back soon after the server does
+IDLE_WAIT = 0.5
 
 
 @dataclass(slots=True)
@@ -42,6 +68,7 @@ class Received:
     mid: int
     qos: int
     at: datetime
+    connection: int | None = None  # which broker connection delivered it (None: not from the broker)
 
 
 def _uid_from_topic(topic: str) -> str:
@@ -61,10 +88,38 @@ def _dead_letter(received: Received, reason: str, device: Device | None) -> Dead
     )
 
 
+def _payload_reason(errors: list[dict]) -> str:
+    """``messages[1].values.temperature: Must be a finite number.; ...``: each error names its field."""
+    parts = []
+    for error in errors:
+        prefix = f"messages[{error['index']}]" if error["index"] is not None else ""
+        field = ".".join(part for part in (prefix, error["field"]) if part) or "payload"
+        parts.append(f"{field}: {error['message']}")
+    return "; ".join(parts)
+
+
+def _check(received: Received, device: Device | None) -> str | None:
+    """Why the message cannot be ingested, before parsing it (None: go on and parse)."""
+    uid = _uid_from_topic(received.topic)
+    if device is None:
+        return f"topic: unknown device uid {uid!r}."
+    if not device.enabled:
+        return f"device: {uid!r} is disabled; its messages are refused."
+    limit = settings.TELEMETRY_MAX_BODY_BYTES
+    if len(received.payload) > limit:
+        return f"payload: {len(received.payload)} bytes exceed the limit of {limit}."
+    return None
+
+
 def bridge_process(batch: list[Received]) -> tuple[int, int]:
-    """Store one batch: valid messages through ``telemetry_store`` (one transaction), invalid ones
-    as dead letters. Returns ``(accepted_messages, dead_letters)``. Raises ``DatabaseError`` when
-    the database is unavailable (nothing is then committed and the caller must retry)."""
+    """Store one batch: valid messages of every device through ``telemetry_store`` and invalid ones
+    as ``DeadLetter`` rows, all in one transaction.
+
+    Returns ``(accepted_messages, dead_letters)``; a payload in the ``messages`` form counts each
+    of its messages. Raises ``DatabaseError`` when the database fails (nothing is then committed and
+    the caller retries). Storing the same batch again adds no reading (readings are keyed by
+    device, metric and ts; a message without ``ts`` gets its receive time) but adds dead letters.
+    """
     uids = {_uid_from_topic(r.topic) for r in batch}
     devices = {d.uid: d for d in Device.objects.filter(uid__in=uids)}
     items: dict[str, IngestItem] = {}
@@ -72,19 +127,13 @@ def bridge_process(batch: list[Received]) -> tuple[int, int]:
     for received in batch:
         uid = _uid_from_topic(received.topic)
         device = devices.get(uid)
-        if device is None:
-            dead.append(_dead_letter(received, f"Unknown device uid {uid!r} in the topic.", None))
-            continue
-        if not device.enabled:
-            dead.append(_dead_letter(received, f"Device '{uid}' is disabled.", device))
-            continue
-        try:
-            messages = telemetry_parse(received.payload, now=received.at)
-        except PayloadError as exc:
-            reason = "; ".join(
-                f"{'messages[%s].' % e['index'] if e['index'] is not None else ''}{e['field']}: {e['message']}"
-                for e in exc.errors
-            )
+        reason = _check(received, device)
+        if reason is None:
+            try:
+                messages = telemetry_parse(received.payload, now=received.at)
+            except PayloadError as exc:
+                reason = _payload_reason(exc.errors)
+        if reason is not None:
             dead.append(_dead_letter(received, reason, device))
             continue
         items.setdefault(uid, IngestItem(device=device, messages=[])).messages.extend(messages)
@@ -94,20 +143,59 @@ def bridge_process(batch: list[Received]) -> tuple[int, int]:
     return accepted, len(dead)
 
 
-class MqttBridge:
-    """Runs the paho network loop in its thread and stores batches from the calling thread."""
+def bridge_keep_unstorable(received: Received, error: Exception) -> tuple[int, int]:
+    """Keep a message whose storage fails for a non-transient reason as a dead letter; ``(0, 1)``."""
+    device = Device.objects.filter(uid=_uid_from_topic(received.topic)).first()
+    reason = f"storage: the message could not be stored ({type(error).__name__}: {error})."
+    _dead_letter(received, reason, device).save()
+    return 0, 1
 
-    def __init__(self, url: str, *, client_id: str, batch_size: int = 500, flush_interval: float = 0.05):
+
+class MqttBridge:
+    """Runs the paho network loop in its own thread and stores batches from the thread calling ``run()``.
+
+    ``stop()`` may be called from any thread: the bridge then stops taking messages, stores and
+    acknowledges what it holds (retrying a failing database for ``stop_grace`` seconds, after
+    which the broker keeps the unacknowledged ones for the next session), and disconnects.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client_id: str,
+        batch_size: int = 500,
+        flush_interval: float = 0.05,
+        receive_maximum: int = RECEIVE_MAXIMUM,
+        session_expiry: int = SESSION_EXPIRY,
+        summary_interval: float = 60.0,
+        stop_grace: float = 10.0,
+    ):
         parsed = urlparse(url)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 1883
         self.tls = parsed.scheme == "mqtts"
-        self.username, self.password = parsed.username, parsed.password
+        self.username = unquote(parsed.username) if parsed.username else None
+        self.password = unquote(parsed.password) if parsed.password else None
         self.client_id = client_id
         self.batch_size, self.flush_interval = batch_size, flush_interval
-        self.inbox: queue.Queue[Received] = queue.Queue()
+        self.receive_maximum, self.session_expiry = receive_maximum, session_expiry
+        self.summary_interval, self.stop_grace = summary_interval, stop_grace
+        self.inbox: queue.Queue[Received | None] = queue.Queue()
         self.stopping = threading.Event()
-        self.connected = threading.Event()
-        self.stats = {"accepted": 0, "dead_letters": 0, "batches": 0}
+        self.ready = threading.Event()  # connected and subscribed
+        self.db_connection_id: int | None = None  # MariaDB CONNECTION_ID() of the storing thread
+        self.stats = dict.fromkeys(
+            ("received", "accepted", "dead_letters", "acked", "batches", "db_errors", "qos0_dropped", "redelivered"), 0
+        )
+        self._lock = threading.Lock()
+        self._intake_open = True
+        self._connections = 0  # CONNACKs so far
+        self._live: int | None = None  # number of the current connection, None while disconnected
+        self._session_from = 1  # first connection of the broker session that holds our unacked messages
+        self._stop_requested_at: float | None = None
+        self._pending: list[Received] = []  # the batch being filled or stored
+        self._summary_at = time.monotonic()
+        self._summary_base = dict(self.stats)
         self.client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -120,6 +208,7 @@ class MqttBridge:
             client.tls_set()
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
@@ -128,73 +217,218 @@ class MqttBridge:
         if reason_code.is_failure:
             logger.warning("MQTT connect refused: %s", reason_code)
             return
+        with self._lock:
+            self._connections += 1
+            self._live = self._connections
+            if not flags.session_present:
+                self._session_from = self._connections
         client.subscribe(TOPIC, qos=1)
-        self.connected.set()
-        logger.info("MQTT bridge connected to %s:%s, subscribed to %s", self.host, self.port, TOPIC)
+        logger.info("MQTT bridge connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        refused = [code for code in reason_codes if code.is_failure]
+        if refused:
+            logger.error("MQTT bridge: subscription to %s refused: %s", TOPIC, refused[0])
+            return
+        self.ready.set()
+        logger.info("MQTT bridge subscribed to %s", TOPIC)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
-        self.connected.clear()
+        # paho calls this before it reconnects (and discards unsent packets): acknowledgements
+        # after this point would carry packet ids of a connection that no longer exists.
+        with self._lock:
+            self._live = None
+        self.ready.clear()
         if not self.stopping.is_set():
             logger.warning("MQTT bridge disconnected (%s); reconnecting with backoff", reason_code)
 
     def _on_message(self, client, userdata, message):
-        self.inbox.put(Received(message.topic, message.payload, message.mid, message.qos, timezone.now()))
+        with self._lock:
+            if message.qos == 0 and (not self._intake_open or self.inbox.qsize() >= self.receive_maximum):
+                # QoS 0 has no flow control; when stopping or overloaded it is dropped (its contract).
+                self.stats["qos0_dropped"] += 1
+                return
+            if not self._intake_open:
+                return  # stopping: left unacknowledged, so the broker delivers it in the next session
+            at = timezone.now()
+            self.inbox.put(Received(message.topic, message.payload, message.mid, message.qos, at, self._live))
+            self.stats["received"] += 1
 
     def start(self) -> None:
         properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = 7 * 24 * 3600  # keep queued QoS 1 messages while we are away
-        properties.ReceiveMaximum = 1000
+        properties.SessionExpiryInterval = self.session_expiry  # keep our messages while we are away
+        properties.ReceiveMaximum = self.receive_maximum
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=properties)
         self.client.loop_start()
 
-    def _take_batch(self, timeout: float) -> list[Received]:
-        batch = []
-        deadline = time.monotonic() + timeout
-        while len(batch) < self.batch_size:
-            remaining = deadline - time.monotonic()
-            try:
-                batch.append(self.inbox.get(timeout=max(remaining, 0)) if remaining > 0 else self.inbox.get_nowait())
-            except queue.Empty:
-                break
-        return batch
-
-    def _store_with_retry(self, batch: list[Received]) -> None:
-        delay = 0.5
-        while True:
-            try:
-                close_old_connections()
-                accepted, dead = bridge_process(batch)
-                break
-            except DatabaseError as exc:
-                logger.warning("MQTT bridge: database unavailable (%s); holding %d messages, retry in %.1fs",
-                               type(exc).__name__, len(batch), delay)  # fmt: skip
-                connection.close()
-                if self.stopping.wait(delay) and delay >= 8:
-                    logger.error("MQTT bridge stopping with %d unstored messages; the broker will redeliver them",
-                                 len(batch))  # fmt: skip
-                    return
-                delay = min(delay * 2, 30)
-        for received in batch:
-            if received.qos > 0:
-                self.client.ack(received.mid, received.qos)
-        self.stats["accepted"] += accepted
-        self.stats["dead_letters"] += dead
-        self.stats["batches"] += 1
+    def stop(self) -> None:
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
+        self.stopping.set()
+        self.inbox.put(None)  # wakes the batch loop
 
     def run(self) -> None:
         """Store batches until ``stop()``; then flush what is held, acknowledge and disconnect."""
         self.start()
+        flush = True
         try:
             while not self.stopping.is_set():
-                batch = self._take_batch(self.flush_interval)
-                if batch:
-                    self._store_with_retry(batch)
+                batch = self._take_batch(wait=True)
+                if batch and not self._process(batch):
+                    flush = False  # given up while stopping: nothing after it may be acknowledged
+                self._log_summary()
         finally:
-            while batch := self._take_batch(0):
-                self._store_with_retry(batch)
-            self.client.disconnect()
-            self.client.loop_stop()
-            logger.info("MQTT bridge stopped: %s", self.stats)
+            self._shutdown(flush=flush)
 
-    def stop(self) -> None:
-        self.stopping.set()
+    def _shutdown(self, *, flush: bool) -> None:
+        with self._lock:
+            self._intake_open = False
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
+        while flush and (batch := self._take_batch(wait=False)):
+            flush = self._process(batch)  # after an unstored batch nothing is acknowledged: order is kept
+        left = len(self.held())
+        self._log_summary(force=True)
+        self._confirm_acks()
+        self.client.disconnect()
+        self.client.loop_stop()
+        with suppress(Error):
+            connection.close()
+        logger.info("MQTT bridge stopped (%d messages left unacknowledged): %s", left, self.stats)
+
+    def _confirm_acks(self, timeout: float = 5.0) -> None:
+        """Wait until the broker has read our last acknowledgements before the socket closes.
+
+        Closing a socket that still has unread data (messages the broker keeps sending) sends a TCP
+        RST, and the broker then drops what it had not read yet, acknowledgements included. The
+        broker answers an UNSUBSCRIBE (of a topic we never subscribed) only after the packets sent
+        before it, so its UNSUBACK confirms them.
+        """
+        with self._lock:
+            if self._live is None:
+                return
+        confirmed = threading.Event()
+        self.client.on_unsubscribe = lambda *args: confirmed.set()
+        result, _ = self.client.unsubscribe(SYNC_TOPIC)
+        if result == mqtt.MQTT_ERR_SUCCESS and not confirmed.wait(timeout):
+            logger.warning("MQTT bridge: the broker did not confirm the last acknowledgements; it may resend them")
+
+    def _is_redelivered(self, received: Received) -> bool:
+        """A QoS 1 message from an earlier connection of the current session: the broker has sent
+        it again on the current connection (or will), so this copy is skipped."""
+        with self._lock:
+            live, session_from = self._live, self._session_from
+        return (
+            received.qos > 0
+            and live is not None
+            and received.connection is not None
+            and session_from <= received.connection < live
+        )
+
+    def held(self) -> list[Received]:
+        """Messages received and not yet committed (waiting in the queue or in the current batch)."""
+        return [*self._pending, *(item for item in list(self.inbox.queue) if item is not None)]
+
+    def _take_batch(self, *, wait: bool) -> list[Received]:
+        """Up to ``batch_size`` messages, waiting at most ``flush_interval`` after the first one."""
+        batch: list[Received] = []
+        self._pending = batch
+        deadline = None
+        while len(batch) < self.batch_size:
+            timeout = 0.0 if not wait else IDLE_WAIT if deadline is None else deadline - time.monotonic()
+            try:
+                item = self.inbox.get(timeout=timeout) if timeout > 0 else self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                break
+            if self._is_redelivered(item):
+                self.stats["redelivered"] += 1
+                continue
+            batch.append(item)
+            if deadline is None:
+                deadline = time.monotonic() + self.flush_interval
+        return batch
+
+    def _process(self, batch: list[Received]) -> bool:
+        """Store the batch, then acknowledge it; False (nothing acknowledged) when given up while stopping."""
+        if not self._store(batch):
+            return False
+        self._ack(batch)
+        self._pending = []
+        return True
+
+    def _store(self, batch: list[Received]) -> bool:
+        """Commit the batch (retrying transient database errors); False when given up while stopping."""
+        try:
+            counts = self._with_retry(bridge_process, batch)
+        except Exception as exc:  # refused by the database or a bug: retrying the same batch cannot help
+            if len(batch) > 1:
+                logger.warning("MQTT bridge: batch of %d failed (%r); storing one by one", len(batch), exc)
+                return all(self._store([received]) for received in batch)
+            logger.exception("MQTT bridge: message on %s cannot be stored", batch[0].topic)
+            try:
+                counts = self._with_retry(bridge_keep_unstorable, batch[0], exc)
+            except Exception:
+                # Logged with its payload, then acknowledged: blocking the stream on it would stop ingest.
+                logger.exception("MQTT bridge: message dropped, payload %r", batch[0].payload[:2000])
+                counts = (0, 0)
+        if counts is None:
+            return False
+        self.stats["accepted"] += counts[0]
+        self.stats["dead_letters"] += counts[1]
+        self.stats["batches"] += 1
+        return True
+
+    def _with_retry(self, function, *args):
+        """``function(*args)`` with retries on transient database errors; None when the stop grace is over."""
+        delay = RETRY_MIN
+        while True:
+            try:
+                close_old_connections()
+                result = function(*args)
+            except TRANSIENT_DB_ERRORS as exc:
+                self.stats["db_errors"] += 1
+                with suppress(Error):
+                    connection.close()
+                stopping_for = time.monotonic() - self._stop_requested_at if self._stop_requested_at else None
+                if stopping_for is not None and stopping_for >= self.stop_grace:
+                    logger.error("MQTT bridge: database still unavailable (%s); stopping without storing", exc)
+                    return None
+                logger.warning("MQTT bridge: database unavailable (%s); holding messages, retry in %.1fs", exc, delay)
+                if stopping_for is None:
+                    self.stopping.wait(delay)  # stop() cuts the wait short and starts the grace period
+                else:
+                    time.sleep(min(delay, self.stop_grace - stopping_for))
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            if connection.vendor == "mysql" and connection.connection is not None:
+                self.db_connection_id = connection.connection.thread_id()
+            return result
+
+    def _ack(self, batch: list[Received]) -> None:
+        """Acknowledge the committed batch's QoS 1 messages, in arrival order, on their own connection."""
+        with self._lock:  # excludes _on_disconnect: no PUBACK is queued for a connection being replaced
+            for received in batch:
+                if received.qos > 0 and received.connection == self._live:
+                    self.client.ack(received.mid, received.qos)
+                    self.stats["acked"] += 1
+
+    def _log_summary(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        elapsed = now - self._summary_at
+        if not force and elapsed < self.summary_interval:
+            return
+        delta = {key: self.stats[key] - self._summary_base[key] for key in self.stats}
+        logger.info(
+            "MQTT bridge: %.0f msgs/s (%d in %.0fs), %d accepted, %d dead letters, %d held, %d DB errors, %s",
+            delta["received"] / max(elapsed, 1e-9),
+            delta["received"],
+            elapsed,
+            delta["accepted"],
+            delta["dead_letters"],
+            len(self.held()),
+            delta["db_errors"],
+            "connected" if self.ready.is_set() else "NOT connected",
+        )
+        self._summary_at, self._summary_base = now, dict(self.stats)

@@ -83,3 +83,16 @@ def test_upserts_schedules_by_name_and_keeps_an_operator_s_disable_when_run_twic
     call_command("sync_schedules", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert dict(PeriodicTask.objects.values_list("name", "id")) == first_ids
     assert not PeriodicTask.objects.get(name="Telemetry: enforce retention").enabled
+
+
+def test_purges_old_dead_letters_when_the_beat_task_runs(settings):
+    from devices.models import DeadLetter
+    from devices.tasks import purge_dead_letters
+
+    settings.DEAD_LETTER_RETENTION_DAYS = 14
+    now = timezone.now()
+    old = DeadLetter.objects.create(received_at=now - timedelta(days=15), transport="mqtt", payload="x", reason="r")
+    recent = DeadLetter.objects.create(received_at=now - timedelta(days=13), transport="mqtt", payload="y", reason="r")
+    assert purge_dead_letters.apply().get() == 1
+    assert list(DeadLetter.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not DeadLetter.objects.filter(pk=old.pk).exists()

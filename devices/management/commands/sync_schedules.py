@@ -12,6 +12,7 @@ SCHEDULES = [
     ("Telemetry: refresh rollups", "devices.tasks.refresh_rollups", 10),
     ("Devices: mark offline", "devices.tasks.mark_offline_devices", 30),
     ("Telemetry: enforce retention", "devices.tasks.enforce_retention", 3600),
+    ("MQTT: purge dead letters", "devices.tasks.purge_dead_letters", 86400),
 ]
 
 
