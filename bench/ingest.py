@@ -160,7 +160,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 def wrk(tokens_file: Path, seconds: int, batch: int, values: int, connections: int, threads: int = 2) -> dict:
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(ROOT / "bench/wrk_ingest.lua"),
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+         "-s", str(ROOT / "bench/wrk_ingest.lua"),
          f"http://127.0.0.1:{PORT}", "--", str(tokens_file), str(batch), str(values), str(threads)],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
@@ -277,7 +278,8 @@ def report(r: dict) -> None:
     if "http_single" in r:
         s = r["http_single"]
         print(f"  HTTP single reading                 {s['requests_per_s']:>10,.0f} requests/s"
-              f"  ({s['readings_per_s']:,.0f} readings/s stored)  p50 {s['p50']} p99 {s['p99']}  non-2xx {s['non_2xx']}")  # fmt: skip
+              f"  ({s['readings_per_s']:,.0f} readings/s stored)  p50 {s['p50']} p99 {s['p99']}"
+              f"  non-2xx {s['non_2xx']}")  # fmt: skip
     if "mqtt" in r:
         m = r["mqtt"]
         ratio = f"  ({m['readings_per_s'] / raw:.0%} of raw)" if raw else ""

@@ -13,6 +13,7 @@ another, and a database failure answers 503 to the requests of that batch (nothi
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
 
 import orjson
 from asgiref.sync import sync_to_async
@@ -28,6 +29,7 @@ from devices.services.tokens import tokens_authenticate_many
 logger = logging.getLogger(__name__)
 
 Response = tuple[int, bytes, dict]
+ONE_MICROSECOND = timedelta(microseconds=1)
 NO_AUTH = "Send the device token as 'Authorization: Device <token>'."
 
 
@@ -42,9 +44,9 @@ def _unavailable() -> Response:
 def telemetry_http_batch(requests: list[tuple[str, bytes]]) -> list[Response]:
     """Authenticate, rate-limit, validate and store several requests ``(authorization, body)``.
 
-    Runs in a worker thread. Returns one response per request, in order.
+    Returns one response per request, in order. Runs in the lean path's worker thread (see
+    ``_telemetry_http_batch_in_worker``) or inside a Django view.
     """
-    close_old_connections()
     responses: list[Response | None] = [None] * len(requests)
     tokens = {}
     for index, (authorization, _) in enumerate(requests):
@@ -67,20 +69,8 @@ def telemetry_http_batch(requests: list[tuple[str, bytes]]) -> list[Response]:
         if retry_after:
             detail = f"Device '{devices[index].uid}' sends more than {limit} requests/s; batch messages or slow down."
             responses[index] = _json(429, {"detail": detail}, {"retry-after": str(retry_after)})
-    now = timezone.now()
-    items: dict[int, IngestItem] = {}
-    accepted: dict[int, int] = {}
-    for index in authenticated:
-        if responses[index] is not None:
-            continue
-        try:
-            messages = telemetry_parse(requests[index][1], now=now)
-        except PayloadError as exc:
-            responses[index] = _json(exc.status, {"errors": exc.errors})
-            continue
-        device = devices[index]
-        items.setdefault(device.pk, IngestItem(device=device, messages=[])).messages.extend(messages)
-        accepted[index] = len(messages)
+    pending = [index for index in authenticated if responses[index] is None]
+    items, accepted, now = _parse_requests(requests, pending, devices, responses)
     if items:
         try:
             telemetry_store(list(items.values()), received_at=now)
@@ -92,6 +82,46 @@ def telemetry_http_batch(requests: list[tuple[str, bytes]]) -> list[Response]:
         for index, count in accepted.items():
             responses[index] = _json(202, {"accepted": count})
     return responses
+
+
+def _parse_requests(requests, pending: list[int], devices: dict, responses: list) -> tuple[dict, dict, datetime]:
+    """Validate the bodies of the ``pending`` requests; refused ones get their answer in ``responses``.
+
+    Returns the messages to store per device, the message count per accepted request and the
+    last receive time.
+    """
+    items: dict[int, IngestItem] = {}
+    accepted: dict[int, int] = {}
+    now = timezone.now() - ONE_MICROSECOND
+    for index in pending:
+        # Each request gets its own receive time (the ts of its messages without one): requests
+        # grouped here were sent separately, and one shared instant would turn a device's second
+        # request into duplicates of its first (same device, metric, ts), silently ignored.
+        now = max(timezone.now(), now + ONE_MICROSECOND)
+        try:
+            messages = telemetry_parse(requests[index][1], now=now)
+        except PayloadError as exc:
+            responses[index] = _json(exc.status, {"errors": exc.errors})
+            continue
+        except Exception:  # a parser bug answers this request only, not its whole group
+            logger.exception("telemetry: could not parse a request of device %s", devices[index].uid)
+            responses[index] = _json(500, {"detail": "Internal error; nothing was stored. Retry later."})
+            continue
+        device = devices[index]
+        items.setdefault(device.pk, IngestItem(device=device, messages=[])).messages.extend(messages)
+        accepted[index] = len(messages)
+    return items, accepted, now
+
+
+def _telemetry_http_batch_in_worker(requests: list[tuple[str, bytes]]) -> list[Response]:
+    """``telemetry_http_batch`` from a worker thread, which no request signal reaches.
+
+    Django drops stale connections (``CONN_MAX_AGE``, a restarted MariaDB) when a request starts;
+    this thread does it itself. Never inside a Django view: there it would close the connection
+    of an open transaction (``ATOMIC_REQUESTS``, a test) and break it.
+    """
+    close_old_connections()
+    return telemetry_http_batch(requests)
 
 
 def telemetry_http_sync(authorization: str, body: bytes) -> Response:
@@ -125,7 +155,7 @@ class IngestBatcher:
         return await future
 
     async def _worker(self) -> None:
-        handle = sync_to_async(telemetry_http_batch, thread_sensitive=False)
+        handle = sync_to_async(_telemetry_http_batch_in_worker, thread_sensitive=False)
         while True:
             batch = [await self.queue.get()]
             while len(batch) < self.max_batch and not self.queue.empty():

@@ -1,26 +1,56 @@
-"""Telemetry reads: history (raw or bucketed), latest values, machine state timeline, counters.
+"""Telemetry reads: history (raw or bucketed), CSV export chunks, latest values, state timeline, counters.
 
 Callers scope the device first (``accounts.selectors.scope_to_plants``); these functions read
 one device's (or a list of visible devices') rows by the clustered keys of the telemetry tables.
+
+Buckets are whole: a bucket is returned when it intersects ``[start, end)`` and always aggregates
+its entire interval. ``1m``, ``5m`` and ``1h`` buckets are UTC-aligned; ``1d`` buckets are
+calendar days of the plant's time zone (23 or 25 hours on DST days) and carry that zone's offset.
+Day bucketing happens here in Python, never in SQL, so it does not depend on MariaDB's time zone
+tables (STACK.md "Gotchas").
 """
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import bisect
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Q
+from django.utils import timezone
 
-from devices.models import Device, LatestValue, MachineState, Metric, TelemetryReading, TelemetryRollup1h, TelemetryRollup1m
+from devices.models import (
+    Device,
+    LatestValue,
+    MachineState,
+    Metric,
+    TelemetryReading,
+    TelemetryRollup1h,
+    TelemetryRollup1m,
+)
 from devices.services.ingest import LATEST_CACHE_TTL, latest_cache_key
 
 BUCKETS = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
+BUCKET_CHOICES = ("raw", "1m", "5m", "1h", "1d", "auto")
 AUTO_MAX_POINTS = 1500
-RAW_MAX_POINTS = 20000
+RAW_MAX_POINTS = 20000  # per JSON response; exports stream any number
+BUCKET_MAX_POINTS = 20000  # per JSON response
+EXPORT_MAX_BUCKETS = 1_000_000  # per CSV export (e.g. a year of 1-minute buckets is 525,600)
+CHUNK_POINTS = 5000  # rows per query when streaming an export
+HOUR = timedelta(hours=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_FIELDS = ("bucket", "min", "max", "sum", "count", "last", "last_ts")
 
 
 class HistoryError(ValueError):
-    """The query cannot be answered as asked (the message says how to ask instead)."""
+    """The query cannot be answered as asked; ``field`` names the query parameter to change."""
+
+    def __init__(self, message: str, field: str = "bucket"):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +68,14 @@ class Bucket:
         return self.sum / self.count
 
     def as_dict(self) -> dict:
-        return {"ts": self.ts, "min": self.min, "max": self.max, "avg": self.avg, "count": self.count, "last": self.last}
+        return {
+            "ts": self.ts,
+            "min": self.min,
+            "max": self.max,
+            "avg": self.avg,
+            "count": self.count,
+            "last": self.last,
+        }
 
 
 def bucket_for_auto(start: datetime, end: datetime) -> str:
@@ -50,22 +87,86 @@ def bucket_for_auto(start: datetime, end: datetime) -> str:
     return "1d"
 
 
-def telemetry_raw(device: Device, metric: Metric, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
-    rows = list(
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The instant (UTC) a plant-local calendar day starts; a midnight skipped by DST starts at the jump."""
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
+
+
+def bucket_floor(ts: datetime, bucket: str, tz: ZoneInfo) -> datetime:
+    """Start (UTC) of the ``bucket`` holding ``ts``: a UTC minute, 5 minutes or hour, or a plant-local day."""
+    if bucket == "1d":
+        return _midnight(ts.astimezone(tz).date(), tz)
+    ts = ts.astimezone(UTC)
+    return ts - (ts - EPOCH) % BUCKETS[bucket]
+
+
+def _bucket_after(start: datetime, bucket: str, tz: ZoneInfo, n: int = 1) -> datetime:
+    """The start of the ``n``-th bucket after the one starting at ``start``."""
+    if bucket == "1d":
+        return _midnight(start.astimezone(tz).date() + timedelta(days=n), tz)
+    return start + BUCKETS[bucket] * n
+
+
+def _bucket_ceil(ts: datetime, bucket: str, tz: ZoneInfo) -> datetime:
+    floor = bucket_floor(ts, bucket, tz)
+    return floor if floor == ts else _bucket_after(floor, bucket, tz)
+
+
+def bucket_count(start: datetime, end: datetime, bucket: str, tz: ZoneInfo) -> int:
+    """How many whole buckets intersect ``[start, end)`` (computed, no query)."""
+    lo, hi = bucket_floor(start, bucket, tz), _bucket_ceil(end, bucket, tz)
+    if bucket == "1d":
+        return (hi.astimezone(tz).date() - lo.astimezone(tz).date()).days
+    return (hi - lo) // BUCKETS[bucket]
+
+
+def device_metrics(device: Device) -> dict[str, Metric]:
+    """Metrics ``device`` has ever reported (it has a latest value for each), by name. One query."""
+    reported = LatestValue.objects.filter(device=device).values("metric_id")
+    return {metric.name: metric for metric in Metric.objects.filter(pk__in=reported)}
+
+
+def _raw_rows(device: Device, metric: Metric, start: datetime, end: datetime):
+    return (
         TelemetryReading.objects.filter(device=device, metric=metric, ts__gte=start, ts__lt=end)
         .order_by("ts")
-        .values_list("ts", "value")[: RAW_MAX_POINTS + 1]
+        .values_list("ts", "value")
     )
+
+
+def telemetry_raw(device: Device, metric: Metric, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+    """Raw ``(ts, value)`` readings in ``[start, end)``, oldest first.
+
+    Raises ``HistoryError`` (on ``bucket``) beyond ``RAW_MAX_POINTS``; one clustered range scan.
+    """
+    rows = list(_raw_rows(device, metric, start, end)[: RAW_MAX_POINTS + 1])
     if len(rows) > RAW_MAX_POINTS:
-        raise HistoryError(f"More than {RAW_MAX_POINTS} raw points: narrow the range or ask for bucket=auto.")
+        raise HistoryError(
+            f"More than {RAW_MAX_POINTS} raw points between start and end: narrow the range, ask for a bucket "
+            "(1m, 5m, 1h, 1d or auto) or export the raw points as CSV."
+        )
     return rows
 
 
-def _merge(rows, key) -> list[Bucket]:
-    """Merge rollup rows (ordered by bucket) into coarser buckets named by ``key(bucket)``."""
+def telemetry_raw_chunks(
+    device: Device, metric: Metric, start: datetime, end: datetime, *, size: int = CHUNK_POINTS
+) -> Iterator[list[tuple[datetime, float]]]:
+    """Raw readings of ``[start, end)`` oldest first, ``size`` per query (keyset pages): for streamed exports."""
+    rows = list(_raw_rows(device, metric, start, end)[:size])
+    while rows:
+        yield rows
+        if len(rows) < size:
+            return
+        rows = list(_raw_rows(device, metric, start, end).filter(ts__gt=rows[-1][0])[:size])
+
+
+def _merge(rows, key: Callable[[datetime], datetime | None]) -> list[Bucket]:
+    """Merge rollup rows into coarser buckets named by ``key(bucket)`` (None: outside the range)."""
     merged: dict[datetime, list] = {}
     for bucket, mn, mx, total, count, last, last_ts in rows:
         target = key(bucket)
+        if target is None:
+            continue
         agg = merged.get(target)
         if agg is None:
             merged[target] = [mn, mx, total, count, last, last_ts]
@@ -79,35 +180,123 @@ def _merge(rows, key) -> list[Bucket]:
 def telemetry_buckets(
     device: Device, metric: Metric, start: datetime, end: datetime, bucket: str, tz: ZoneInfo
 ) -> list[Bucket]:
-    """Bucketed history from the rollup tables.
+    """The whole ``bucket``s intersecting ``[start, end)``, oldest first, read from the rollup tables.
 
-    ``1m``/``1h`` read their table; ``5m`` merges 1-minute rows; ``1d`` merges 1-hour rows into
-    calendar days of ``tz`` (so a DST day has 23 or 25 hours), or 1-minute rows for zones whose
-    offset is not a whole number of hours, where an hour bucket would straddle midnight.
+    ``1m``/``1h`` read their table, ``5m`` merges 1-minute rows, ``1d`` merges 1-hour rows into
+    calendar days of ``tz`` (see ``_day_buckets``). One or two range scans; raises ``HistoryError``
+    for an unknown bucket. Read-only.
     """
-    fields = ("bucket", "min", "max", "sum", "count", "last", "last_ts")
     if bucket == "1d":
-        start = datetime.combine(start.astimezone(tz).date(), datetime.min.time(), tzinfo=tz)
-        whole_hours = all(
-            (start + timedelta(days=d)).utcoffset() % timedelta(hours=1) == timedelta(0) for d in (0, 180)
-        )
-        model = TelemetryRollup1h if whole_hours else TelemetryRollup1m
-        rows = model.objects.filter(device=device, metric=metric, bucket__gte=start, bucket__lt=end).order_by("bucket")
-        return _merge(rows.values_list(*fields), lambda b: datetime.combine(b.astimezone(tz).date(), datetime.min.time(), tzinfo=tz))
-    if bucket == "1h":
-        model, key = TelemetryRollup1h, (lambda b: b)
-    elif bucket == "5m":
-        model, key = TelemetryRollup1m, (lambda b: b.replace(minute=b.minute - b.minute % 5))
-    elif bucket == "1m":
-        model, key = TelemetryRollup1m, (lambda b: b)
-    else:
+        return _day_buckets(device, metric, start, end, tz)
+    if bucket not in ("1m", "5m", "1h"):
         raise HistoryError(f"Unknown bucket {bucket!r}; use raw, 1m, 5m, 1h, 1d or auto.")
-    rows = model.objects.filter(device=device, metric=metric, bucket__gte=start, bucket__lt=end).order_by("bucket")
-    return _merge(rows.values_list(*fields), key)
+    model = TelemetryRollup1h if bucket == "1h" else TelemetryRollup1m
+    lo, hi = bucket_floor(start, bucket, tz), _bucket_ceil(end, bucket, tz)
+    rows = model.objects.filter(device=device, metric=metric, bucket__gte=lo, bucket__lt=hi).order_by("bucket")
+    if bucket == "5m":
+        return _merge(rows.values_list(*_FIELDS), lambda b: bucket_floor(b, "5m", tz))
+    return [Bucket(*row) for row in rows.values_list(*_FIELDS)]
 
 
-def latest_values(device_ids: list[int]) -> dict[int, dict[str, list]]:
-    """``{device_id: {metric: [iso_ts, value]}}`` from the cache, falling back to the table per missing device."""
+def _day_buckets(device: Device, metric: Metric, start: datetime, end: datetime, tz: ZoneInfo) -> list[Bucket]:
+    """Plant-local calendar days from 1-hour rollups.
+
+    Where the zone's midnight is not a whole UTC hour (Asia/Kolkata +05:30), the UTC hour holding
+    it belongs to two days: those hours are read from the 1-minute table instead, as far as it
+    reaches back (``TELEMETRY_RETENTION_1M_DAYS``); older ones count in the day they start in.
+    """
+    edges = [bucket_floor(start, "1d", tz)]
+    while edges[-1] < end:
+        edges.append(_bucket_after(edges[-1], "1d", tz))
+    hours = TelemetryRollup1h.objects.filter(
+        device=device, metric=metric, bucket__gte=bucket_floor(edges[0], "1h", tz), bucket__lt=edges[-1]
+    )
+    rows = list(hours.values_list(*_FIELDS))
+    oldest_minute = timezone.now() - timedelta(days=settings.TELEMETRY_RETENTION_1M_DAYS + 1)
+    split = {bucket_floor(edge, "1h", tz) for edge in edges if edge != bucket_floor(edge, "1h", tz)}
+    split = sorted(hour for hour in split if hour >= oldest_minute)
+    if split:
+        ranges = Q()
+        for hour in split:
+            ranges |= Q(bucket__gte=hour, bucket__lt=hour + HOUR)
+        minutes = list(TelemetryRollup1m.objects.filter(ranges, device=device, metric=metric).values_list(*_FIELDS))
+        covered = {bucket_floor(row[0], "1h", tz) for row in minutes}
+        rows = [row for row in rows if row[0] not in covered] + minutes
+
+    def day_of(bucket: datetime) -> datetime | None:
+        index = bisect.bisect_right(edges, bucket) - 1
+        return edges[index] if 0 <= index < len(edges) - 1 else None
+
+    return [replace(b, ts=b.ts.astimezone(tz)) for b in _merge(rows, day_of)]
+
+
+def telemetry_bucket_chunks(
+    device: Device, metric: Metric, start: datetime, end: datetime, bucket: str, tz: ZoneInfo
+) -> Iterator[list[Bucket]]:
+    """``telemetry_buckets`` in windows of ``CHUNK_POINTS`` whole buckets: for streamed exports.
+
+    Windows end on bucket boundaries, so merging inside each window is exact.
+    """
+    lo = bucket_floor(start, bucket, tz)
+    while lo < end:
+        hi = _bucket_after(lo, bucket, tz, CHUNK_POINTS)
+        points = telemetry_buckets(device, metric, lo, min(hi, end), bucket, tz)
+        if points:
+            yield points
+        lo = hi
+
+
+def _resolve(start: datetime, end: datetime, bucket: str, tz: ZoneInfo, max_buckets: int) -> str:
+    """The concrete bucket for ``bucket`` (``auto`` chosen by span); raises ``HistoryError`` past ``max_buckets``."""
+    name = bucket_for_auto(start, end) if bucket == "auto" else bucket
+    if name != "raw" and bucket_count(start, end, name, tz) > max_buckets:
+        raise HistoryError(
+            f"{name} buckets between start and end make more than {max_buckets} points: "
+            "use a coarser bucket (or auto) or a shorter range."
+        )
+    return name
+
+
+def telemetry_history(
+    device: Device, metric: Metric, start: datetime, end: datetime, bucket: str, tz: ZoneInfo
+) -> dict:
+    """The history API body: ``{"metric", "bucket", "start", "end", "points"}`` for ``[start, end)``.
+
+    ``bucket`` is ``raw``, ``1m``, ``5m``, ``1h``, ``1d`` or ``auto`` (``bucket_for_auto``; the body
+    names the one chosen). Raw points are ``{"ts", "value"}``, buckets ``{"ts", "min", "max",
+    "avg", "count", "last"}``. Raises ``HistoryError`` past ``RAW_MAX_POINTS`` or
+    ``BUCKET_MAX_POINTS``. Read-only, one to three queries.
+    """
+    name = _resolve(start, end, bucket, tz, BUCKET_MAX_POINTS)
+    if name == "raw":
+        points = [{"ts": ts, "value": value} for ts, value in telemetry_raw(device, metric, start, end)]
+    else:
+        points = [b.as_dict() for b in telemetry_buckets(device, metric, start, end, name, tz)]
+    return {"metric": metric.name, "bucket": name, "start": start, "end": end, "points": points}
+
+
+def telemetry_export(
+    device: Device, metric: Metric, start: datetime, end: datetime, bucket: str, tz: ZoneInfo
+) -> tuple[str, Iterator[list[tuple]]]:
+    """``(bucket, chunks)`` for a streamed export of the same query as ``telemetry_history``.
+
+    Each chunk is a list of rows: ``(ts, value)`` for raw, ``(ts, min, max, avg, count, last)``
+    for buckets. Raw exports have no point limit (retention bounds them); bucketed ones stop at
+    ``EXPORT_MAX_BUCKETS`` with ``HistoryError``, raised here, before the first chunk is read.
+    """
+    name = _resolve(start, end, bucket, tz, EXPORT_MAX_BUCKETS)
+    if name == "raw":
+        return name, telemetry_raw_chunks(device, metric, start, end)
+    chunks = telemetry_bucket_chunks(device, metric, start, end, name, tz)
+    return name, ([(b.ts, b.min, b.max, b.avg, b.count, b.last) for b in chunk] for chunk in chunks)
+
+
+def latest_values(device_ids: list[int]) -> dict[int, dict[str, dict]]:
+    """``{device_id: {metric: {"ts", "value"}}}`` from the cache, else one table query for the missing devices.
+
+    The cache holds each device's values for ``LATEST_CACHE_TTL`` seconds (ingest does not touch
+    it), so a reader may see values up to that old. Works without the cache (Redis down).
+    """
     try:
         cached = cache.get_many([latest_cache_key(pk) for pk in device_ids])
     except Exception:  # Redis down: the table has the same data
@@ -118,18 +307,40 @@ def latest_values(device_ids: list[int]) -> dict[int, dict[str, list]]:
         for device_id, name, ts, value in LatestValue.objects.filter(device_id__in=missing).values_list(
             "device_id", "metric__name", "ts", "value"
         ):
-            result.setdefault(device_id, {})[name] = [ts.isoformat(), value]
-        try:
+            result.setdefault(device_id, {})[name] = {"ts": ts, "value": value}
+        with contextlib.suppress(Exception):  # best effort, see above
             cache.set_many({latest_cache_key(pk): result.get(pk, {}) for pk in missing}, LATEST_CACHE_TTL)
-        except Exception:  # noqa: S110 - best effort, see above
-            pass
     return {pk: result.get(pk, {}) for pk in device_ids}
+
+
+def device_latest_list(devices: list[Device], *, now: datetime | None = None) -> list[dict]:
+    """Per device: ``{"device", "uid", "state", "state_since", "online", "last_seen_at", "values"}``.
+
+    ``values`` comes from ``latest_values`` (at most one query for all devices, none when cached);
+    ``online`` is last-seen against three expected intervals at ``now``. Read-only.
+    """
+    now = now or timezone.now()
+    values = latest_values([device.pk for device in devices])
+    return [
+        {
+            "device": device.pk,
+            "uid": device.uid,
+            "state": device.state,
+            "state_since": device.state_since,
+            "online": device.is_online(now),
+            "last_seen_at": device.last_seen_at,
+            "values": dict(sorted(values[device.pk].items())),
+        }
+        for device in devices
+    ]
 
 
 def state_timeline(device: Device, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
     """State changes in ``[start, end)``, preceded by the state in force at ``start`` (if known)."""
     before = MachineState.objects.filter(device=device, ts__lt=start).order_by("-ts").values_list("ts", "state")[:1]
-    inside = MachineState.objects.filter(device=device, ts__gte=start, ts__lt=end).order_by("ts").values_list("ts", "state")
+    inside = (
+        MachineState.objects.filter(device=device, ts__gte=start, ts__lt=end).order_by("ts").values_list("ts", "state")
+    )
     timeline = [(start, state) for _, state in before] + list(inside)
     collapsed = []
     for ts, state in timeline:

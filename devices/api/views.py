@@ -26,12 +26,13 @@ from devices.api.serializers import (
     TokenRotateSerializer,
     call_service,
 )
+from devices.api.telemetry_views import DeviceTelemetryMixin, PlantLatestMixin
 from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
 from devices.services import registry
 from devices.services.tokens import token_issue, token_revoke, token_rotate
 
 
-class PlantViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
+class PlantViewSet(PlantLatestMixin, PlantScopedViewSetMixin, viewsets.ModelViewSet):
     """Plants you hold a role on. Creating one needs the global "add plant" permission (or superuser)."""
 
     queryset = Plant.objects.all()
@@ -99,7 +100,7 @@ class LineViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
     ordering_fields = ["name", "position", "created_at"]
 
 
-class DeviceViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
+class DeviceViewSet(DeviceTelemetryMixin, PlantScopedViewSetMixin, viewsets.ModelViewSet):
     """Devices of your plants. Filter by plant, line, kind, enabled, model, firmware_version, group."""
 
     queryset = Device.objects.select_related("plant", "line").prefetch_related("groups")

@@ -67,12 +67,12 @@ class RollupBase(models.Model):
     class Meta:
         abstract = True
 
+    def __str__(self) -> str:
+        return f"{self.device_id}/{self.metric_id} @ {self.bucket:%Y-%m-%d %H:%M}"
+
     @property
     def avg(self) -> float:
         return self.sum / self.count
-
-    def __str__(self) -> str:
-        return f"{self.device_id}/{self.metric_id} @ {self.bucket:%Y-%m-%d %H:%M}"
 
 
 class TelemetryRollup1m(RollupBase):

@@ -66,7 +66,7 @@ _SQL = {
         "state": "INSERT IGNORE INTO telemetry_machine_state (device_id, ts, state) VALUES (%s, %s, %s)",
         # MySQL evaluates ON DUPLICATE KEY assignments left to right: value must be set before ts.
         "latest": "INSERT INTO telemetry_latest (device_id, metric_id, ts, value) VALUES (%s, %s, %s, %s) "
-        "ON DUPLICATE KEY UPDATE value = IF(VALUES(ts) >= ts, VALUES(value), value), ts = GREATEST(ts, VALUES(ts))",
+        "ON DUPLICATE KEY UPDATE value = IF(VALUES(ts) > ts, VALUES(value), value), ts = GREATEST(ts, VALUES(ts))",
         "pending": "INSERT INTO telemetry_rollup_pending (device_id, bucket, generation) VALUES (%s, %s, 1) "
         "ON DUPLICATE KEY UPDATE generation = generation + 1",
     },
@@ -75,7 +75,7 @@ _SQL = {
         "state": "INSERT OR IGNORE INTO telemetry_machine_state (device_id, ts, state) VALUES (%s, %s, %s)",
         "latest": "INSERT INTO telemetry_latest (device_id, metric_id, ts, value) VALUES (%s, %s, %s, %s) "
         "ON CONFLICT (device_id, metric_id) DO UPDATE SET "
-        "value = CASE WHEN excluded.ts >= telemetry_latest.ts THEN excluded.value ELSE telemetry_latest.value END, "
+        "value = CASE WHEN excluded.ts > telemetry_latest.ts THEN excluded.value ELSE telemetry_latest.value END, "
         "ts = MAX(telemetry_latest.ts, excluded.ts)",
         "pending": "INSERT INTO telemetry_rollup_pending (device_id, bucket, generation) VALUES (%s, %s, 1) "
         "ON CONFLICT (device_id, bucket) DO UPDATE SET generation = generation + 1",
@@ -104,22 +104,27 @@ def telemetry_store(items: list[IngestItem], *, received_at: datetime) -> int:
     readings, states, pending, latest, current_state = [], [], set(), {}, {}
     for item in items:
         device_id = item.device.pk
-        last_state = item.device.state
+        last_state, since = item.device.state, item.device.state_since
         for message in sorted(item.messages, key=lambda m: m.ts):
             ts = adapt(message.ts)
             for name, value in message.values.items():
                 readings.append((device_id, ids[name], ts, value))
                 key = (device_id, name)
-                if key not in latest or latest[key][0] <= message.ts:
+                # Strictly newer only: for a re-sent ts the first value wins, as in telemetry_reading.
+                if key not in latest or latest[key][0] < message.ts:
                     latest[key] = (message.ts, value)
             if message.values:
                 pending.add((device_id, adapt(message.ts.replace(second=0, microsecond=0))))
-            late = item.device.state_since is not None and message.ts < item.device.state_since
-            # Only changes are stored; a late message is compared with nothing (its neighbours in
-            # the stored timeline are unknown here), so it is always kept. Repeats are harmless.
-            if message.state is not None and (late or message.state != last_state):
+            if message.state is None:
+                continue
+            if since is not None and message.ts <= since:
+                # Late: kept for the timeline (its stored neighbours are unknown here, and repeats
+                # are harmless), but it says nothing about the current state. At ``since`` itself
+                # the row exists already and the first one wins.
                 states.append((device_id, ts, message.state))
-                last_state = message.state
+            elif message.state != last_state:
+                states.append((device_id, ts, message.state))
+                last_state, since = message.state, message.ts
                 current_state[device_id] = (message.state, message.ts)
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -174,16 +179,18 @@ def _after_commit(items, received_at, came_online, latest) -> None:
                 logger.warning("%s receiver %s failed: %s", signal, receiver, type(result).__name__)
 
 
-_redis = None
+_redis: dict[str, object] = {}
 
 
 def _redis_client():
-    global _redis
-    if _redis is None:
+    """One client (and connection pool) per ``REDIS_URL``, so a changed setting takes effect."""
+    client = _redis.get(settings.REDIS_URL)
+    if client is None:
         import redis
 
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
-    return _redis
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+        _redis[settings.REDIS_URL] = client
+    return client
 
 
 def _window_counts(increments: dict[str, int], ttl: int) -> dict[str, int]:

@@ -7,6 +7,7 @@ plain decode plus a field-by-field check finds *every* error and names the metri
 error path does not name dict keys).
 """
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -21,8 +22,11 @@ METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
 MAX_VALUES_PER_MESSAGE = 200
 MAX_ERRORS = 100
 FUTURE_TOLERANCE = timedelta(minutes=5)
+INVALID = 'Invalid payload: send one message object or {"messages": [message, ...]} (CONTRACT.md).'
+FINITE = "Must be a finite number (NaN, Infinity and numbers beyond ±1.8e308 are not allowed)."
 
-_Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+# \Z, not $: msgspec matches with re.search, where $ also matches before a trailing newline.
+_Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,62}\Z")]
 _Ts = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
@@ -63,21 +67,16 @@ def _error(index, field, message):
 
 def payload_parse(body: bytes, *, now: datetime, oldest: datetime, max_batch: int) -> list[Message]:
     """Decode and validate ``body``; messages without ``ts`` get ``now``. Raises ``PayloadError``."""
-    stripped = body.lstrip()
-    is_batch = stripped.startswith(b"{") and b'"messages"' in stripped[:64 * 1024]
     try:
-        if is_batch:
-            decoded = _batch.decode(body).messages
-        else:
-            decoded = [_single.decode(body)]
-    except msgspec.ValidationError:  # (a subclass of DecodeError: catch it first)
-        raise PayloadError(_explain(body, now=now, oldest=oldest, max_batch=max_batch)) from None
-    except msgspec.DecodeError as exc:
-        raise PayloadError([_error(None, "", f"Body is not valid JSON ({exc}). NaN and Infinity are not JSON.")]) from None
+        decoded, is_batch = _decode_typed(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:  # (ValidationError is a DecodeError)
+        raise PayloadError(_explain(body, _reason(exc), now=now, oldest=oldest, max_batch=max_batch)) from None
     if is_batch and not decoded:
         raise PayloadError([_error(None, "messages", "The batch is empty: send at least one message.")])
     if len(decoded) > max_batch:
-        raise PayloadError([_error(None, "messages", f"{len(decoded)} messages exceed the limit of {max_batch} per request.")])
+        raise PayloadError(
+            [_error(None, "messages", f"{len(decoded)} messages exceed the limit of {max_batch} per request.")]
+        )
     errors = []
     messages = []
     for index, raw in enumerate(decoded):
@@ -86,6 +85,25 @@ def payload_parse(body: bytes, *, now: datetime, oldest: datetime, max_batch: in
     if errors:
         raise PayloadError(errors)
     return messages
+
+
+def _decode_typed(body: bytes) -> tuple[list, bool]:
+    """The fast path: ``(messages, is_batch)``. Raises msgspec's errors or ``UnicodeDecodeError``.
+
+    The batch decoder is tried first when the body mentions "messages"; a single message may
+    have a metric of that name too, so the single-message decoder gets its turn when the batch
+    one refuses (it fails at the first unknown key of a real batch, so that costs next to nothing).
+    """
+    if b'"messages"' in body:
+        try:
+            return _batch.decode(body).messages, True
+        except msgspec.ValidationError as exc:
+            batch_error = exc
+        try:
+            return [_single.decode(body)], False
+        except msgspec.ValidationError:
+            raise batch_error from None
+    return [_single.decode(body)], False
 
 
 def _check_semantics(index, ts, values, state, now, oldest) -> list[dict]:
@@ -97,23 +115,52 @@ def _check_semantics(index, ts, values, state, now, oldest) -> list[dict]:
         errors.append(_error(index, "values", f"{len(values)} values exceed the limit of {MAX_VALUES_PER_MESSAGE}."))
     for name, value in values.items():
         if not math.isfinite(value):
-            errors.append(_error(index, f"values.{name}", "Must be a finite number."))
+            errors.append(_error(index, f"values.{name}", FINITE))
         elif name in COUNTERS and (value < 0 or value != int(value)):
             errors.append(_error(index, f"values.{name}", "A piece counter is a whole number >= 0."))
     if ts is not None:
         if ts > now + FUTURE_TOLERANCE:
-            errors.append(_error(index, "ts", f"{ts.isoformat()} is more than 5 minutes in the future; check the device clock."))
+            errors.append(
+                _error(index, "ts", f"{ts.isoformat()} is more than 5 minutes in the future; check the device clock.")
+            )
         elif ts < oldest:
-            errors.append(_error(index, "ts", f"{ts.isoformat()} is older than the raw retention window ({oldest.isoformat()})."))
+            errors.append(
+                _error(index, "ts", f"{ts.isoformat()} is older than the raw retention window ({oldest.isoformat()}).")
+            )
     return errors
 
 
-def _explain(body: bytes, *, now, oldest, max_batch) -> list[dict]:
-    """The slow path: find every error of a payload the typed decoder refused."""
+def _reason(exc: Exception) -> str:
+    """What to tell the device when the slow path finds nothing more precise."""
+    if isinstance(exc, msgspec.ValidationError):
+        return INVALID
+    if isinstance(exc, UnicodeDecodeError):
+        return f"Body is not valid UTF-8 (byte {exc.start}); send JSON encoded as UTF-8."
+    return f'Body is not valid JSON ({exc}); send one message object or {{"messages": [...]}}.'
+
+
+def _decode_plain(body: bytes):
+    """The body as plain Python data, for the slow path.
+
+    NaN, Infinity and numbers beyond the float range are not JSON and msgspec refuses them, but
+    Python's ``json`` module reads them as non-finite floats, so the error can name the metric.
+    """
     try:
-        data = _plain.decode(body)
-    except msgspec.DecodeError as exc:
-        return [_error(None, "", f"Body is not valid JSON ({exc}).")]
+        return _plain.decode(body)
+    except msgspec.DecodeError:
+        return json.loads(body)
+
+
+def _explain(body: bytes, fallback: str, *, now, oldest, max_batch) -> list[dict]:
+    """The slow path: find every error of a payload the typed decoder refused.
+
+    ``fallback`` is the one error reported when the body cannot be decoded at all, or when the
+    slow path finds nothing more precise to say.
+    """
+    try:
+        data = _decode_plain(body)
+    except (ValueError, RecursionError):  # (json.JSONDecodeError and UnicodeDecodeError are ValueErrors)
+        return [_error(None, "", fallback)]
     if isinstance(data, dict) and "messages" in data:
         extra = sorted(set(data) - {"messages"})
         if extra:
@@ -131,19 +178,25 @@ def _explain(body: bytes, *, now, oldest, max_batch) -> list[dict]:
         errors.extend(_explain_message(index, item, now, oldest))
         if len(errors) >= MAX_ERRORS:
             break
-    return errors or [_error(None, "", "Invalid payload.")]
+    return errors or [_error(None, "", fallback)]
 
 
 def _explain_message(index, item, now, oldest) -> list[dict]:
     if not isinstance(item, dict):
         return [_error(index, "", "A message must be a JSON object.")]
-    errors = [_error(index, key, "Unknown field: a message has ts, values and state.") for key in item if key not in ("ts", "values", "state")]
+    errors = [
+        _error(index, key, "Unknown field: a message has ts, values and state.")
+        for key in item
+        if key not in ("ts", "values", "state")
+    ]
     ts = None
     if item.get("ts") is not None:
         try:
             ts = msgspec.convert(item["ts"], _Ts)
         except msgspec.ValidationError:
-            errors.append(_error(index, "ts", "Must be an ISO 8601 timestamp with an offset or Z, e.g. 2026-11-26T16:00:00Z."))
+            errors.append(
+                _error(index, "ts", "Must be an ISO 8601 timestamp with an offset or Z, e.g. 2026-11-26T16:00:00Z.")
+            )
     state = item.get("state")
     if state is not None and state not in STATES:
         errors.append(_error(index, "state", f"Unknown state {state!r}; use one of {', '.join(STATES)}."))
