@@ -8,12 +8,29 @@ PIP    := $(VENV)/bin/pip -q --disable-pip-version-check
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+# The simulator `make run` starts (and `make simulate` runs against a server that is already up).
+SIM_DEVICES ?= 12
+SIM_RATE    ?= 1
+SIM_VIA     ?= http
+SIM_ARGS    ?=
+# Daphne's access log (`-` for the console): the simulator alone makes a dozen requests a second.
+WEB_ACCESS_LOG ?= /dev/null
+# The MQTT bridge joins only when MQTT_URL points at a broker: it refuses to start without one.
+PROCFILE := $(if $(MQTT_URL),Procfile.dev-mqtt,Procfile.dev)
 
-.PHONY: run test deps dev-deps mysql-driver assets migrate seed lint check-migrations check clean
+.PHONY: run simulate test deps dev-deps mysql-driver assets migrate seed schedules lint check-migrations check clean
 
-run: deps assets mysql-driver migrate seed
+# Web (Daphne), Celery beat, the simulator (and the MQTT bridge with MQTT_URL) under honcho.
+# honcho gets no .env file: the one beside docker-compose.yml holds production settings.
+run: deps assets mysql-driver migrate seed schedules
 	@echo "Smart Factory IoT on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/). Ctrl-C stops."
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) factory.asgi:application
+	@echo "Processes: $(PROCFILE); simulator: $(SIM_DEVICES) devices, $(SIM_RATE) msg/s each via $(SIM_VIA)."
+	HOST=$(HOST) WEB_PORT=$(PORT) WEB_ACCESS_LOG=$(WEB_ACCESS_LOG) SIM_DEVICES=$(SIM_DEVICES) SIM_RATE=$(SIM_RATE) SIM_VIA=$(SIM_VIA) \
+	  PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho --env /dev/null -f $(PROCFILE) start
+
+simulate: deps mysql-driver migrate seed
+	$(PY) manage.py simulate --devices $(SIM_DEVICES) --rate $(SIM_RATE) --via $(SIM_VIA) \
+	  --url http://$(HOST):$(PORT) $(SIM_ARGS)
 
 test: dev-deps assets mysql-driver
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -54,6 +71,9 @@ migrate: deps
 
 seed: deps
 	$(PY) manage.py seed_demo
+
+schedules: migrate
+	$(PY) manage.py sync_schedules
 
 lint: dev-deps
 	$(VENV)/bin/ruff check .
