@@ -3,6 +3,14 @@
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import UserViewSet
+from alerts.api.views import (
+    AlarmViewSet,
+    AlertRuleViewSet,
+    DeliveryViewSet,
+    NotificationChannelViewSet,
+    NotificationMuteViewSet,
+    NotificationRouteViewSet,
+)
 from devices.api.views import DeviceGroupViewSet, DeviceTokenViewSet, DeviceViewSet, LineViewSet, PlantViewSet
 
 router = DefaultRouter()
@@ -12,3 +20,9 @@ router.register("lines", LineViewSet, basename="line")
 router.register("devices", DeviceViewSet, basename="device")
 router.register("device-groups", DeviceGroupViewSet, basename="devicegroup")
 router.register("device-tokens", DeviceTokenViewSet, basename="devicetoken")
+router.register("alert-rules", AlertRuleViewSet, basename="alertrule")
+router.register("alarms", AlarmViewSet, basename="alarm")
+router.register("notification-channels", NotificationChannelViewSet, basename="notificationchannel")
+router.register("notification-routes", NotificationRouteViewSet, basename="notificationroute")
+router.register("notification-deliveries", DeliveryViewSet, basename="delivery")
+router.register("notification-mutes", NotificationMuteViewSet, basename="notificationmute")

@@ -230,6 +230,23 @@ TELEMETRY_RETENTION_1H_DAYS = env_int("TELEMETRY_RETENTION_1H_DAYS", 0, minimum=
 DEAD_LETTER_RETENTION_DAYS = env_int("DEAD_LETTER_RETENTION_DAYS", 14, minimum=1)
 MQTT_BRIDGE_CLIENT_ID = env_str("MQTT_BRIDGE_CLIENT_ID", "factory-mqtt-bridge")
 
+# Alarms and notifications (README "Alarms and notifications") --------------------------------
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")  # links in notifications
+ALARM_SHELVE_MAX_MINUTES = env_int("ALARM_SHELVE_MAX_MINUTES", 8 * 60, minimum=1)
+NOTIFY_GROUP_WINDOW_SECONDS = env_int("NOTIFY_GROUP_WINDOW_SECONDS", 60, minimum=1)
+NOTIFY_MAX_RETRIES = env_int("NOTIFY_MAX_RETRIES", 5, minimum=0)
+NOTIFIER_EMAIL_ENABLED = env_bool("NOTIFIER_EMAIL_ENABLED", True)
+NOTIFIER_SMS_ENABLED = env_bool("NOTIFIER_SMS_ENABLED", True)
+NOTIFIER_WEBHOOK_ENABLED = env_bool("NOTIFIER_WEBHOOK_ENABLED", True)
+NOTIFIER_INAPP_ENABLED = env_bool("NOTIFIER_INAPP_ENABLED", True)
+NOTIFIER_WEBHOOK_SECRET = env_secret("NOTIFIER_WEBHOOK_SECRET", "")
+NOTIFIER_WEBHOOK_TIMEOUT = env_int("NOTIFIER_WEBHOOK_TIMEOUT", 5, minimum=1)
+NOTIFIER_SMS_TIMEOUT = env_int("NOTIFIER_SMS_TIMEOUT", 10, minimum=1)
+SMS_API_URL = env_str("SMS_API_URL", "")  # Twilio-style base URL, e.g. https://api.twilio.com/2010-04-01
+SMS_ACCOUNT_SID = env_str("SMS_ACCOUNT_SID", "")
+SMS_AUTH_TOKEN = env_secret("SMS_AUTH_TOKEN", "")
+SMS_FROM = env_str("SMS_FROM", "")
+
 # REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -277,6 +294,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "AlarmStateEnum": "alerts.models.alarm.Alarm.State",
+        "MachineStateEnum": "devices.models.telemetry.MachineState.State",
+        "SeverityEnum": "alerts.models.rule.Severity",
+        "RoleEnum": "accounts.roles.Role",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "factory.schema.add_device_endpoints",

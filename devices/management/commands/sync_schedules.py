@@ -13,6 +13,8 @@ SCHEDULES = [
     ("Devices: mark offline", "devices.tasks.mark_offline_devices", 30),
     ("Telemetry: enforce retention", "devices.tasks.enforce_retention", 3600),
     ("MQTT: purge dead letters", "devices.tasks.purge_dead_letters", 86400),
+    ("Alarms: delays, no-data, shelves, escalation, repeats", "alerts.tasks.run_alarm_timers", 5),
+    ("Alarms: dispatch notifications", "alerts.tasks.dispatch_notifications", 10),
 ]
 
 

@@ -1,0 +1,255 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+from rest_framework.fields import get_error_detail
+
+from accounts.api.scoping import ScopedPrimaryKeyRelatedField
+from accounts.models import User
+from accounts.roles import Role
+from alerts.models import (
+    Alarm,
+    AlarmEvent,
+    AlertRule,
+    Delivery,
+    NotificationChannel,
+    NotificationMute,
+    NotificationRoute,
+    Severity,
+)
+from alerts.notifiers import NOTIFIERS, kind_enabled, notifier_class
+from alerts.notifiers.webhook import MASK
+from devices.models import Device, DeviceGroup, Line, Plant
+from factory.serializers import StrictSerializerMixin
+
+
+def _plant_field():
+    return ScopedPrimaryKeyRelatedField(plant_field="", queryset=Plant.objects.all())
+
+
+class PlantFixedMixin:
+    """``plant`` is chosen on create and never changes (as for lines and devices)."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None and "plant" in fields:
+            fields["plant"].read_only = True
+        return fields
+
+    def plant_for_create(self, data):
+        return data["plant"]
+
+
+class ModelCleanMixin:
+    """Run the model's ``clean()`` on the would-be row so its rules answer 400 with field errors."""
+
+    def validate(self, data):
+        data = super().validate(data)
+        instance = self.Meta.model() if self.instance is None else self.Meta.model.objects.get(pk=self.instance.pk)
+        for name, value in data.items():
+            if not isinstance(self.fields.get(name), serializers.ManyRelatedField):
+                setattr(instance, name, value)
+        try:
+            instance.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(get_error_detail(exc)) from None
+        return data
+
+
+class UniqueNameMixin:
+    def validate(self, data):
+        data = super().validate(data)
+        plant = data.get("plant") or getattr(self.instance, "plant", None)
+        name = data.get("name", getattr(self.instance, "name", None))
+        clashes = self.Meta.model.objects.filter(plant=plant, name=name)
+        if self.instance is not None:
+            clashes = clashes.exclude(pk=self.instance.pk)
+        if plant is not None and clashes.exists():
+            raise serializers.ValidationError({"name": f"Plant '{plant.name}' already has one named '{name}'."})
+        return data
+
+
+class AlertRuleSerializer(
+    PlantFixedMixin, ModelCleanMixin, UniqueNameMixin, StrictSerializerMixin, serializers.ModelSerializer
+):
+    plant = _plant_field()
+    line = ScopedPrimaryKeyRelatedField(queryset=Line.objects.all(), required=False, allow_null=True)
+    group = ScopedPrimaryKeyRelatedField(queryset=DeviceGroup.objects.all(), required=False, allow_null=True)
+    device = ScopedPrimaryKeyRelatedField(queryset=Device.objects.all(), required=False, allow_null=True)
+
+    class Meta:
+        model = AlertRule
+        fields = [
+            "id", "plant", "name", "description", "action", "scope", "line", "group", "device", "device_model",
+            "metric", "condition", "threshold", "threshold_high", "clear_threshold", "clear_threshold_high", "state",
+            "no_data_seconds", "severity", "on_delay", "off_delay", "realarm_seconds", "enabled", "created_at",
+            "updated_at",
+        ]  # fmt: skip
+        validators = []  # the (plant, name) check is UniqueNameMixin's, with a field error
+
+
+class AlarmSerializer(serializers.ModelSerializer):
+    rule_name = serializers.CharField(source="rule.name", read_only=True)
+    action = serializers.CharField(source="rule.action", read_only=True, help_text="What the operator should do.")
+    device_uid = serializers.CharField(source="device.uid", read_only=True)
+    line = serializers.IntegerField(source="device.line_id", read_only=True, allow_null=True)
+    shelved = serializers.SerializerMethodField()
+    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    shelved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Alarm
+        fields = [
+            "id", "plant", "rule", "rule_name", "device", "device_uid", "line", "severity", "state", "shelved",
+            "suppressed", "message", "action", "value", "raised_at", "acknowledged_at", "acknowledged_by",
+            "cleared_at", "closed_at", "resolution", "shelved_until", "shelved_reason", "shelved_by", "notify_count",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_shelved(self, alarm) -> bool:
+        return alarm.is_shelved(self.context["now"])
+
+
+class AlarmResultSerializer(AlarmSerializer):
+    detail = serializers.CharField(help_text="What happened, e.g. 'Already acknowledged by ann at ...'.")
+    changed = serializers.BooleanField(help_text="False when the action was already done (a no-op).")
+
+    class Meta(AlarmSerializer.Meta):
+        fields = [*AlarmSerializer.Meta.fields, "detail", "changed"]
+
+
+class AlarmEventSerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = AlarmEvent
+        fields = ["id", "alarm", "kind", "at", "user", "comment", "value", "state"]
+        read_only_fields = fields
+
+
+class CommentSerializer(StrictSerializerMixin, serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class ShelveSerializer(StrictSerializerMixin, serializers.Serializer):
+    reason = serializers.CharField(max_length=255)
+    minutes = serializers.IntegerField(min_value=1, help_text="How long; at most ALARM_SHELVE_MAX_MINUTES.")
+
+
+class ResolveSerializer(StrictSerializerMixin, serializers.Serializer):
+    note = serializers.CharField(max_length=2000, help_text="The resolution note (required).")
+
+
+class KpiQuerySerializer(serializers.Serializer):
+    plant = serializers.IntegerField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+    def validate(self, data):
+        if data["end"] <= data["start"]:
+            raise serializers.ValidationError({"end": "Must be after start."})
+        if (data["end"] - data["start"]).days > 366:
+            raise serializers.ValidationError({"end": "At most 366 days per query."})
+        return data
+
+
+class ChannelSerializer(PlantFixedMixin, UniqueNameMixin, StrictSerializerMixin, serializers.ModelSerializer):
+    plant = _plant_field()
+    kind = serializers.ChoiceField(choices=sorted(NOTIFIERS))
+    config = serializers.JSONField(required=False, help_text="Per kind; see README. Secrets are shown masked.")
+
+    class Meta:
+        model = NotificationChannel
+        fields = ["id", "plant", "name", "kind", "config", "enabled", "status", "last_error", "failed_at", "created_at"]
+        read_only_fields = ["status", "last_error", "failed_at", "created_at"]
+        validators = []
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["config"] = notifier_class(instance.kind).public_config(instance.config or {})
+        return data
+
+    def validate(self, data):
+        data = super().validate(data)
+        kind = data.get("kind", getattr(self.instance, "kind", None))
+        if self.instance is not None and "kind" in data and data["kind"] != self.instance.kind:
+            raise serializers.ValidationError({"kind": "The kind of a channel cannot change; create a new one."})
+        if not kind_enabled(kind):
+            raise serializers.ValidationError({"kind": f"Channel kind '{kind}' is switched off on this server."})
+        config = data.get("config", getattr(self.instance, "config", {}) if self.instance else {})
+        if not isinstance(config, dict):
+            raise serializers.ValidationError({"config": "Must be a JSON object."})
+        if self.instance is not None and config.get("secret") == MASK:
+            config = {**config, "secret": self.instance.config.get("secret")}
+        schema = notifier_class(kind).config_schema(data=config)
+        if not schema.is_valid():
+            raise serializers.ValidationError({"config": schema.errors})
+        unknown = sorted(set(config) - set(schema.fields))
+        if unknown:
+            raise serializers.ValidationError({"config": {name: ["Unknown setting."] for name in unknown}})
+        data["config"] = {k: v for k, v in config.items() if v is not None}
+        return data
+
+    def save(self, **kwargs):
+        # Saving is how an admin fixes a failing channel: give it a fresh start.
+        return super().save(status=NotificationChannel.Status.OK, last_error="", failed_at=None, **kwargs)
+
+
+class RouteSerializer(PlantFixedMixin, StrictSerializerMixin, serializers.ModelSerializer):
+    plant = _plant_field()
+    channel = ScopedPrimaryKeyRelatedField(queryset=NotificationChannel.objects.all())
+    severities = serializers.ListField(child=serializers.ChoiceField(choices=Severity.choices), min_length=1)
+    roles = serializers.ListField(child=serializers.ChoiceField(choices=Role.choices), required=False)
+    users = serializers.PrimaryKeyRelatedField(queryset=User.objects.all(), many=True, required=False)
+
+    class Meta:
+        model = NotificationRoute
+        fields = ["id", "plant", "channel", "severities", "roles", "users", "delay_minutes", "enabled", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def validate(self, data):
+        data = super().validate(data)
+        plant = data.get("plant") or self.instance.plant
+        channel = data.get("channel") or self.instance.channel
+        if channel.plant_id != plant.pk:
+            raise serializers.ValidationError({"channel": "This channel belongs to another plant than the route."})
+        members = set(
+            User.objects.filter(
+                groups__plant_role__plant=plant, pk__in=[u.pk for u in data.get("users", [])]
+            ).values_list("pk", flat=True)
+        )
+        strangers = [u.pk for u in data.get("users", []) if u.pk not in members]
+        if strangers:
+            raise serializers.ValidationError({"users": f"Not members of plant '{plant.name}': {strangers}."})
+        return data
+
+
+class MuteSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    device = ScopedPrimaryKeyRelatedField(queryset=Device.objects.all())
+    minutes = serializers.IntegerField(write_only=True, min_value=1, max_value=7 * 24 * 60)
+
+    class Meta:
+        model = NotificationMute
+        fields = ["id", "device", "minutes", "until", "created_at"]
+        read_only_fields = ["until", "created_at"]
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    alarms = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id",
+            "channel",
+            "plant",
+            "status",
+            "scheduled_at",
+            "sent_at",
+            "attempts",
+            "error",
+            "duration_ms",
+            "alarms",
+        ]
+        read_only_fields = fields
+
+    def get_alarms(self, delivery) -> list[int]:
+        return sorted({event.alarm_id for event in delivery.events.all()})

@@ -1,0 +1,105 @@
+"""Reads of alarms, scoped through the one plant selector (STYLE.md §9), and the alarm KPIs."""
+
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet
+
+from accounts.roles import PERM_VIEW
+from accounts.selectors import plant_list_for, scope_to_plants
+from alerts.models import SEVERITY_RANK, Alarm, AlarmEvent
+from devices.models import Plant
+
+WINDOW = timedelta(minutes=10)
+FLOOD_THRESHOLD = 10  # EEMUA 191: more than 10 alarms in 10 minutes is a flood
+CHATTER_TRANSITIONS = 3  # ISA-18.2: 3 or more transitions within a minute is chattering
+CHATTER_SPAN = timedelta(minutes=1)
+STALE_AFTER = timedelta(hours=24)
+
+
+def alarm_list_for(user) -> QuerySet[Alarm]:
+    """Alarms of the plants ``user`` sees, with what lists and serializers read."""
+    return scope_to_plants(Alarm.objects.select_related("rule", "device", "acknowledged_by", "shelved_by"), user)
+
+
+def plant_get_for(user, plant_id: int, perm: str = PERM_VIEW) -> Plant | None:
+    """The plant if ``user`` holds ``perm`` on it, else None (the caller answers 404)."""
+    return plant_list_for(user, perm).filter(pk=plant_id).first()
+
+
+def _chattering(transitions: list[datetime]) -> bool:
+    transitions.sort()
+    first = 0
+    for last in range(len(transitions)):
+        while transitions[last] - transitions[first] > CHATTER_SPAN:
+            first += 1
+        if last - first + 1 >= CHATTER_TRANSITIONS:
+            return True
+    return False
+
+
+def alarm_kpis(*, plant: Plant, start: datetime, end: datetime, now: datetime) -> dict:
+    """Alarm-system performance of one plant over [start, end) per ISA-18.2 / EEMUA 191.
+
+    Counts annunciations (``raised`` and ``returned`` events): the average and peak per
+    10-minute window, the share of windows in flood (> 10), chattering alarms (≥ 3 transitions
+    within a minute), stale alarms (still active > 24 h at ``min(end, now)``), the top 10 bad
+    actors (rule, device), the priority distribution and the mean time to acknowledge.
+    """
+    events = AlarmEvent.objects.filter(plant=plant, at__gte=start, at__lt=end)
+    annunciations = list(
+        events.filter(kind__in=AlarmEvent.ANNUNCIATIONS).values_list(
+            "at", "alarm_id", "alarm__rule_id", "alarm__rule__name", "alarm__device_id", "alarm__device__uid",
+            "alarm__severity",
+        )
+    )  # fmt: skip
+    windows = max(1, -(-int((end - start).total_seconds()) // int(WINDOW.total_seconds())))
+    per_window = Counter(int((at - start) / WINDOW) for at, *_ in annunciations)
+    series = [
+        {"start": start + WINDOW * index, "count": per_window.get(index, 0)} for index in range(min(windows, 5000))
+    ]
+    flood_windows = sum(1 for count in per_window.values() if count > FLOOD_THRESHOLD)
+
+    chatter_pairs = defaultdict(list)
+    moves = events.filter(kind__in=(*AlarmEvent.ANNUNCIATIONS, AlarmEvent.Kind.CLEARED))
+    for at, rule_id, device_id in moves.values_list("at", "alarm__rule_id", "alarm__device_id"):
+        chatter_pairs[(rule_id, device_id)].append(at)
+    chattering = sorted(
+        ({"rule_id": r, "device_id": d} for (r, d), stamps in chatter_pairs.items() if _chattering(stamps)),
+        key=lambda row: (row["rule_id"], row["device_id"]),
+    )
+
+    actors = Counter((rule_id, rule, device_id, uid) for _at, _a, rule_id, rule, device_id, uid, _s in annunciations)
+    top = [
+        {"rule_id": rule_id, "rule": rule, "device_id": device_id, "device": uid, "count": count}
+        for (rule_id, rule, device_id, uid), count in sorted(
+            actors.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][2])
+        )[:10]
+    ]
+    priorities = Counter(severity for *_, severity in annunciations)
+
+    at_time = min(end, now)
+    stale = Alarm.objects.filter(
+        plant=plant, state__in=Alarm.ACTIVE_STATES, raised_at__lte=at_time - STALE_AFTER
+    ).count()
+    acked = Alarm.objects.filter(plant=plant, acknowledged_at__gte=start, acknowledged_at__lt=end)
+    delays = [(ack - raised).total_seconds() for raised, ack in acked.values_list("raised_at", "acknowledged_at")]
+    total = len(annunciations)
+    return {
+        "plant": plant.pk,
+        "start": start,
+        "end": end,
+        "total_alarms": total,
+        "alarms_per_10min_avg": round(total / windows, 2),
+        "alarms_per_10min_peak": max(per_window.values(), default=0),
+        "flood_windows": flood_windows,
+        "flood_percent": round(100 * flood_windows / windows, 2),
+        "chattering_alarms": len(chattering),
+        "chattering": chattering,
+        "stale_alarms": stale,
+        "top_bad_actors": top,
+        "priority_distribution": {s: priorities.get(s, 0) for s in sorted(SEVERITY_RANK, key=SEVERITY_RANK.get)},
+        "mean_time_to_acknowledge_seconds": round(sum(delays) / len(delays), 1) if delays else None,
+        "acknowledged": len(delays),
+        "series": series,
+    }

@@ -1,0 +1,174 @@
+"""Rule evaluation: a state machine per (rule, device) that changes alarms on transitions only.
+
+``ok`` → ``pending`` (abnormal, on-delay running) → ``firing`` (alarm raised) → ``clearing``
+(normal, off-delay running) → ``ok`` (alarm cleared). While firing, the clear threshold (the
+deadband) decides what "normal" is. Samples at or before ``RuleState.last_ts`` are skipped, so
+evaluating the same readings twice changes nothing; the state row is locked while it is
+evaluated, so two workers never interleave on one (rule, device).
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+
+from alerts.models import AlertRule, RuleState
+from alerts.services.alarms import alarm_clear, alarm_raise
+from devices.models import Device, DeviceGroup, MachineState, Metric, TelemetryReading
+
+logger = logging.getLogger(__name__)
+C = AlertRule.Condition
+St = RuleState.Status
+# Readings older than this before a batch are never fetched (a device's first batch after a
+# long time evaluates its own readings, not a day of history).
+LOOKBACK = timedelta(hours=1)
+
+
+@dataclass(slots=True)
+class Sample:
+    ts: datetime
+    value: float | None  # None for machine-state samples
+    bad_if_firing: bool
+    bad_if_not: bool
+    raw: float | None = None  # the reading itself, when ``value`` is a rate
+
+
+def _compare(rule: AlertRule, value: float, firing: bool) -> bool:
+    """Whether ``value`` is abnormal; while firing, against the clear threshold (deadband)."""
+    if rule.condition == C.OUTSIDE:
+        low, high = rule.threshold, rule.threshold_high
+        if firing:
+            low = low if rule.clear_threshold is None else rule.clear_threshold
+            high = high if rule.clear_threshold_high is None else rule.clear_threshold_high
+        return value < low or value > high
+    limit = rule.clear_threshold if firing and rule.clear_threshold is not None else rule.threshold
+    if rule.condition in (C.GT, C.RATE):
+        return value > limit
+    if rule.condition == C.GTE:
+        return value >= limit
+    if rule.condition == C.LT:
+        return value < limit
+    return value <= limit
+
+
+def step(rule: AlertRule, state: RuleState, ts: datetime, bad: bool, value) -> list[tuple[str, datetime, float]]:
+    """Advance ``state`` by one sample; return the alarm transitions (``raise``/``clear``) it causes."""
+    out = []
+    if state.status in (St.OK, St.PENDING):
+        if not bad:
+            state.status, state.since = St.OK, None
+        else:
+            if state.status == St.OK:
+                state.status, state.since = St.PENDING, ts
+            if ts - state.since >= timedelta(seconds=rule.on_delay):
+                state.status, state.since = St.FIRING, ts
+                out.append(("raise", ts, value))
+    elif bad:
+        state.status, state.since = St.FIRING, state.since if state.status == St.FIRING else ts
+    else:
+        if state.status == St.FIRING:
+            state.status, state.since = St.CLEARING, ts
+        if ts - state.since >= timedelta(seconds=rule.off_delay):
+            state.status, state.since = St.OK, None
+            out.append(("clear", ts, value))
+    state.last_ts, state.last_value = ts, value
+    return out
+
+
+def _samples(rule: AlertRule, device_id: int, after: datetime, until: datetime, previous) -> list[Sample]:
+    if rule.condition == C.STATE:
+        rows = MachineState.objects.filter(device_id=device_id, ts__gt=after, ts__lte=until).order_by("ts")
+        return [
+            Sample(ts, None, state == rule.state, state == rule.state) for ts, state in rows.values_list("ts", "state")
+        ]
+    metric_id = Metric.objects.filter(name=rule.metric).values_list("pk", flat=True).first()
+    if metric_id is None:
+        return []
+    rows = TelemetryReading.objects.filter(device_id=device_id, metric_id=metric_id, ts__gt=after, ts__lte=until)
+    samples = []
+    for ts, value in rows.order_by("ts").values_list("ts", "value"):
+        if rule.condition == C.RATE:
+            last_ts, last_value = previous
+            previous = (ts, value)
+            if last_ts is None or ts <= last_ts:
+                continue
+            raw, value = value, abs(value - last_value) / (ts - last_ts).total_seconds() * 60
+            samples.append(Sample(ts, value, _compare(rule, value, True), _compare(rule, value, False), raw))
+            continue
+        samples.append(Sample(ts, value, _compare(rule, value, True), _compare(rule, value, False)))
+    return samples
+
+
+def _state_for(rule: AlertRule, device: Device) -> RuleState:
+    """The (rule, device) state row, locked for this transaction (created on first use)."""
+    try:
+        with transaction.atomic():
+            RuleState.objects.get_or_create(rule=rule, device=device)
+    except IntegrityError:  # created concurrently
+        pass
+    return RuleState.objects.select_for_update().get(rule=rule, device=device)
+
+
+def rule_evaluate_device(*, rule: AlertRule, device: Device, start: datetime, end: datetime) -> int:
+    """Evaluate one rule for one device over samples in ``(last evaluated, end]``; return transitions made.
+
+    Idempotent: samples already evaluated are skipped. Raises nothing for missing metrics.
+    """
+    with transaction.atomic():
+        state = _state_for(rule, device)
+        after = max(state.last_ts or start - timedelta(microseconds=1), start - LOOKBACK)
+        previous = (state.last_ts, state.last_value) if rule.condition == C.RATE else None
+        samples = _samples(rule, device.pk, after, end, previous)
+        if not samples:
+            return 0
+        transitions = []
+        for sample in samples:
+            firing = state.status in (St.FIRING, St.CLEARING)
+            bad = sample.bad_if_firing if firing else sample.bad_if_not
+            transitions += step(rule, state, sample.ts, bad, sample.value)
+        if rule.condition == C.RATE:
+            state.last_value = samples[-1].raw  # the next rate starts from the last reading, not the last rate
+        state.save(update_fields=["status", "since", "last_ts", "last_value"])
+        apply_transitions(rule, device, transitions)
+    return len(transitions)
+
+
+def apply_transitions(rule: AlertRule, device: Device, transitions) -> None:
+    for what, at, value in transitions:
+        if what == "raise":
+            alarm_raise(rule=rule, device=device, value=value, at=at)
+        else:
+            alarm_clear(rule=rule, device=device, value=value, at=at)
+
+
+def group_ids_of(device_ids) -> dict[int, set[int]]:
+    groups = defaultdict(set)
+    for device_id, group_id in DeviceGroup.devices.through.objects.filter(device_id__in=device_ids).values_list(
+        "device_id", "devicegroup_id"
+    ):
+        groups[device_id].add(group_id)
+    return groups
+
+
+def rules_evaluate(*, device_ids: list[int], start: datetime, end: datetime) -> int:
+    """Evaluate every enabled sample-driven rule in scope of these devices; return transitions made.
+
+    Rules are read fresh on every call, so a changed rule applies to the next evaluation.
+    """
+    devices = list(Device.objects.filter(pk__in=device_ids, enabled=True))
+    if not devices:
+        return 0
+    rules = list(
+        AlertRule.objects.filter(enabled=True, plant_id__in={d.plant_id for d in devices}).exclude(condition=C.NO_DATA)
+    )
+    if not rules:
+        return 0
+    groups = group_ids_of([d.pk for d in devices])
+    total = 0
+    for device in devices:
+        for rule in rules:
+            if rule.applies_to(device, groups[device.pk]):
+                total += rule_evaluate_device(rule=rule, device=device, start=start, end=end)
+    return total

@@ -1,0 +1,235 @@
+"""From alarm events to delivered messages: dispatch (grouping), sending, failing channels.
+
+1. ``notifications_dispatch`` consumes the outbox (``AlarmEvent.processed_at`` NULL). Each
+   notifying event is routed (plant, severity, delay 0, or its escalation route) and added to
+   its channel's delivery for the current group window (``Delivery.key`` = slot). A channel that
+   already sent in this window gets the next window's delivery: at most one message per channel
+   per window, and alarms raised together arrive as one digest.
+2. Due deliveries are sent by ``deliver_notification`` (one task per delivery) through
+   ``delivery_send``, which claims the row, renders the message and calls the channel's notifier.
+"""
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+
+from accounts.models import User
+from accounts.roles import Role
+from alerts import live
+from alerts.exceptions import DeliveryError, TransientDeliveryError
+from alerts.models import SEVERITY_RANK, Alarm, AlarmEvent, Delivery, NotificationChannel, NotificationMute
+from alerts.models import NotificationRoute as Route
+from alerts.notifiers import kind_enabled, notifier_class
+from alerts.notifiers.base import Message
+
+logger = logging.getLogger(__name__)
+OUTBOX_BATCH = 500
+K = AlarmEvent.Kind
+
+
+def _slot_delivery(channel: NotificationChannel, now: datetime) -> Delivery:
+    """The channel's open delivery for this window (or the next, if this one has gone), locked."""
+    window = settings.NOTIFY_GROUP_WINDOW_SECONDS
+    slot = int(now.timestamp()) // window
+    for number in (slot, slot + 1, slot + 2):
+        scheduled = now if number == slot else datetime.fromtimestamp(number * window, tz=UTC)
+        try:
+            with transaction.atomic():
+                Delivery.objects.get_or_create(
+                    channel=channel,
+                    key=f"slot:{number}",
+                    defaults={"plant_id": channel.plant_id, "scheduled_at": scheduled},
+                )
+        except IntegrityError:  # made concurrently
+            pass
+        delivery = Delivery.objects.select_for_update().get(channel=channel, key=f"slot:{number}")
+        if delivery.status == Delivery.Status.PENDING:
+            return delivery
+    raise RuntimeError("no open delivery slot")  # unreachable: a later slot is never sent before an earlier
+
+
+def _targets(event: AlarmEvent, routes: list[Route]) -> list[Route]:
+    if event.kind == K.ESCALATED:
+        return [event.route] if event.route and event.route.enabled else []
+    return [
+        r
+        for r in routes
+        if r.plant_id == event.plant_id and not r.delay_minutes and event.alarm.severity in r.severities
+    ]
+
+
+def _wanted(event: AlarmEvent, now: datetime) -> bool:
+    alarm = event.alarm
+    if event.kind not in AlarmEvent.NOTIFY or alarm.suppressed or alarm.is_shelved(now):
+        return False
+    # Escalations and repeats exist to chase an unacknowledged alarm; one acknowledged meanwhile is done.
+    return event.kind in (K.RAISED, K.RETURNED) or alarm.state == Alarm.State.ACTIVE_UNACK
+
+
+def notifications_dispatch(*, now: datetime) -> list[int]:
+    """Route unprocessed alarm events into deliveries; return the ids of deliveries due now.
+
+    Each event is claimed (``processed_at``) with a conditional UPDATE, so a second run or a
+    concurrent worker never routes it twice. Enqueue the returned ids after commit.
+    """
+    events = list(
+        AlarmEvent.objects.filter(processed_at__isnull=True)
+        .select_related("alarm", "route__channel")
+        .order_by("pk")[:OUTBOX_BATCH]
+    )
+    plants = {event.plant_id for event in events}
+    routes = list(Route.objects.filter(enabled=True, plant_id__in=plants).select_related("channel"))
+    with transaction.atomic():
+        for event in events:
+            if not AlarmEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(processed_at=now):
+                continue
+            if not _wanted(event, now):
+                continue
+            for route in _targets(event, routes):
+                channel = route.channel
+                if channel.enabled and channel.status == NotificationChannel.Status.OK and kind_enabled(channel.kind):
+                    _slot_delivery(channel, now).events.add(event)
+    due = Delivery.objects.filter(status=Delivery.Status.PENDING, scheduled_at__lte=now, events__isnull=False)
+    return sorted(set(due.values_list("pk", flat=True)))
+
+
+def _people(delivery: Delivery, events: list[AlarmEvent], now: datetime) -> list[str]:
+    """E-mail addresses of the routes' roles and users, minus people who muted every device concerned."""
+    routes = [e.route for e in events if e.kind == K.ESCALATED and e.route_id]
+    severities = {e.alarm.severity for e in events if e.kind != K.ESCALATED}
+    if severities:
+        candidates = Route.objects.filter(channel=delivery.channel, enabled=True, delay_minutes=0)
+        routes += [r for r in candidates if severities & set(r.severities)]
+    users = User.objects.none()
+    for route in routes:
+        role_users = User.objects.filter(
+            groups__plant_role__plant_id=route.plant_id, groups__plant_role__role__in=route.roles
+        )
+        users = users | role_users | route.users.all()
+    devices = {e.alarm.device_id for e in events}
+    people = {}
+    for user in users.filter(is_active=True).exclude(email="").distinct():
+        muted = set(
+            NotificationMute.objects.filter(user=user, device_id__in=devices, until__gt=now).values_list(
+                "device_id", flat=True
+            )
+        )
+        if muted != devices:
+            people[user.email] = True
+    return sorted(people)
+
+
+def _describe(event: AlarmEvent) -> dict:
+    alarm = event.alarm
+    return {
+        "id": alarm.pk, "event": event.kind, "device": alarm.device.uid, "device_id": alarm.device_id,
+        "rule": alarm.rule.name, "severity": alarm.severity, "state": alarm.state, "value": alarm.value,
+        "message": alarm.message, "action": alarm.rule.action, "raised_at": live._iso(alarm.raised_at),
+    }  # fmt: skip
+
+
+def message_build(delivery: Delivery, now: datetime) -> Message:
+    """Render the delivery's digest: subject, text and HTML, most severe first."""
+    events = list(
+        delivery.events.select_related("alarm__rule", "alarm__device", "alarm__plant", "route").order_by("pk")
+    )
+    events.sort(key=lambda e: (SEVERITY_RANK.get(e.alarm.severity, 9), e.pk))
+    alarms = [_describe(e) for e in events]
+    plant = events[0].alarm.plant if events else delivery.channel.plant
+    severity = alarms[0]["severity"] if alarms else "info"
+    prefix = {K.ESCALATED: "Escalation: ", K.REPEATED: "Still unacknowledged: "}
+    if len(alarms) == 1:
+        a = alarms[0]
+        title = f"{prefix.get(events[0].kind, '')}[{severity.upper()}] {a['device']}: {a['rule']}"
+    else:
+        counts = {}
+        for a in alarms:
+            counts[a["severity"]] = counts.get(a["severity"], 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+        title = f"[{plant.name}] {len(alarms)} alarms ({summary})"
+    context = {"plant": plant, "alarms": alarms, "title": title, "console_url": f"{settings.SITE_URL.rstrip('/')}/"}
+    return Message(
+        plant_id=plant.pk, plant_name=plant.name, severity=severity, title=title[:200],
+        text=render_to_string("alerts/notification.txt", context).strip(),
+        html=render_to_string("alerts/notification.html", context), alarms=alarms,
+        emails=_people(delivery, events, now) if notifier_class(delivery.channel.kind).addresses_people else [],
+    )  # fmt: skip
+
+
+def _claim(delivery_id: int) -> Delivery | None:
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update()
+            .filter(pk=delivery_id, status__in=(Delivery.Status.PENDING, Delivery.Status.RETRYING))
+            .select_related("channel__plant")
+            .first()
+        )
+        if delivery is not None:
+            delivery.status, delivery.attempts = Delivery.Status.SENDING, delivery.attempts + 1
+            delivery.save(update_fields=["status", "attempts"])
+    return delivery
+
+
+def delivery_send(*, delivery_id: int, final_attempt: bool, now: datetime) -> Delivery | None:
+    """Send one delivery (claimed pending/retrying → sending); record the outcome on its row.
+
+    Success → sent. ``TransientDeliveryError`` → retrying and re-raised (the task retries), or
+    failed on the ``final_attempt``. Permanent ``DeliveryError`` → failed, and the channel is
+    marked failing. Returns None when there was nothing to claim (sent already: idempotent).
+    Alarms are never touched here.
+    """
+    delivery = _claim(delivery_id)
+    if delivery is None:
+        return None
+    started = time.monotonic()
+    try:
+        notifier = notifier_class(delivery.channel.kind)(delivery.channel)
+        notifier.send(message_build(delivery, now))
+    except DeliveryError as exc:
+        failed = exc.permanent or final_attempt
+        delivery.status = Delivery.Status.FAILED if failed else Delivery.Status.RETRYING
+        delivery.error, delivery.duration_ms = exc.message[:2000], int((time.monotonic() - started) * 1000)
+        delivery.save(update_fields=["status", "error", "duration_ms"])
+        logger.warning("delivery %s to channel %s: %s", delivery.pk, delivery.channel_id, exc.message[:200])
+        if exc.permanent:
+            channel_mark_failing(channel=delivery.channel, error=exc.message, now=now)
+        elif not final_attempt:
+            raise TransientDeliveryError(exc.message) from None
+        return delivery
+    delivery.status, delivery.sent_at, delivery.error = Delivery.Status.SENT, now, ""
+    delivery.duration_ms = int((time.monotonic() - started) * 1000)
+    delivery.save(update_fields=["status", "sent_at", "error", "duration_ms"])
+    return delivery
+
+
+def channel_mark_failing(*, channel: NotificationChannel, error: str, now: datetime) -> bool:
+    """Mark a channel failing (once) and tell the plant's admins by e-mail and on the dashboard.
+
+    Idempotent: a channel already failing is left alone and nobody is told twice. Saving the
+    channel again through the API or admin puts it back to OK.
+    """
+    claimed = NotificationChannel.objects.filter(pk=channel.pk, status=NotificationChannel.Status.OK).update(
+        status=NotificationChannel.Status.FAILING, last_error=error[:2000], failed_at=now
+    )
+    if not claimed:
+        return False
+    title = f"Notification channel '{channel.name}' is failing"
+    body = f"Deliveries to '{channel.name}' ({channel.kind}) fail permanently: {error[:500]}\nFix its settings."
+    admins = User.objects.filter(
+        groups__plant_role__plant_id=channel.plant_id, groups__plant_role__role=Role.ADMIN, is_active=True
+    ).exclude(email="")
+    emails = sorted(set(admins.values_list("email", flat=True)))
+
+    def tell():
+        if emails and channel.kind != "email":
+            send_mail(title, body, None, emails, fail_silently=True)
+        event = {"kind": "notification", "severity": "warning", "title": title, "body": body, "alarm_id": None}
+        live.publish(plant_id=channel.plant_id, event=event)
+
+    transaction.on_commit(tell)
+    return True

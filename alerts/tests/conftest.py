@@ -1,0 +1,110 @@
+"""Fixtures of the alerts tests: eager Celery by default, and real SMTP / HTTP servers."""
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from devices.services import ingest
+from devices.tests.factories import make_device, make_line
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(settings):
+    """Tasks run inline unless a test says otherwise (the worker test does); the real chain, no mocks."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.SITE_URL = "http://factory.test"
+    # Ingest caches metric ids once committed; executed on-commit callbacks would keep ids of rows
+    # that the test's rollback removes.
+    ingest._metric_ids.clear()
+    yield
+    ingest._metric_ids.clear()
+
+
+@pytest.fixture
+def line_a(plant_a):
+    return make_line(plant_a, "Stamping")
+
+
+@pytest.fixture
+def press(line_a):
+    return make_device(line_a, "press-01")
+
+
+@pytest.fixture
+def foreign_press(plant_b):
+    return make_device(make_line(plant_b, "Foreign"), "foreign-01")
+
+
+class _Mailbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real aiosmtpd server; Django's SMTP backend is pointed at it. ``.messages`` are envelopes."""
+    mailbox = _Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD, settings.EMAIL_USE_TLS = "", "", False
+    mailbox.port = controller.port
+    yield mailbox
+    controller.stop()
+
+
+class HttpRecorder:
+    """A local HTTP server in a thread that records requests and answers with ``status``."""
+
+    def __init__(self):
+        self.requests = []
+        self.statuses = []  # answers to give in order; 200/201 when empty
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                recorder.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                status = recorder.statuses.pop(0) if recorder.statuses else 201
+                payload = json.dumps({"sid": "SM123", "status": "queued"}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def http_server():
+    with HttpRecorder() as server:
+        yield server
