@@ -6,6 +6,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import time_machine
 from aiosmtpd.controller import Controller
 
 from devices.services import ingest
@@ -22,6 +23,15 @@ def _eager_celery(settings):
     ingest._metric_ids.clear()
     yield
     ingest._metric_ids.clear()
+
+
+@pytest.fixture
+def clock():
+    """The wall clock stopped at the factories' T0; ``clock.move_to(at(seconds))`` moves it."""
+    from alerts.tests.factories import T0
+
+    with time_machine.travel(T0, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture
