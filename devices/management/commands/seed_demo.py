@@ -12,6 +12,7 @@ from django.db import transaction
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import member_set_role
+from alerts.demo import demo_alarms_seed
 from devices.models import Device, DeviceGroup, Line, Plant
 from devices.services.plants import line_create, plant_create
 from devices.services.registry import device_create
@@ -76,6 +77,7 @@ class Command(BaseCommand):
             # uid is unique across plants: a demo uid taken elsewhere must not pull that device in.
             group.devices.add(*Device.objects.filter(plant=plant, uid__in=uids))
             created += new
+        created += demo_alarms_seed(plant=plant)  # alarm rules for the simulator's breakdowns
         credentials = self._credentials()
         for username, role in USERS:
             user = User.objects.filter(username=username).first()

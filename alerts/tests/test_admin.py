@@ -1,0 +1,62 @@
+"""Admin pages of alerts: scoped to the plants the user administers; alarm history and actions."""
+
+import pytest
+from django.test import Client
+
+from alerts.models import Alarm, NotificationChannel
+from alerts.services.alarms import alarm_raise
+from alerts.tests.factories import at, make_channel, make_rule
+from conftest import assert_status
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(plant_admin):
+    client = Client()
+    client.force_login(plant_admin)
+    return client
+
+
+@pytest.fixture
+def alarms(plant_a, plant_b, press, foreign_press):
+    mine = alarm_raise(rule=make_rule(plant_a, name="alpha-rule"), device=press, value=91, at=at(0))
+    theirs = alarm_raise(rule=make_rule(plant_b, name="bravo-rule"), device=foreign_press, value=91, at=at(0))
+    return mine, theirs
+
+
+def test_lists_only_own_plant_alarms_and_shows_the_history(admin_client, alarms):
+    mine, theirs = alarms
+    page = assert_status(admin_client.get("/admin/alerts/alarm/"), 200).content.decode()
+    assert "alpha-rule" in page and "bravo-rule" not in page
+    detail = assert_status(admin_client.get(f"/admin/alerts/alarm/{mine.pk}/change/"), 200).content.decode()
+    assert "raised" in detail
+    assert admin_client.get(f"/admin/alerts/alarm/{theirs.pk}/change/").status_code in (302, 403, 404)
+
+
+def test_acknowledges_and_shelves_from_the_admin_action(admin_client, alarms, plant_admin):
+    mine, theirs = alarms
+    for action in ("acknowledge", "shelve_one_hour"):
+        admin_client.post("/admin/alerts/alarm/", {"action": action, "_selected_action": [mine.pk, theirs.pk]})
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.state, mine.acknowledged_by, mine.shelved_by) == (Alarm.State.ACTIVE_ACK, plant_admin, plant_admin)
+    assert theirs.state == Alarm.State.ACTIVE_UNACK
+
+
+def test_rejects_invalid_channel_settings_in_the_admin(admin_client, plant_a):
+    form = {"plant": plant_a.pk, "name": "Hook", "kind": "webhook", "config": '{"url": "nope"}', "enabled": "on"}
+    page = assert_status(admin_client.post("/admin/alerts/notificationchannel/add/", form), 200).content.decode()
+    assert "Invalid settings" in page
+    assert not NotificationChannel.objects.exists()
+    make_channel(plant_a, "email", name="Mail")
+    assert "Mail" in admin_client.get("/admin/alerts/notificationchannel/").content.decode()
+
+
+def test_kpi_page_lists_only_visible_plants_and_loads_its_script(client_for, viewer, plant_a, plant_b):
+    client = Client()
+    client.force_login(viewer)
+    page = assert_status(client.get("/alarms/kpis/"), 200).content.decode()
+    assert "Plant A" in page and "Plant B" not in page
+    assert "alerts/kpis.js" in page and "uPlot.iife.min.js" in page
+    assert Client().get("/alarms/kpis/").status_code == 302  # login required
