@@ -15,4 +15,5 @@ def on_telemetry_ingested(sender, *, items, received_at, **kwargs) -> None:
     if not device_ids:
         return
     start, end = min(stamps).isoformat(), max(stamps).isoformat()
-    transaction.on_commit(lambda: evaluate_rules_task.delay(device_ids, start, end))
+    metrics = sorted({name for item in items for message in item.messages for name in message.values})
+    transaction.on_commit(lambda: evaluate_rules_task.delay(device_ids, start, end, metrics))

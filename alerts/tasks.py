@@ -23,9 +23,10 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(soft_time_limit=50, time_limit=60, ignore_result=True)
-def evaluate_rules(device_ids: list[int], start: str, end: str) -> int:
+def evaluate_rules(device_ids: list[int], start: str, end: str, metrics: list[str] | None = None) -> int:
     """Evaluate the rules of these devices over readings stored in [start, end] (ISO 8601)."""
-    return rules_evaluate(device_ids=device_ids, start=datetime.fromisoformat(start), end=datetime.fromisoformat(end))
+    start_at, end_at = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    return rules_evaluate(device_ids=device_ids, start=start_at, end=end_at, metrics=metrics)
 
 
 @shared_task(soft_time_limit=50, time_limit=60, ignore_result=True)

@@ -77,16 +77,28 @@ def step(rule: AlertRule, state: RuleState, ts: datetime, bad: bool, value) -> l
     return out
 
 
-def _samples(rule: AlertRule, device_id: int, after: datetime, until: datetime, previous) -> list[Sample]:
+def _state_samples(rule: AlertRule, device: Device, after: datetime, until: datetime) -> list[Sample]:
+    rows = MachineState.objects.filter(device_id=device.pk, ts__gt=after, ts__lte=until).order_by("ts")
+    samples = [
+        Sample(ts, None, state == rule.state, state == rule.state) for ts, state in rows.values_list("ts", "state")
+    ]
+    # States are stored only when they change, but a state holds until the next one: the device's
+    # current state at the batch's newest time is a sample too, so "down for N minutes" fires on
+    # the first message after the delay, not only on the next beat tick.
+    current = device.state_since is not None and device.state and device.state_since <= until
+    if current and until > after and (not samples or samples[-1].ts < until):
+        held = device.state == rule.state
+        samples.append(Sample(until, None, held, held))
+    return samples
+
+
+def _samples(rule: AlertRule, device: Device, after: datetime, until: datetime, previous, metric_ids) -> list[Sample]:
     if rule.condition == C.STATE:
-        rows = MachineState.objects.filter(device_id=device_id, ts__gt=after, ts__lte=until).order_by("ts")
-        return [
-            Sample(ts, None, state == rule.state, state == rule.state) for ts, state in rows.values_list("ts", "state")
-        ]
-    metric_id = Metric.objects.filter(name=rule.metric).values_list("pk", flat=True).first()
+        return _state_samples(rule, device, after, until)
+    metric_id = metric_ids.get(rule.metric)
     if metric_id is None:
         return []
-    rows = TelemetryReading.objects.filter(device_id=device_id, metric_id=metric_id, ts__gt=after, ts__lte=until)
+    rows = TelemetryReading.objects.filter(device_id=device.pk, metric_id=metric_id, ts__gt=after, ts__lte=until)
     samples = []
     for ts, value in rows.order_by("ts").values_list("ts", "value"):
         if rule.condition == C.RATE:
@@ -101,26 +113,33 @@ def _samples(rule: AlertRule, device_id: int, after: datetime, until: datetime, 
     return samples
 
 
-def _state_for(rule: AlertRule, device: Device) -> RuleState:
+def _state_for(rule: AlertRule, device: Device, known: RuleState | None) -> RuleState:
     """The (rule, device) state row, locked for this transaction (created on first use)."""
-    try:
-        with transaction.atomic():
-            RuleState.objects.get_or_create(rule=rule, device=device)
-    except IntegrityError:  # created concurrently
-        pass
-    return RuleState.objects.select_for_update().get(rule=rule, device=device)
+    if known is None:
+        try:
+            with transaction.atomic():
+                RuleState.objects.get_or_create(rule=rule, device=device)
+        except IntegrityError:  # created concurrently
+            pass
+        return RuleState.objects.select_for_update().get(rule=rule, device=device)
+    return RuleState.objects.select_for_update().get(pk=known.pk)
 
 
-def rule_evaluate_device(*, rule: AlertRule, device: Device, start: datetime, end: datetime) -> int:
+def rule_evaluate_device(
+    *, rule: AlertRule, device: Device, start: datetime, end: datetime, state: RuleState | None = None, metric_ids=None
+) -> int:
     """Evaluate one rule for one device over samples in ``(last evaluated, end]``; return transitions made.
 
+    ``state`` (the pair's row, if already loaded) and ``metric_ids`` (name → id) only save queries.
     Idempotent: samples already evaluated are skipped. Raises nothing for missing metrics.
     """
+    if metric_ids is None:
+        metric_ids = dict(Metric.objects.filter(name=rule.metric).values_list("name", "pk"))
     with transaction.atomic():
-        state = _state_for(rule, device)
+        state = _state_for(rule, device, state)
         after = max(state.last_ts or start - timedelta(microseconds=1), start - LOOKBACK)
         previous = (state.last_ts, state.last_value) if rule.condition == C.RATE else None
-        samples = _samples(rule, device.pk, after, end, previous)
+        samples = _samples(rule, device, after, end, previous, metric_ids)
         if not samples:
             return 0
         transitions = []
@@ -152,23 +171,34 @@ def group_ids_of(device_ids) -> dict[int, set[int]]:
     return groups
 
 
-def rules_evaluate(*, device_ids: list[int], start: datetime, end: datetime) -> int:
+def rules_evaluate(*, device_ids: list[int], start: datetime, end: datetime, metrics: list[str] | None = None) -> int:
     """Evaluate every enabled sample-driven rule in scope of these devices; return transitions made.
 
-    Rules are read fresh on every call, so a changed rule applies to the next evaluation.
+    ``metrics``: the metric names the batch carried (None: any); rules on other metrics are
+    skipped without a query. Rules are read fresh on every call, so a changed rule applies to the
+    next evaluation.
     """
     devices = list(Device.objects.filter(pk__in=device_ids, enabled=True))
     if not devices:
         return 0
-    rules = list(
-        AlertRule.objects.filter(enabled=True, plant_id__in={d.plant_id for d in devices}).exclude(condition=C.NO_DATA)
+    rules = AlertRule.objects.filter(enabled=True, plant_id__in={d.plant_id for d in devices}).exclude(
+        condition=C.NO_DATA
     )
+    rules = [r for r in rules if r.condition == C.STATE or metrics is None or r.metric in metrics]
     if not rules:
         return 0
     groups = group_ids_of([d.pk for d in devices])
+    metric_ids = dict(Metric.objects.filter(name__in={r.metric for r in rules}).values_list("name", "pk"))
+    states = {
+        (s.rule_id, s.device_id): s
+        for s in RuleState.objects.filter(rule__in=rules, device_id__in=[d.pk for d in devices])
+    }
     total = 0
     for device in devices:
         for rule in rules:
             if rule.applies_to(device, groups[device.pk]):
-                total += rule_evaluate_device(rule=rule, device=device, start=start, end=end)
+                state = states.get((rule.pk, device.pk))
+                total += rule_evaluate_device(
+                    rule=rule, device=device, start=start, end=end, state=state, metric_ids=metric_ids
+                )
     return total

@@ -155,3 +155,14 @@ def test_floods_of_ten_thousand_breaching_readings_make_one_alarm_and_one_notifi
     assert AlarmEvent.objects.count() == 1
     assert Delivery.objects.get().status == Delivery.Status.SENT
     assert len(smtp_server.messages) == 1
+
+
+def test_raises_state_alarm_on_a_later_message_when_the_state_held_past_the_delay(
+    django_capture_on_commit_callbacks, plant_a, press
+):
+    make_rule(plant_a, metric="", condition="state", threshold=None, state="down", on_delay=120)
+    ingest(django_capture_on_commit_callbacks, press, state_samples=[(0, "down")])
+    ingest(django_capture_on_commit_callbacks, press, (60, 20.0))
+    assert not Alarm.objects.exists()
+    ingest(django_capture_on_commit_callbacks, press, (125, 20.0))  # still down: states are stored on change only
+    assert Alarm.objects.get().raised_at == at(125)
