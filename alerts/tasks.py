@@ -60,9 +60,10 @@ def dispatch_notifications() -> int:
 )
 def deliver_notification(self, delivery_id: int) -> str | None:
     """Send one delivery; a gone or already-sent delivery is a no-op."""
-    delivery = delivery_send(
-        delivery_id=delivery_id, final_attempt=self.request.retries >= self.max_retries, now=timezone.now()
-    )
+    # Tasks are acknowledged late: a task whose worker died mid-send comes back marked redelivered.
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    final = self.request.retries >= self.max_retries
+    delivery = delivery_send(delivery_id=delivery_id, final_attempt=final, now=timezone.now(), reclaim=redelivered)
     if delivery is None:
         logger.info("delivery %s: nothing to send (gone or already handled)", delivery_id)
         return None

@@ -161,11 +161,12 @@ def message_build(delivery: Delivery, now: datetime) -> Message:
     )  # fmt: skip
 
 
-def _claim(delivery_id: int) -> Delivery | None:
+def _claim(delivery_id: int, reclaim: bool) -> Delivery | None:
+    statuses = [Delivery.Status.PENDING, Delivery.Status.RETRYING] + ([Delivery.Status.SENDING] if reclaim else [])
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update()
-            .filter(pk=delivery_id, status__in=(Delivery.Status.PENDING, Delivery.Status.RETRYING))
+            .filter(pk=delivery_id, status__in=statuses)
             .select_related("channel__plant")
             .first()
         )
@@ -175,15 +176,16 @@ def _claim(delivery_id: int) -> Delivery | None:
     return delivery
 
 
-def delivery_send(*, delivery_id: int, final_attempt: bool, now: datetime) -> Delivery | None:
+def delivery_send(*, delivery_id: int, final_attempt: bool, now: datetime, reclaim: bool = False) -> Delivery | None:
     """Send one delivery (claimed pending/retrying → sending); record the outcome on its row.
 
     Success → sent. ``TransientDeliveryError`` → retrying and re-raised (the task retries), or
     failed on the ``final_attempt``. Permanent ``DeliveryError`` → failed, and the channel is
     marked failing. Returns None when there was nothing to claim (sent already: idempotent).
-    Alarms are never touched here.
+    ``reclaim`` also takes a row left ``sending`` by a worker that died mid-send (the broker
+    redelivers the unacknowledged task). Alarms are never touched here.
     """
-    delivery = _claim(delivery_id)
+    delivery = _claim(delivery_id, reclaim)
     if delivery is None:
         return None
     started = time.monotonic()

@@ -65,10 +65,11 @@ def no_data_run(*, now: datetime) -> int:
         devices = [d for d in devices if rule.applies_to(d, groups[d.pk])]
         last = _last_data(rule, devices)
         limit = timedelta(seconds=rule.no_data_seconds)
+        not_ok = set(RuleState.objects.filter(rule=rule).exclude(status=St.OK).values_list("device_id", flat=True))
         for device in devices:
             seen = last.get(device.pk)
             silent = seen is None or now - seen > limit
-            if not silent and not RuleState.objects.filter(rule=rule, device=device).exclude(status=St.OK).exists():
+            if not silent and device.pk not in not_ok:
                 continue  # the common case: data is flowing and nothing is pending, so nothing to write
             with transaction.atomic():
                 try:
