@@ -8,8 +8,12 @@ In one run, against a scratch database ``factory_bench_ingest``:
                the same telemetry_reading table, straight through mysqlclient
   http_batch   POST /api/v1/telemetry/ with 100 messages x 5 values per request (wrk, 32 conns)
   http_single  one message with one value per request (wrk, 64 conns)
-  mqtt         a paho publisher (QoS 1, flow-controlled) into Mosquitto, the bridge
-               (`manage.py mqtt_bridge`) storing; rate measured from the rows that landed
+  mqtt         a paho publisher (QoS 1, 100 in flight) into a private Mosquitto (queue limit of
+               deploy/mosquitto.conf), one message per publish; the bridge
+               (`manage.py mqtt_bridge`) storing; rate measured from the rows that landed, drain included
+  soak         (only with --only soak) HTTP batches and MQTT together for --soak-seconds (600):
+               resident memory of the server and the bridge every 30 s: is ingest memory flat?
+  mqtt_gateway the same with 20 messages per publish (the `messages` form a gateway sends)
 Readings/s always come from rows counted in the database, not from what clients sent. The
 server's resident memory is sampled at the start and end of each HTTP phase.
 """
@@ -28,8 +32,8 @@ DB = "factory_bench_ingest"
 ENV = {
     **os.environ,
     "DATABASE_URL": f"mysql://root@127.0.0.1:3306/{DB}",
-    "REDIS_URL": "redis://127.0.0.1:6379/13",
-    "MQTT_URL": "mqtt://127.0.0.1:1883",
+    "REDIS_URL": "redis://127.0.0.1:6379/9",
+    "MQTT_URL": "mqtt://127.0.0.1:18830",  # the private broker started by the mqtt phase
     "DEBUG": "false",
     "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -193,46 +197,117 @@ import json, sys, threading, time
 from datetime import datetime, timedelta, timezone
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-uids, seconds = sys.argv[1].split(","), float(sys.argv[2])
-window = threading.Semaphore(20)   # bounded in-flight QoS 1 messages (STACK.md)
+uids, seconds, per_publish, port = sys.argv[1].split(","), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+window = threading.Semaphore(100)   # bounded in-flight QoS 1 messages (STACK.md)
 client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+client.max_inflight_messages_set(100)
 client.on_publish = lambda c, u, mid, rc, p: window.release()
-client.connect("127.0.0.1", 1883); client.loop_start()
+client.connect("127.0.0.1", port); client.loop_start()
 base, sent, seq = datetime.now(timezone.utc) - timedelta(hours=12), 0, {u: 0 for u in uids}
 end = time.monotonic() + seconds
+def message(uid):
+    seq[uid] += 1
+    ts = (base + timedelta(milliseconds=seq[uid])).isoformat().replace("+00:00", "Z")
+    return {"ts": ts, "values": {"temperature": 71.3, "vibration": 0.02, "power": 3.1,
+                                 "count_total": seq[uid], "count_good": seq[uid]}}
 while time.monotonic() < end:
     for uid in uids:
-        seq[uid] += 1
-        ts = (base + timedelta(milliseconds=seq[uid])).isoformat().replace("+00:00", "Z")
-        body = json.dumps({"ts": ts, "values": {"temperature": 71.3, "vibration": 0.02, "power": 3.1,
-                                                "count_total": seq[uid], "count_good": seq[uid]}})
+        if per_publish == 1:
+            body = json.dumps(message(uid))
+        else:
+            body = json.dumps({"messages": [message(uid) for _ in range(per_publish)]})
         window.acquire()
         client.publish(f"factory/devices/{uid}/telemetry", body, qos=1)
-        sent += 1
-for _ in range(20): window.acquire()
+        sent += per_publish
+for _ in range(100): window.acquire()
 print(sent)
+"""
+MQTT_PORT = 18830
+BROKER_CONF = f"""# the production settings of deploy/mosquitto.conf, on a private port, without persistence
+listener {MQTT_PORT} 127.0.0.1
+allow_anonymous true
+max_queued_messages 100000
 """
 
 
-def bench_mqtt(uids: list[str], seconds: int) -> dict:
+def start_broker() -> subprocess.Popen:
+    """A private Mosquitto with deploy/mosquitto.conf's queue limit (the system broker keeps the default 1000)."""
+    conf = ROOT / "var" / "bench-mosquitto.conf"
+    conf.write_text(BROKER_CONF)
+    broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return broker
+
+
+def bench_mqtt(uids: list[str], seconds: int, per_publish: int) -> dict:
+    """Readings/s stored by the bridge from a QoS 1 publisher; ``per_publish`` messages per MQTT publish."""
+    broker = start_broker()
     bridge = subprocess.Popen([PY, "manage.py", "mqtt_bridge"], cwd=ROOT, env=ENV, start_new_session=True)
-    time.sleep(2)
+    time.sleep(3)
     try:
+        rss0 = rss_mb(bridge.pid)
         before = count_rows()
         started = time.perf_counter()
-        pub = subprocess.run([PY, "-c", PUBLISHER, ",".join(uids), str(seconds)], capture_output=True, text=True,
-                             check=True, env=ENV)  # fmt: skip
-        published = int(pub.stdout.strip())
+        pub = subprocess.run([PY, "-c", PUBLISHER, ",".join(uids), str(seconds), str(per_publish), str(MQTT_PORT)],
+                             capture_output=True, text=True, check=True, env=ENV)  # fmt: skip
+        published = int(pub.stdout.strip())  # telemetry messages (5 readings each)
         expected = before + published * 5
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while count_rows() < expected and time.monotonic() < deadline:
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
         stored = count_rows() - before
-        return {"messages_published": published, "readings_stored": stored, "readings_per_s": stored / elapsed,
-                "lost": published * 5 - stored}  # fmt: skip
+        return {"messages_per_publish": per_publish, "messages_published": published, "readings_stored": stored,
+                "readings_per_s": stored / elapsed, "seconds_incl_drain": round(elapsed, 1),
+                "lost": published * 5 - stored, "bridge_rss_mb_start": round(rss0, 1),
+                "bridge_rss_mb_end": round(rss_mb(bridge.pid), 1)}  # fmt: skip
     finally:
         stop(bridge)
+        broker.terminate()
+        broker.wait()
+
+
+def bench_soak(kind: str, workers: int, tokens_file: Path, uids: list[str], seconds: int) -> dict:
+    """HTTP batches (wrk) and MQTT (one message per publish) together for ``seconds``; RSS sampled every 30 s."""
+    import threading
+
+    server, broker = start_server(kind, workers), start_broker()
+    bridge = subprocess.Popen([PY, "manage.py", "mqtt_bridge"], cwd=ROOT, env=ENV, start_new_session=True)
+    time.sleep(3)
+    samples, done = [], threading.Event()
+
+    def sample():
+        started = time.perf_counter()
+        while not done.wait(0 if not samples else 30):
+            samples.append({"t": round(time.perf_counter() - started), "server_mb": round(rss_mb(server.pid), 1),
+                            "bridge_mb": round(rss_mb(bridge.pid), 1), "rows": count_rows()})  # fmt: skip
+
+    try:
+        before, started = count_rows(), time.perf_counter()
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        pub = subprocess.Popen([PY, "-c", PUBLISHER, ",".join(uids[:16]), str(seconds), "1", str(MQTT_PORT)],
+                               stdout=subprocess.PIPE, text=True, env=ENV)  # fmt: skip
+        http = wrk(tokens_file, seconds, 100, 5, 16)
+        pub.communicate(timeout=seconds + 120)
+        elapsed = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        stored = count_rows() - before
+    finally:
+        for proc in (bridge, server):
+            stop(proc)
+        broker.terminate()
+        broker.wait()
+    first = [s for s in samples if 60 <= s["t"] < 120] or samples[:1]
+    last = samples[-2:]
+
+    def mean(key, rows):
+        return round(sum(r[key] for r in rows) / len(rows), 1)
+
+    return {"seconds": seconds, "readings_per_s": stored / elapsed, "http_non_2xx": http["non_2xx"], "samples": samples,
+            "server_mb_minute2": mean("server_mb", first), "server_mb_end": mean("server_mb", last),
+            "bridge_mb_minute2": mean("bridge_mb", first), "bridge_mb_end": mean("bridge_mb", last)}  # fmt: skip
 
 
 def main():
@@ -241,7 +316,8 @@ def main():
     parser.add_argument("--devices", type=int, default=64)
     parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--only", default="raw,http_batch,http_single,mqtt")
+    parser.add_argument("--only", default="raw,http_batch,http_single,mqtt,mqtt_gateway")
+    parser.add_argument("--soak-seconds", type=int, default=600, help="length of the soak phase (--only soak)")
     parser.add_argument("--out", default=str(ROOT / "bench/results/ingest.json"))
     args = parser.parse_args()
     phases = args.only.split(",")
@@ -257,7 +333,11 @@ def main():
     if "http_single" in phases:
         results["http_single"] = bench_http(args.server, args.workers, tokens_file, args.seconds, 1, 1, 64)
     if "mqtt" in phases:
-        results["mqtt"] = bench_mqtt(uids[:16], args.seconds)
+        results["mqtt"] = bench_mqtt(uids[:16], args.seconds, 1)
+    if "mqtt_gateway" in phases:
+        results["mqtt_gateway"] = bench_mqtt(uids[:16], args.seconds, 20)
+    if "soak" in phases:
+        results["soak"] = bench_soak(args.server, args.workers, tokens_file, uids, args.soak_seconds)
     tokens_file.unlink()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
@@ -280,11 +360,29 @@ def report(r: dict) -> None:
         print(f"  HTTP single reading                 {s['requests_per_s']:>10,.0f} requests/s"
               f"  ({s['readings_per_s']:,.0f} readings/s stored)  p50 {s['p50']} p99 {s['p99']}"
               f"  non-2xx {s['non_2xx']}")  # fmt: skip
-    if "mqtt" in r:
-        m = r["mqtt"]
-        ratio = f"  ({m['readings_per_s'] / raw:.0%} of raw)" if raw else ""
-        print(f"  MQTT QoS 1 (5 values per message)   {m['readings_per_s']:>10,.0f} readings/s{ratio}"
-              f"  published {m['messages_published']:,} msgs, lost {m['lost']}")  # fmt: skip
+    for key, label in (
+        ("mqtt", "MQTT QoS 1, 1 msg x 5 values/publish"),
+        ("mqtt_gateway", "MQTT QoS 1, 20 msg x 5 values/publish"),
+    ):
+        if key in r:
+            m = r[key]
+            ratio = f"  ({m['readings_per_s'] / raw:.0%} of raw)" if raw else ""
+            print(f"  {label:<38} {m['readings_per_s']:>10,.0f} readings/s{ratio}"
+                  f"  published {m['messages_published']:,} msgs, lost {m['lost']}"
+                  f"  bridge RSS {m['bridge_rss_mb_start']}->{m['bridge_rss_mb_end']} MiB")  # fmt: skip
+
+    if "soak" in r:
+        k = r["soak"]
+        print(
+            f"  soak {k['seconds']} s, HTTP batches + MQTT together {k['readings_per_s']:>10,.0f} readings/s"
+            f"  server RSS {k['server_mb_minute2']} (minute 2) -> {k['server_mb_end']} MiB (end),"
+            f"  bridge RSS {k['bridge_mb_minute2']} -> {k['bridge_mb_end']} MiB, non-2xx {k['http_non_2xx']}"
+        )
+        for row in k["samples"]:
+            print(
+                f"    t={row['t']:>4}s  server {row['server_mb']:>7} MiB  bridge {row['bridge_mb']:>7} MiB"
+                f"  rows {row['rows']:,}"
+            )
 
 
 if __name__ == "__main__":

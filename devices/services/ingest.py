@@ -9,13 +9,14 @@
 """
 
 import logging
+import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from devices.models import Device, Metric
 from devices.services.telemetry_payload import Message, payload_parse
@@ -32,6 +33,10 @@ LAST_SEEN_RESOLUTION = timedelta(seconds=1)
 LATEST_CACHE_TTL = 2
 
 _metric_ids: dict[str, int] = {}
+# MySQL/MariaDB: 1213 deadlock (the transaction was rolled back), 1205 lock wait timeout.
+_RETRYABLE = (1213, 1205)
+DEADLOCK_ATTEMPTS = 4
+_TOUCHED = ("last_seen_at", "online", "state", "state_since")
 
 
 @dataclass(slots=True)
@@ -97,7 +102,31 @@ def telemetry_store(items: list[IngestItem], *, received_at: datetime) -> int:
 
     Idempotent for re-sent readings (same device, metric and ts are ignored). Sends the
     after-commit signals described in the module docstring.
+
+    Concurrent writers (HTTP workers, the MQTT bridge) take their row locks in one order (device,
+    then metric), which avoids most deadlocks; InnoDB may still pick a victim (gap locks), and
+    then, outside a caller's transaction, the whole statement set is re-run: every write is
+    idempotent, and the devices' in-memory fields are restored first.
     """
+    items = sorted(items, key=lambda item: item.device.pk)
+    if connection.in_atomic_block:  # the caller's transaction is lost with a deadlock: it retries
+        return _store_once(items, received_at)
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        saved = [(item.device, {f: getattr(item.device, f) for f in _TOUCHED}) for item in items]
+        try:
+            return _store_once(items, received_at)
+        except OperationalError as exc:
+            if exc.args[0] not in _RETRYABLE or attempt == DEADLOCK_ATTEMPTS:
+                raise
+            for device, fields in saved:
+                for name, value in fields.items():
+                    setattr(device, name, value)
+            logger.info("telemetry: %s, storing the batch again (attempt %s)", exc.args[1], attempt + 1)
+            time.sleep(random.uniform(0.005, 0.02 * attempt))
+    raise AssertionError("unreachable")
+
+
+def _store_once(items: list[IngestItem], received_at: datetime) -> int:
     names = {name for item in items for message in item.messages for name in message.values}
     ids = metric_ids(sorted(names))
     adapt = connection.ops.adapt_datetimefield_value
@@ -126,10 +155,12 @@ def telemetry_store(items: list[IngestItem], *, received_at: datetime) -> int:
                 states.append((device_id, ts, message.state))
                 last_state, since = message.state, message.ts
                 current_state[device_id] = (message.state, message.ts)
+    readings.sort()  # primary-key order: the lock order every writer shares
     with transaction.atomic():
         with connection.cursor() as cursor:
             _executemany(cursor, _sql("reading"), readings)
-            _executemany(cursor, _sql("latest"), [(d, ids[n], adapt(ts), v) for (d, n), (ts, v) in latest.items()])
+            latest_rows = sorted((d, ids[n], adapt(ts), v) for (d, n), (ts, v) in latest.items())
+            _executemany(cursor, _sql("latest"), latest_rows)
             _executemany(cursor, _sql("pending"), sorted(pending))
             _executemany(cursor, _sql("state"), states)
         came_online = _touch_devices(items, received_at, current_state)
