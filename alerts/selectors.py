@@ -3,7 +3,8 @@
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Case, Count, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from accounts.roles import PERM_VIEW
 from accounts.selectors import plant_list_for, scope_to_plants
@@ -18,8 +19,37 @@ STALE_AFTER = timedelta(hours=24)
 
 
 def alarm_list_for(user) -> QuerySet[Alarm]:
-    """Alarms of the plants ``user`` sees, with what lists and serializers read."""
-    return scope_to_plants(Alarm.objects.select_related("rule", "device", "acknowledged_by", "shelved_by"), user)
+    """Alarms of the plants ``user`` sees, with what lists and serializers read.
+
+    ``severity_rank`` (0 critical, 1 warning, 2 info) lets the console sort by severity, then age.
+    """
+    rank = Case(*(When(severity=s, then=Value(r)) for s, r in SEVERITY_RANK.items()), default=Value(9))
+    alarms = Alarm.objects.select_related("rule", "device", "acknowledged_by", "shelved_by").annotate(
+        severity_rank=rank
+    )
+    return scope_to_plants(alarms, user)
+
+
+def alarm_counts_for(user, plant_ids: list[int] | None = None) -> dict[int, dict]:
+    """Open alarms per visible plant: ``{plant_id: {"critical": n, ..., "unacknowledged": n, "shelved": n}}``."""
+    counts: dict[int, dict] = {}
+    alarms = scope_to_plants(Alarm.objects.filter(active_key__isnull=False), user)
+    if plant_ids is not None:
+        alarms = alarms.filter(plant_id__in=plant_ids)
+    now = timezone.now()
+    rows = alarms.values("plant_id", "severity", "state").annotate(
+        n=Count("pk"), shelved=Count("pk", filter=Q(shelved_until__gt=now))
+    )
+    for row in rows:
+        plant = counts.setdefault(
+            row["plant_id"], {**dict.fromkeys(SEVERITY_RANK, 0), "unacknowledged": 0, "shelved": 0, "total": 0}
+        )
+        plant[row["severity"]] += row["n"]
+        plant["total"] += row["n"]
+        plant["shelved"] += row["shelved"]
+        if row["state"] in (Alarm.State.ACTIVE_UNACK, Alarm.State.CLEARED_UNACK):
+            plant["unacknowledged"] += row["n"]
+    return counts
 
 
 def plant_get_for(user, plant_id: int, perm: str = PERM_VIEW) -> Plant | None:

@@ -8,6 +8,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -30,7 +31,7 @@ from alerts.api.serializers import (
     ShelveSerializer,
 )
 from alerts.models import Alarm, AlertRule, Delivery, NotificationChannel, NotificationMute, NotificationRoute
-from alerts.selectors import alarm_kpis, alarm_list_for, plant_get_for
+from alerts.selectors import alarm_counts_for, alarm_kpis, alarm_list_for, plant_get_for
 from alerts.services import alarms as alarm_services
 from devices.api.serializers import call_service
 
@@ -52,7 +53,8 @@ class AlarmViewSet(PlantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = AlarmSerializer
     filterset_class = AlarmFilterSet
     search_fields = ["message", "device__uid", "rule__name"]
-    ordering_fields = ["raised_at", "severity", "state", "acknowledged_at"]
+    ordering_fields = ["raised_at", "severity_rank", "state", "acknowledged_at"]
+    ordering = ["severity_rank", "-raised_at"]
     action_perms = {
         "acknowledge": PERM_OPERATE, "shelve": PERM_OPERATE, "unshelve": PERM_OPERATE, "resolve": PERM_OPERATE,
         "suppress": PERM_MANAGE, "unsuppress": PERM_MANAGE,
@@ -117,6 +119,19 @@ class AlarmViewSet(PlantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         """The alarm's history: every transition with who, when, comment and value."""
         alarm = self.get_object()
         return Response(AlarmEventSerializer(alarm.events.select_related("user"), many=True).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("plant", int, many=True, description="Plant ids (default: all yours)")],
+        responses={200: dict},
+    )
+    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
+    def counts(self, request):
+        """Open alarms per plant by severity, unacknowledged and shelved: ``{"<plant id>": {...}}``."""
+        try:
+            plant_ids = [int(p) for p in request.query_params.getlist("plant")] or None
+        except ValueError:
+            raise ValidationError({"plant": ["Plant ids are integers."]}) from None
+        return Response({str(k): v for k, v in alarm_counts_for(request.user, plant_ids).items()})
 
     @extend_schema(
         parameters=[

@@ -133,3 +133,20 @@ def test_answers_kpis_for_a_visible_plant_and_404_for_another(client_for, viewer
     bad = assert_status(client.get(f"{URL}kpis/", {"plant": plant_a.pk, "start": "yesterday"}), 400).json()
     assert {"start", "end"} <= set(bad["errors"])
     assert timezone.now()  # the KPI call reads the wall clock only for stale alarms
+
+
+def test_sorts_by_severity_then_age_and_counts_open_alarms_per_plant(client_for, viewer, plant_a, press, foreign_alarm):
+    from alerts.services.alarms import alarm_acknowledge
+
+    info = alarm_raise(rule=make_rule(plant_a, severity="info"), device=press, value=1, at=at(300))
+    old_critical = alarm_raise(rule=make_rule(plant_a, severity="critical"), device=press, value=1, at=at(0))
+    new_critical = alarm_raise(rule=make_rule(plant_a, severity="critical"), device=press, value=1, at=at(200))
+    alarm_acknowledge(alarm=new_critical, by=viewer, now=at(210))
+    client = client_for(viewer)
+    body = assert_status(client.get(URL), 200).json()
+    assert [row["id"] for row in body["results"]] == [new_critical.pk, old_critical.pk, info.pk]
+    counts = assert_status(client.get(f"{URL}counts/"), 200).json()
+    assert counts == {
+        str(plant_a.pk): {"critical": 2, "warning": 0, "info": 1, "unacknowledged": 2, "shelved": 0, "total": 3}
+    }
+    assert_status(client.get(f"{URL}counts/", {"plant": "x"}), 400)
