@@ -3,6 +3,7 @@
 import json
 import socket
 import threading
+from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -52,6 +53,13 @@ def foreign_press(plant_b):
 class _Mailbox:
     def __init__(self):
         self.messages = []
+        self.refuse = set()  # addresses answered "550 no such user"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.refuse:
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         self.messages.append(envelope)
@@ -118,3 +126,44 @@ class HttpRecorder:
 def http_server():
     with HttpRecorder() as server:
         yield server
+
+
+@pytest.fixture
+def run(django_capture_on_commit_callbacks, clock):
+    """Run ``fn`` at its ``now`` (the wall clock moves there too) and every on-commit callback it registers.
+
+    Tasks run eagerly inline, so dispatch and delivery happen within the call.
+    """
+
+    def call(fn, *args, **kwargs):
+        if "now" in kwargs:
+            clock.move_to(kwargs["now"])
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(*args, **kwargs)
+
+    return call
+
+
+def parsed(envelope):
+    """The e-mail message of an aiosmtpd envelope."""
+    return message_from_bytes(envelope.content)
+
+
+def body_text(message) -> str:
+    parts = [p for p in message.walk() if p.get_content_type() == "text/plain"]
+    return parts[0].get_payload(decode=True).decode()
+
+
+@pytest.fixture
+def max_retries(settings):
+    """``max_retries(n)``: the delivery task retries ``n`` times, inline (eager mode, not propagating)."""
+    from alerts.tasks import deliver_notification
+
+    original = deliver_notification.max_retries
+
+    def set_retries(count: int) -> None:
+        settings.NOTIFY_MAX_RETRIES = deliver_notification.max_retries = count
+        settings.CELERY_TASK_EAGER_PROPAGATES = False  # else eager mode raises Retry instead of retrying
+
+    yield set_retries
+    deliver_notification.max_retries = original

@@ -9,15 +9,6 @@ from alerts.tests.factories import make_channel, make_route, make_rule, post_rea
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def run(django_capture_on_commit_callbacks, clock):
-    def call(fn, *args, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return call
-
-
 def test_sends_once_when_dispatch_and_delivery_run_again(run, plant_a, press, smtp_server):
     make_rule(plant_a)
     make_route(make_channel(plant_a, "email"))
@@ -31,8 +22,8 @@ def test_sends_once_when_dispatch_and_delivery_run_again(run, plant_a, press, sm
     assert AlarmEvent.objects.filter(processed_at__isnull=True).count() == 0
 
 
-def test_retries_a_webhook_answering_503_and_then_delivers(run, plant_a, press, http_server, settings):
-    settings.CELERY_TASK_EAGER_PROPAGATES = False  # eager mode then runs the retries inline
+def test_retries_a_webhook_answering_503_and_then_delivers(run, plant_a, press, http_server, max_retries):
+    max_retries(5)
     http_server.statuses = [503, 502]
     make_rule(plant_a)
     make_route(make_channel(plant_a, "webhook", {"url": http_server.url, "secret": "k" * 16}))

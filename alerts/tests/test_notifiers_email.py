@@ -1,0 +1,58 @@
+"""The e-mail notifier against a real SMTP server (aiosmtpd): recipients, content, faults."""
+
+import pytest
+
+from accounts.roles import Role
+from alerts.models import Alarm, Delivery, NotificationChannel
+from alerts.tests.conftest import body_text, free_port, parsed
+from alerts.tests.factories import make_channel, make_route, make_rule, post_readings
+
+pytestmark = pytest.mark.django_db
+
+
+def test_mails_the_route_roles_with_subject_and_action_when_an_alarm_is_raised(
+    run, plant_a, press, operator, viewer, smtp_server
+):
+    make_rule(plant_a, name="Oil temperature high", severity="critical", action="Stop the press and call maintenance.")
+    make_route(make_channel(plant_a, "email", {"to": []}), roles=[Role.OPERATOR])
+    run(post_readings, press, (0, 95))
+    envelope = smtp_server.messages[0]
+    assert envelope.rcpt_tos == ["operator@example.com"]
+    message = parsed(envelope)
+    assert message["Subject"] == "[CRITICAL] press-01: Oil temperature high"
+    assert "Stop the press and call maintenance." in body_text(message)
+    assert any(p.get_content_type() == "text/html" for p in message.walk())
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.error) == (Delivery.Status.SENT, 1, "")
+    assert delivery.duration_ms is not None
+
+
+def test_retries_then_records_a_failed_delivery_when_smtp_is_down(run, plant_a, press, settings, max_retries):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nothing listens there
+    max_retries(2)
+    make_rule(plant_a)
+    make_route(make_channel(plant_a, "email"))
+    run(post_readings, press, (0, 99))
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (Delivery.Status.FAILED, 3)
+    assert "SMTP unreachable" in delivery.error
+    alarm = Alarm.objects.get()
+    assert alarm.state == Alarm.State.ACTIVE_UNACK
+    assert (
+        NotificationChannel.objects.get().status == NotificationChannel.Status.OK
+    )  # transient: not the channel's fault
+
+
+def test_marks_the_channel_failing_when_every_recipient_is_refused(run, plant_a, press, smtp_server, plant_admin):
+    smtp_server.refuse = {"gone@example.com"}
+    make_rule(plant_a)
+    make_route(make_channel(plant_a, "email", {"to": ["gone@example.com"]}, name="Old list"))
+    run(post_readings, press, (0, 99))
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (Delivery.Status.FAILED, 1)
+    assert "gone@example.com" in delivery.error
+    channel = NotificationChannel.objects.get()
+    assert channel.status == NotificationChannel.Status.FAILING
+    assert smtp_server.messages == []  # admins are told on the dashboard: their own channel kind is the broken one
+    assert Alarm.objects.get().state == Alarm.State.ACTIVE_UNACK
