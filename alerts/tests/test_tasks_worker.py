@@ -25,7 +25,8 @@ from conftest import assert_status, require_service
 from devices.tests.factories import make_device, make_line, make_token, make_user
 from factory.celery import app
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+# A hang (e.g. a lock left by a dying worker) fails in 2 minutes, not at the 5-minute default.
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
