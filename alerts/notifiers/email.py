@@ -12,7 +12,7 @@ class EmailNotifier(Notifier):
     """HTML + text e-mail to the route's people and the channel's extra addresses (``config.to``).
 
     SMTP 5xx replies and refused recipients are permanent; connection errors, timeouts and 4xx
-    replies are transient (retried).
+    replies are transient (retried). With nobody to write to (all muted) it sends nothing.
     """
 
     kind = "email"
@@ -24,7 +24,7 @@ class EmailNotifier(Notifier):
     def send(self, message: Message) -> None:
         recipients = sorted(set(self.config.get("to", [])) | set(message.emails))
         if not recipients:
-            raise DeliveryError("No recipients: add addresses to the channel or roles/users to its route.", True)
+            return  # everyone concerned muted these devices (or the route's roles are empty): nothing to send
         mail = EmailMultiAlternatives(
             subject=message.title, body=message.text, to=recipients, connection=get_connection(timeout=10)
         )

@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.roles import Role
-from alerts.models import Alarm, AlarmEvent, Delivery, NotificationMute
+from alerts.models import Alarm, AlarmEvent, Delivery, NotificationChannel, NotificationMute
 from alerts.services.alarms import alarm_acknowledge, alarm_shelve
 from alerts.services.timers import alarm_timers_run
 from alerts.tests.conftest import body_text, parsed
@@ -110,3 +110,15 @@ def test_leaves_out_a_user_who_muted_the_device(run, plant_a, press, operator, s
     make_route(make_channel(plant_a, "email", {"to": []}), roles=[Role.OPERATOR])
     run(post_readings, press, (0, 99))
     assert smtp_server.messages[0].rcpt_tos == [other_operator.email]
+
+
+def test_sends_nothing_and_keeps_the_channel_ok_when_the_only_recipient_muted(
+    run, plant_a, press, operator, smtp_server
+):
+    NotificationMute.objects.create(user=operator, device=press, until=at(3600))
+    make_rule(plant_a)
+    make_route(make_channel(plant_a, "email", {"to": []}), roles=[Role.OPERATOR])
+    run(post_readings, press, (0, 99))
+    assert smtp_server.messages == []
+    assert Delivery.objects.get().status == Delivery.Status.SENT
+    assert NotificationChannel.objects.get().status == NotificationChannel.Status.OK
