@@ -253,3 +253,42 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     def get_alarms(self, delivery) -> list[int]:
         return sorted({event.alarm_id for event in delivery.events.all()})
+
+
+class KpiActorSerializer(serializers.Serializer):
+    rule_id = serializers.IntegerField()
+    rule = serializers.CharField()
+    device_id = serializers.IntegerField()
+    device = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class KpiWindowSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    count = serializers.IntegerField()
+
+
+class KpiPairSerializer(serializers.Serializer):
+    rule_id = serializers.IntegerField()
+    device_id = serializers.IntegerField()
+
+
+class AlarmKpisSerializer(serializers.Serializer):
+    """The alarm KPIs of one plant and period (documentation of ``GET alarms/kpis/``)."""
+
+    plant = serializers.IntegerField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    total_alarms = serializers.IntegerField(help_text="Annunciations: alarms raised or returned to active.")
+    alarms_per_10min_avg = serializers.FloatField()
+    alarms_per_10min_peak = serializers.IntegerField()
+    flood_windows = serializers.IntegerField(help_text="10-minute windows with more than 10 alarms.")
+    flood_percent = serializers.FloatField()
+    chattering_alarms = serializers.IntegerField(help_text="(rule, device) with >= 3 transitions within a minute.")
+    chattering = KpiPairSerializer(many=True)
+    stale_alarms = serializers.IntegerField(help_text="Active for more than 24 h at the end of the period.")
+    top_bad_actors = KpiActorSerializer(many=True)
+    priority_distribution = serializers.DictField(child=serializers.IntegerField())
+    mean_time_to_acknowledge_seconds = serializers.FloatField(allow_null=True)
+    acknowledged = serializers.IntegerField()
+    series = KpiWindowSerializer(many=True)

@@ -18,6 +18,7 @@ from accounts.selectors import scope_to_plants
 from alerts.api.filters import AlarmFilterSet, AlertRuleFilterSet, ChannelFilterSet, DeliveryFilterSet, RouteFilterSet
 from alerts.api.serializers import (
     AlarmEventSerializer,
+    AlarmKpisSerializer,
     AlarmResultSerializer,
     AlarmSerializer,
     AlertRuleSerializer,
@@ -139,7 +140,7 @@ class AlarmViewSet(PlantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
             OpenApiParameter("start", str, required=True, description="ISO 8601"),
             OpenApiParameter("end", str, required=True, description="ISO 8601"),
         ],
-        responses={200: dict},
+        responses=AlarmKpisSerializer,
     )
     @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
     def kpis(self, request):

@@ -155,6 +155,7 @@ def rule_evaluate_device(
 
 
 def apply_transitions(rule: AlertRule, device: Device, transitions) -> None:
+    """Raise or clear the (rule, device) alarm for each ``("raise" | "clear", at, value)``, in order."""
     for what, at, value in transitions:
         if what == "raise":
             alarm_raise(rule=rule, device=device, value=value, at=at)
@@ -163,6 +164,7 @@ def apply_transitions(rule: AlertRule, device: Device, transitions) -> None:
 
 
 def group_ids_of(device_ids) -> dict[int, set[int]]:
+    """Device id → ids of its groups, in one query (group-scoped rules)."""
     groups = defaultdict(set)
     for device_id, group_id in DeviceGroup.devices.through.objects.filter(device_id__in=device_ids).values_list(
         "device_id", "devicegroup_id"
