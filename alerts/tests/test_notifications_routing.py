@@ -122,3 +122,15 @@ def test_sends_nothing_and_keeps_the_channel_ok_when_the_only_recipient_muted(
     assert smtp_server.messages == []
     assert Delivery.objects.get().status == Delivery.Status.SENT
     assert NotificationChannel.objects.get().status == NotificationChannel.Status.OK
+
+
+def test_sends_nothing_for_a_suppressed_alarm(run, plant_a, press, plant_admin, smtp_server):
+    from alerts.services.alarms import alarm_set_suppressed
+
+    make_rule(plant_a, realarm_seconds=60)
+    make_route(make_channel(plant_a, "email"))
+    run(post_readings, press, (0, 99))
+    run(alarm_set_suppressed, alarm=Alarm.objects.get(), by=plant_admin, suppressed=True, now=at(10))
+    run(alarm_timers_run, now=at(600))
+    assert len(smtp_server.messages) == 1
+    assert not AlarmEvent.objects.filter(kind=AlarmEvent.Kind.REPEATED).exists()

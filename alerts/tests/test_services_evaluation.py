@@ -166,3 +166,27 @@ def test_raises_state_alarm_on_a_later_message_when_the_state_held_past_the_dela
     assert not Alarm.objects.exists()
     ingest(django_capture_on_commit_callbacks, press, (125, 20.0))  # still down: states are stored on change only
     assert Alarm.objects.get().raised_at == at(125)
+
+
+def test_raises_outside_the_band_and_clears_only_inside_the_clear_band(
+    django_capture_on_commit_callbacks, plant_a, press
+):
+    make_rule(
+        plant_a, condition="outside", threshold=40, threshold_high=60, clear_threshold=42, clear_threshold_high=58
+    )
+    ingest(django_capture_on_commit_callbacks, press, (0, 50), (1, 61), (2, 59))
+    assert Alarm.objects.get().state == Alarm.State.ACTIVE_UNACK
+    ingest(django_capture_on_commit_callbacks, press, (3, 57))
+    assert Alarm.objects.get().state == Alarm.State.CLEARED_UNACK
+    ingest(django_capture_on_commit_callbacks, press, (4, 39))
+    assert Alarm.objects.get().state == Alarm.State.ACTIVE_UNACK
+
+
+def test_evaluates_group_scoped_rules_for_members_only(django_capture_on_commit_callbacks, plant_a, press, line_a):
+    from devices.tests.factories import make_device, make_group
+
+    outside = make_device(line_a, "press-09")
+    make_rule(plant_a, scope="group", group=make_group(plant_a, "Presses", devices=[press]))
+    ingest(django_capture_on_commit_callbacks, press, (0, 99))
+    ingest(django_capture_on_commit_callbacks, outside, (0, 99))
+    assert list(Alarm.objects.values_list("device__uid", flat=True)) == ["press-01"]
