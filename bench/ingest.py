@@ -33,6 +33,9 @@ ENV = {
     **os.environ,
     "DATABASE_URL": f"mysql://root@127.0.0.1:3306/{DB}",
     "REDIS_URL": "redis://127.0.0.1:6379/9",
+    # The production shape: ingest enqueues alert evaluation on a broker (no worker runs here; the
+    # queue is flushed at the end) instead of running it inline as the eager embedded default does.
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/8",
     "MQTT_URL": "mqtt://127.0.0.1:18830",  # the private broker started by the mqtt phase
     "DEBUG": "false",
     "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
@@ -42,7 +45,17 @@ ENV = {
     "LOG_LEVEL": "WARNING",
     "MQTT_BRIDGE_CLIENT_ID": "bench-bridge",
 }
-PORT = 8765
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+PORT = _free_port()  # a fixed port may be held by another server, and wrk would measure that one
 PY = str(ROOT / ".venv" / "bin" / "python")
 
 
@@ -151,6 +164,8 @@ def start_server(kind: str, workers: int) -> subprocess.Popen:
     for _ in range(100):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
+            if proc.poll() is not None:
+                raise RuntimeError(f"{kind} exited ({proc.returncode}); port {PORT} is served by another process")
             return proc
         except OSError:
             time.sleep(0.2)
@@ -252,8 +267,10 @@ def bench_mqtt(uids: list[str], seconds: int, per_publish: int) -> dict:
                              capture_output=True, text=True, check=True, env=ENV)  # fmt: skip
         published = int(pub.stdout.strip())  # telemetry messages (5 readings each)
         expected = before + published * 5
-        deadline = time.monotonic() + 120
-        while count_rows() < expected and time.monotonic() < deadline:
+        last, stalled_since = before, time.monotonic()
+        while (now_rows := count_rows()) < expected and time.monotonic() - stalled_since < 10:
+            if now_rows > last:  # still draining the broker's queue: wait; 10 s without progress: lost
+                last, stalled_since = now_rows, time.monotonic()
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
         stored = count_rows() - before
@@ -326,6 +343,7 @@ def main():
     tokens_file.parent.mkdir(exist_ok=True)
     tokens_file.write_text("\n".join(tokens) + "\n")
     results = {"server": f"{args.server} x{args.workers}", "seconds": args.seconds, "devices": args.devices}
+    results.update(started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), loadavg_start=os.getloadavg())
     if "raw" in phases:
         results["raw_insert_rows_per_s"] = bench_raw()
     if "http_batch" in phases:
@@ -339,6 +357,8 @@ def main():
     if "soak" in phases:
         results["soak"] = bench_soak(args.server, args.workers, tokens_file, uids, args.soak_seconds)
     tokens_file.unlink()
+    results["loadavg_end"] = os.getloadavg()
+    sh("redis-cli", "-n", "8", "flushdb")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     report(results)
@@ -346,7 +366,8 @@ def main():
 
 def report(r: dict) -> None:
     raw = r.get("raw_insert_rows_per_s")
-    print(f"\nIngest benchmark ({r['server']}, {r['devices']} devices, {r['seconds']} s per phase)")
+    print(f"\nIngest benchmark ({r['server']}, {r['devices']} devices, {r['seconds']} s per phase)"
+          f"  load average {r['loadavg_start'][0]:.1f} -> {r['loadavg_end'][0]:.1f}")  # fmt: skip
     if raw:
         print(f"  raw multi-row INSERT baseline      {raw:>10,.0f} rows/s")
     if "http_batch" in r:

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.utils import timezone
@@ -9,6 +10,7 @@ from accounts.admin_scoping import PlantScopedAdmin
 from devices.admin import actions
 from devices.admin.members import PlantMembersMixin
 from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
+from devices.selectors import latest_values
 from devices.services.plants import plant_create
 from devices.services.tokens import token_revoke
 
@@ -93,6 +95,19 @@ class DeviceTokenInline(admin.TabularInline):
         return False  # tokens are issued with the "Issue tokens" action, which shows the plain token once
 
 
+class DeviceChangeList(ChangeList):
+    """Loads the latest values of the devices on the page in one query (or none, when cached)."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        values = latest_values([device.pk for device in self.result_list])
+        for device in self.result_list:
+            device.latest_values = values.get(device.pk, {})
+
+
+LATEST_SHOWN = 4
+
+
 @admin.register(Device)
 class DeviceAdmin(PlantScopedAdmin):
     list_display = [
@@ -105,7 +120,9 @@ class DeviceAdmin(PlantScopedAdmin):
         "firmware_version",
         "enabled",
         "online",
+        "state",
         "last_seen_at",
+        "latest",
     ]
     list_filter = ["kind", "enabled", "plant", "line", "model", "groups"]
     search_fields = ["uid", "name", "serial_number", "model", "location"]
@@ -124,6 +141,18 @@ class DeviceAdmin(PlantScopedAdmin):
     @admin.display(boolean=True)
     def online(self, device):
         return device.is_online(timezone.now())
+
+    def get_changelist(self, request, **kwargs):
+        return DeviceChangeList
+
+    @admin.display(description="latest values")
+    def latest(self, device):
+        values = getattr(device, "latest_values", None)
+        if not values:
+            return "–"
+        shown = [f"{name} {reading['value']:g}" for name, reading in sorted(values.items())[:LATEST_SHOWN]]
+        more = len(values) - LATEST_SHOWN
+        return " · ".join(shown) + (f" (+{more})" if more > 0 else "")
 
 
 class DeviceGroupForm(forms.ModelForm):

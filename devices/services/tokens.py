@@ -51,14 +51,12 @@ _WANTED = {"id", "uid", "name", "kind", "firmware_version", "enabled", "plant_id
 _DEVICE_FIELDS = tuple(f.attname for f in Device._meta.concrete_fields if f.attname in _WANTED)
 _TOKEN_FIELDS = ("id", "prefix", "name", "key_hash", "revoked_at", "expires_at", "last_used_at")
 # Identifiers come from model metadata; the prefix is always a query parameter.
-_LOOKUP_SQL = (
-    "SELECT {token}, {device} FROM {tokens} t JOIN {devices} d ON d.id = t.device_id WHERE {where}".format(  # noqa: S608
-        token=", ".join(f"t.{name}" for name in _TOKEN_FIELDS),
-        device=", ".join(f"d.{name}" for name in _DEVICE_FIELDS),
-        tokens=DeviceToken._meta.db_table,
-        devices=Device._meta.db_table,
-        where="t.prefix IN ({placeholders})",
-    )
+_LOOKUP_SQL = "SELECT {token}, {device} FROM {tokens} t JOIN {devices} d ON d.id = t.device_id WHERE {where}".format(  # noqa: S608
+    token=", ".join(f"t.{name}" for name in _TOKEN_FIELDS),
+    device=", ".join(f"d.{name}" for name in _DEVICE_FIELDS),
+    tokens=DeviceToken._meta.db_table,
+    devices=Device._meta.db_table,
+    where="t.prefix IN ({placeholders})",
 )
 
 

@@ -252,3 +252,23 @@ def test_device_changelist_query_count_stays_constant_when_devices_grow(
         body = html(assert_status(admin_client.get("/admin/devices/device/"), 200))
     assert "dev-39" in body and "Plant A / line-1" in body
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+def test_device_list_shows_state_and_latest_values_of_own_devices_only(admin_client, rows):
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from devices.services.ingest import IngestItem, latest_cache_key, telemetry_store
+    from devices.services.telemetry_payload import Message
+
+    now = timezone.now().replace(microsecond=0)
+    for device, temperature in ((rows["device_a"], 71.25), (rows["device_b"], 99.75)):
+        message = Message(ts=now, values={"temperature": temperature, "vibration": 0.5}, state="running")
+        telemetry_store([IngestItem(device=Device.objects.get(pk=device.pk), messages=[message])], received_at=now)
+        cache.delete(latest_cache_key(device.pk))  # ids repeat between tests; a reader may cache for 2 s
+
+    body = html(assert_status(admin_client.get("/admin/devices/device/"), 200))
+
+    assert "temperature 71.25 · vibration 0.5" in body
+    assert "99.75" not in body  # plant B's device and its values stay hidden
+    assert "running" in body
