@@ -29,7 +29,10 @@ def require_service(setting_name: str) -> str:
 
 def assert_status(response, expected: int):
     """Assert the HTTP status and show the body when it differs."""
-    body = getattr(response, "data", None) or response.content[:2000]
+    if getattr(response, "streaming", False):
+        body = "(streamed body)"  # reading it here would consume what the test wants to read
+    else:
+        body = getattr(response, "data", None) or response.content[:2000]
     assert response.status_code == expected, f"expected {expected}, got {response.status_code}: {body}"
     return response
 

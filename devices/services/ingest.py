@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
+from django.db.models import Q
 
 from devices.models import Device, Metric
 from devices.services.telemetry_payload import Message, payload_parse
@@ -180,11 +181,14 @@ def _touch_devices(items: list[IngestItem], received_at: datetime, current_state
         fields = {}
         if device.last_seen_at is None or received_at - device.last_seen_at >= LAST_SEEN_RESOLUTION:
             fields["last_seen_at"] = received_at
+            Device.objects.filter(pk=device.pk).update(last_seen_at=received_at)
         state, since = current_state.get(device.pk, (None, None))
         if state is not None and (device.state_since is None or since >= device.state_since):
-            fields.update(state=state, state_since=since)
-        if fields:
-            Device.objects.filter(pk=device.pk).update(**fields)
+            # Conditional: a concurrent writer (another web process, the bridge) may have stored a
+            # newer state since this device row was read; an older one must not replace it.
+            newer_or_none = Q(state_since__isnull=True) | Q(state_since__lte=since)
+            if Device.objects.filter(newer_or_none, pk=device.pk).update(state=state, state_since=since):
+                fields.update(state=state, state_since=since)
         if not device.online and Device.objects.filter(pk=device.pk, online=False).update(online=True):
             came_online.append(device.pk)
         for name, value in fields.items():

@@ -279,3 +279,14 @@ def test_gives_messages_without_ts_the_receive_time():
     [message] = telemetry_parse(b'{"values": {"a": 1}, "state": "down"}', now=now)
 
     assert message == Message(ts=now, values={"a": 1.0}, state="down")
+
+
+def test_keeps_newer_state_when_a_concurrent_writer_stored_it_after_the_device_was_read(device):
+    stale = Device.objects.get(pk=device.pk)  # read by one writer (no state yet) ...
+    store(device, msg(100, state="down"))  # ... while another stores a newer state
+
+    telemetry_store([IngestItem(device=stale, messages=[msg(50, state="running")])], received_at=at(3600))
+
+    device.refresh_from_db()
+    assert (device.state, device.state_since) == ("down", at(100))
+    assert states(device) == [(at(50), "running"), (at(100), "down")]  # both kept for the timeline
