@@ -3,3 +3,12 @@ from django.apps import AppConfig
 
 class AnalyticsConfig(AppConfig):
     name = "analytics"
+
+    def ready(self):
+        from django.db.models.signals import pre_save
+
+        from analytics.signals import record_ideal_cycle_time_change
+        from devices.models import Device
+
+        # Keep the ideal cycle time's history when a machine is edited (API, admin).
+        pre_save.connect(record_ideal_cycle_time_change, sender=Device, dispatch_uid="analytics_ideal_cycle_time")

@@ -11,6 +11,7 @@ from alerts.api.views import (
     NotificationMuteViewSet,
     NotificationRouteViewSet,
 )
+from analytics.api.views import OEEViewSet, ReasonCodeViewSet, ShiftViewSet, StopViewSet
 from devices.api.views import DeviceGroupViewSet, DeviceTokenViewSet, DeviceViewSet, LineViewSet, PlantViewSet
 
 router = DefaultRouter()
@@ -26,3 +27,7 @@ router.register("notification-channels", NotificationChannelViewSet, basename="n
 router.register("notification-routes", NotificationRouteViewSet, basename="notificationroute")
 router.register("notification-deliveries", DeliveryViewSet, basename="delivery")
 router.register("notification-mutes", NotificationMuteViewSet, basename="notificationmute")
+router.register("shifts", ShiftViewSet, basename="shift")
+router.register("reason-codes", ReasonCodeViewSet, basename="reasoncode")
+router.register("analytics/oee", OEEViewSet, basename="oee")
+router.register("analytics/stops", StopViewSet, basename="stop")

@@ -247,6 +247,10 @@ SMS_ACCOUNT_SID = env_str("SMS_ACCOUNT_SID", "")
 SMS_AUTH_TOKEN = env_secret("SMS_AUTH_TOKEN", "")
 SMS_FROM = env_str("SMS_FROM", "")
 
+# OEE analytics (README "OEE analytics") -------------------------------------------------------
+OEE_MINOR_STOP_SECONDS = env_int("OEE_MINOR_STOP_SECONDS", 120, minimum=0)  # shorter stops are minor stops
+OEE_LATE_DATA_DAYS = env_int("OEE_LATE_DATA_DAYS", 3, minimum=0)  # closed reports re-checked for late telemetry
+
 # REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

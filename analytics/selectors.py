@@ -1,0 +1,217 @@
+"""OEE reads: the scoped target (device, line or plant), its telemetry, and the per-period figures.
+
+Everything is computed from stored telemetry at read time. Queries per call: the calendar (2),
+states (1 + one "state before the window" per machine), counters (1 + one baseline per machine
+and counter), cycle times (1) and stop classifications (1).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.roles import PERM_VIEW
+from accounts.selectors import scope_to_plants
+from analytics.calendar import calendar_periods, clip, occurrences
+from analytics.models import IdealCycleTime, NonProductionDay, Shift, StopReason
+from analytics.oee import Inputs, figures
+from analytics.timeline import MachineData, PeriodSpec, machine_inputs, stop_category
+from devices.models import Device, MachineState, Metric, Plant, TelemetryReading
+
+GROUP_BY = ("hour", "shift", "day", "week")
+MAX_RANGE = {
+    "hour": timedelta(days=31),
+    "shift": timedelta(days=92),
+    "day": timedelta(days=366),
+    "week": timedelta(days=1098),
+}
+
+
+class OEEQueryError(ValueError):
+    """The query cannot be answered as asked; ``field`` names the parameter to change."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(slots=True)
+class Target:
+    plant: Plant
+    devices: list[Device]
+    kind: str
+    id: int
+
+
+def oee_target_get_for(user, *, device: int | None = None, line: int | None = None, plant: int | None = None) -> Target:
+    """The machines a query is about, scoped to ``user``'s plants. Raises ``Device.DoesNotExist`` etc. (404)."""
+    machines = Device.objects.filter(kind=Device.Kind.MACHINE).select_related("plant").order_by("uid")
+    if device is not None:
+        found = scope_to_plants(Device.objects.select_related("plant"), user, PERM_VIEW).get(pk=device)
+        return Target(found.plant, [found], "device", found.pk)
+    if line is not None:
+        from devices.models import Line
+
+        found = scope_to_plants(Line.objects.select_related("plant"), user, PERM_VIEW).get(pk=line)
+        return Target(found.plant, list(machines.filter(line=found)), "line", found.pk)
+    found = scope_to_plants(Plant.objects.all(), user, PERM_VIEW, "").get(pk=plant)
+    return Target(found, list(machines.filter(plant=found)), "plant", found.pk)
+
+
+def period_specs(plant: Plant, start: datetime, end: datetime, group_by: str) -> list[PeriodSpec]:
+    """The periods of ``[start, end)`` with their planned intervals and piece windows (2 queries)."""
+    tz = plant.tz
+    shifts = Shift.objects.filter(plant=plant).prefetch_related("breaks")
+    closed = set(NonProductionDay.objects.filter(plant=plant).values_list("date", flat=True))
+    occs = occurrences(shifts, start, end, tz, closed)
+    if group_by == "shift":
+        specs = []
+        for o in occs:
+            span = clip([(o.start, o.end)], start, end)
+            specs.append(PeriodSpec(span[0][0], span[0][1], clip(o.planned(), start, end), span))
+        return specs
+    specs = []
+    for p_start, p_end in calendar_periods(start, end, group_by, tz):
+        spec = PeriodSpec(p_start, p_end, [])
+        for o in occs:
+            spec.planned += clip(o.planned(), p_start, p_end)
+            spec.count_windows += clip([(o.start, o.end)], p_start, p_end)
+        specs.append(spec)
+    return specs
+
+
+def _counter_rows(device_ids: list[int], metric: Metric | None, start: datetime, end: datetime) -> dict[int, list]:
+    """Readings in ``(start, end]`` per device, each preceded by its last reading at or before ``start``."""
+    rows: dict[int, list] = {pk: [] for pk in device_ids}
+    if metric is None:
+        return rows
+    for pk in device_ids:
+        base = (
+            TelemetryReading.objects.filter(device_id=pk, metric=metric, ts__lte=start)
+            .order_by("-ts")
+            .values_list("ts", "value")[:1]
+        )
+        rows[pk].extend(base)
+    inside = TelemetryReading.objects.filter(device_id__in=device_ids, metric=metric, ts__gt=start, ts__lte=end)
+    for pk, ts, value in inside.order_by("device_id", "ts").values_list("device_id", "ts", "value"):
+        rows[pk].append((ts, value))
+    return rows
+
+
+def _state_rows(device_ids: list[int], start: datetime, end: datetime) -> dict[int, list]:
+    """Collapsed state changes per device: the one in force at ``start`` (real ts) then those in ``[start, end)``."""
+    rows: dict[int, list] = {}
+    for pk in device_ids:
+        before = MachineState.objects.filter(device_id=pk, ts__lt=start).order_by("-ts").values_list("ts", "state")[:1]
+        rows[pk] = list(before)
+    inside = MachineState.objects.filter(device_id__in=device_ids, ts__gte=start, ts__lt=end)
+    for pk, ts, state in inside.order_by("device_id", "ts").values_list("device_id", "ts", "state"):
+        if not rows[pk] or rows[pk][-1][1] != state:
+            rows[pk].append((ts, state))
+    return rows
+
+
+def machine_data(devices: list[Device], start: datetime, end: datetime) -> dict[int, MachineData]:
+    """Load what ``machine_inputs`` needs for ``devices`` over ``[start, end)``."""
+    ids = [d.pk for d in devices]
+    metrics = {m.name: m for m in Metric.objects.filter(name__in=("count_total", "count_good"))}
+    totals = _counter_rows(ids, metrics.get("count_total"), start, end)
+    goods = _counter_rows(ids, metrics.get("count_good"), start, end)
+    states = _state_rows(ids, start, end)
+    cycle: dict[int, list] = {pk: [] for pk in ids}
+    for pk, valid_from, secs in (
+        IdealCycleTime.objects.filter(device_id__in=ids)
+        .order_by("valid_from")
+        .values_list("device_id", "valid_from", "seconds")
+    ):
+        cycle[pk].append((valid_from, secs))
+    reasons: dict[int, dict] = {pk: {} for pk in ids}
+    classified = StopReason.objects.filter(Q(device_id__in=ids), start__lt=end).values_list(
+        "device_id", "start", "reason__category"
+    )
+    for pk, at, category in classified:
+        reasons[pk][at] = category
+    return {
+        d.pk: MachineData(
+            states=states[d.pk],
+            window_end=end,
+            total=totals[d.pk],
+            good=goods[d.pk],
+            cycle_times=cycle[d.pk],
+            default_cycle_time=d.ideal_cycle_time if d.ideal_cycle_time is not None else Decimal(0),
+            stop_categories=reasons[d.pk],
+        )
+        for d in devices
+    }
+
+
+def oee_compute(target: Target, start: datetime, end: datetime, group_by: str, *, per_device: bool = False) -> dict:
+    """The OEE API body for ``target`` over ``[start, end)`` grouped by ``group_by``.
+
+    ``{"start", "end", "group_by", "periods": [...], "total": {...}}`` (plus ``devices``, each
+    machine's total, with ``per_device``). Line and plant figures come from summed inputs.
+    ``end`` is capped at now (the future is not a data gap). Raises ``OEEQueryError``. Read-only.
+    """
+    if group_by not in GROUP_BY:
+        raise OEEQueryError(f"Unknown group_by {group_by!r}; use one of {', '.join(GROUP_BY)}.", "group_by")
+    end = min(end, timezone.now())
+    if end <= start:
+        raise OEEQueryError("end must be after start (and start in the past).", "end")
+    if end - start > MAX_RANGE[group_by]:
+        raise OEEQueryError(
+            f"group_by={group_by} covers at most {MAX_RANGE[group_by].days} days; "
+            "shorten the range or group by a longer period (day or week).",
+            "group_by",
+        )
+    specs = period_specs(target.plant, start, end, group_by)
+    data = machine_data(target.devices, start, end)
+    minor = settings.OEE_MINOR_STOP_SECONDS
+    per_machine = {pk: machine_inputs(specs, d, minor_stop_seconds=minor) for pk, d in data.items()}
+    sums = [sum((rows[n] for rows in per_machine.values()), Inputs(calendar_us=0)) for n in range(len(specs))]
+    periods = []
+    for spec, inputs in zip(specs, sums, strict=True):
+        # Calendar time (TEEP's base) is summed per machine-period, like planned time.
+        periods.append({"start": spec.start, "end": spec.end, **figures(inputs)})
+    total = sum(sums, Inputs())
+    body = {"start": start, "end": end, "group_by": group_by, "periods": periods, "total": figures(total)}
+    if per_device:
+        body["devices"] = [
+            {"device": d.pk, "uid": d.uid, "name": d.name, **figures(sum(per_machine[d.pk], Inputs()))}
+            for d in target.devices
+        ]
+    return body
+
+
+def stop_list(device: Device, start: datetime, end: datetime) -> list[dict]:
+    """The machine's stops (down/idle/setup/offline episodes) overlapping ``[start, end)``, oldest first.
+
+    Each: ``device``, ``start`` (the stop's key for classification), ``end`` (None while it lasts),
+    ``state``, ``planned_seconds`` inside planned production time, ``reason`` and loss ``category``
+    (the reason's, else automatic as in the OEE losses). Read-only.
+    """
+    end = min(end, timezone.now())
+    data = machine_data([device], start, end)[device.pk]
+    planned = [iv for spec in period_specs(device.plant, start, end, "day") for iv in spec.planned]
+    reasons = dict(StopReason.objects.filter(device=device, start__lt=end).values_list("start", "reason_id"))
+    stops = []
+    for index, (ts, state) in enumerate(data.states):
+        if state not in ("down", "idle", "setup", "offline"):
+            continue
+        nxt = data.states[index + 1][0] if index + 1 < len(data.states) else None
+        a, b = max(ts, start), nxt or end
+        overlap = sum(((min(y, b) - max(x, a)) for x, y in planned if x < b and y > a), timedelta())
+        stops.append(
+            {
+                "device": device.pk,
+                "start": ts,
+                "end": nxt,
+                "state": state,
+                "planned_seconds": overlap.total_seconds(),
+                "reason": reasons.get(ts),
+                "category": stop_category(data, index, state, settings.OEE_MINOR_STOP_SECONDS * 1_000_000),
+            }
+        )
+    return stops
