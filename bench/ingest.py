@@ -172,9 +172,10 @@ def start_server(kind: str, workers: int) -> subprocess.Popen:
     raise RuntimeError("server did not start")
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen, timeout: float = 120) -> None:
+    """SIGTERM and wait: the bridge first stores and acknowledges what it holds."""
     os.killpg(proc.pid, 15)
-    proc.wait(timeout=20)
+    proc.wait(timeout=timeout)
 
 
 def wrk(tokens_file: Path, seconds: int, batch: int, values: int, connections: int, threads: int = 2) -> dict:
@@ -213,13 +214,15 @@ from datetime import datetime, timedelta, timezone
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 uids, seconds, per_publish, port = sys.argv[1].split(","), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rate = float(sys.argv[5]) if len(sys.argv) > 5 else 0  # publishes per second; 0: as fast as acknowledged
 window = threading.Semaphore(100)   # bounded in-flight QoS 1 messages (STACK.md)
 client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
 client.max_inflight_messages_set(100)
 client.on_publish = lambda c, u, mid, rc, p: window.release()
 client.connect("127.0.0.1", port); client.loop_start()
 base, sent, seq = datetime.now(timezone.utc) - timedelta(hours=12), 0, {u: 0 for u in uids}
-end = time.monotonic() + seconds
+start = time.monotonic()
+end = start + seconds
 def message(uid):
     seq[uid] += 1
     ts = (base + timedelta(milliseconds=seq[uid])).isoformat().replace("+00:00", "Z")
@@ -234,6 +237,8 @@ while time.monotonic() < end:
         window.acquire()
         client.publish(f"factory/devices/{uid}/telemetry", body, qos=1)
         sent += per_publish
+        if rate and (ahead := start + sent / per_publish / rate - time.monotonic()) > 0:
+            time.sleep(ahead)
 for _ in range(100): window.acquire()
 print(sent)
 """
@@ -298,12 +303,15 @@ def bench_soak(kind: str, workers: int, tokens_file: Path, uids: list[str], seco
         while not done.wait(0 if not samples else 30):
             samples.append({"t": round(time.perf_counter() - started), "server_mb": round(rss_mb(server.pid), 1),
                             "bridge_mb": round(rss_mb(bridge.pid), 1), "rows": count_rows()})  # fmt: skip
+            print("soak sample", samples[-1], flush=True)
 
     try:
         before, started = count_rows(), time.perf_counter()
         sampler = threading.Thread(target=sample)
         sampler.start()
-        pub = subprocess.Popen([PY, "-c", PUBLISHER, ",".join(uids[:16]), str(seconds), "1", str(MQTT_PORT)],
+        # MQTT at a steady 2,000 msgs/s (10,000 readings/s), below the bridge's capacity, so that its
+        # memory shows leaks rather than a growing backlog; HTTP batches as fast as they are answered.
+        pub = subprocess.Popen([PY, "-c", PUBLISHER, ",".join(uids[:16]), str(seconds), "1", str(MQTT_PORT), "2000"],
                                stdout=subprocess.PIPE, text=True, env=ENV)  # fmt: skip
         http = wrk(tokens_file, seconds, 100, 5, 16)
         pub.communicate(timeout=seconds + 120)
