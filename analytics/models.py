@@ -154,6 +154,7 @@ class OEEReport(models.Model):
     revision = models.PositiveIntegerField(default=0, help_text="0 until computed; above 1 means revised.")
     data = models.JSONField(default=dict, blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     emailed_revision = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
 

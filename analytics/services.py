@@ -32,7 +32,9 @@ def _week_spans(start: time, end: time, weekdays) -> list[tuple[int, int]]:
     return spans
 
 
-def _validate_shift(*, plant: Plant, start: time, end: time, weekdays, breaks, exclude_pk=None) -> None:
+def shift_validate(*, plant: Plant, start: time, end: time, weekdays, breaks, exclude_pk=None) -> None:
+    """Raise ``ValidationError`` (by field) for bad weekdays, breaks outside the shift or overlapping,
+    or an overlap with another shift of the plant on a common weekday (wrapping at the week's end)."""
     errors: dict[str, list[str]] = {}
     if not isinstance(weekdays, list) or any(type(d) is not int or not 0 <= d <= 6 for d in weekdays):
         errors["weekdays"] = ["A list of days 0-6 (Monday is 0)."]
@@ -81,7 +83,7 @@ def shift_save(
     overlaps another shift of the plant on a common weekday. Atomic: breaks are replaced whole.
     """
     pairs = [(b["start"], b["end"]) for b in breaks]
-    _validate_shift(
+    shift_validate(
         plant=plant, start=start, end=end, weekdays=weekdays, breaks=pairs, exclude_pk=shift.pk if shift else None
     )
     shift = shift or Shift(plant=plant)

@@ -11,7 +11,7 @@ from alerts.api.views import (
     NotificationMuteViewSet,
     NotificationRouteViewSet,
 )
-from analytics.api.views import OEEViewSet, ReasonCodeViewSet, ShiftViewSet, StopViewSet
+from analytics.api.views import OEEReportViewSet, OEEViewSet, ReasonCodeViewSet, ShiftViewSet, StopViewSet
 from devices.api.views import DeviceGroupViewSet, DeviceTokenViewSet, DeviceViewSet, LineViewSet, PlantViewSet
 
 router = DefaultRouter()
@@ -31,3 +31,4 @@ router.register("shifts", ShiftViewSet, basename="shift")
 router.register("reason-codes", ReasonCodeViewSet, basename="reasoncode")
 router.register("analytics/oee", OEEViewSet, basename="oee")
 router.register("analytics/stops", StopViewSet, basename="stop")
+router.register("analytics/reports", OEEReportViewSet, basename="oeereport")

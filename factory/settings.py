@@ -250,6 +250,7 @@ SMS_FROM = env_str("SMS_FROM", "")
 # OEE analytics (README "OEE analytics") -------------------------------------------------------
 OEE_MINOR_STOP_SECONDS = env_int("OEE_MINOR_STOP_SECONDS", 120, minimum=0)  # shorter stops are minor stops
 OEE_LATE_DATA_DAYS = env_int("OEE_LATE_DATA_DAYS", 3, minimum=0)  # closed reports re-checked for late telemetry
+OEE_REPORT_MAX_RETRIES = env_int("OEE_REPORT_MAX_RETRIES", 5, minimum=0)
 
 # REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

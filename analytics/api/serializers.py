@@ -5,7 +5,7 @@ from datetime import UTC, datetime, time
 from rest_framework import serializers
 
 from accounts.api.scoping import ScopedPrimaryKeyRelatedField
-from analytics.models import LossCategory, ReasonCode, Shift
+from analytics.models import LossCategory, OEEReport, ReasonCode, Shift
 from analytics.selectors import GROUP_BY
 from analytics.services import reason_code_create, shift_save
 from devices.api.serializers import call_service
@@ -172,3 +172,18 @@ class OEEResultSerializer(serializers.Serializer):
     periods = OEEFiguresSerializer(many=True)
     total = OEEFiguresSerializer()
     devices = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class OEEReportSerializer(serializers.ModelSerializer):
+    revised = serializers.BooleanField(read_only=True)
+    csv_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OEEReport
+        fields = [
+            "id", "plant", "kind", "label", "period_start", "period_end", "status", "revision", "revised",
+            "computed_at", "data", "csv_url",
+        ]  # fmt: skip
+
+    def get_csv_url(self, report) -> str:
+        return f"/api/v1/analytics/reports/{report.pk}/csv/"

@@ -7,10 +7,11 @@ plant scoping in ``accounts`` (an invisible plant, line, machine or stop answers
 from datetime import UTC, datetime, time, timedelta
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -20,13 +21,15 @@ from accounts.roles import PERM_MANAGE, PERM_OPERATE, PERM_VIEW
 from accounts.selectors import scope_to_plants, user_has_plant_perm
 from analytics.api.serializers import (
     OEEQuerySerializer,
+    OEEReportSerializer,
     OEEResultSerializer,
     ReasonCodeSerializer,
     ShiftSerializer,
     StopClassifySerializer,
     StopSerializer,
 )
-from analytics.models import ReasonCode, Shift
+from analytics.models import OEEReport, ReasonCode, Shift
+from analytics.reports import report_csv
 from analytics.selectors import OEEQueryError, oee_compute, oee_target_get_for, stop_list
 from analytics.services import stop_classify
 from devices.api.serializers import call_service
@@ -127,3 +130,20 @@ class StopViewSet(viewsets.ViewSet):
         stops = stop_list(device, row.start, row.start + timedelta(days=31))  # capped at now
         stop = next(s for s in stops if s["start"] == row.start)
         return Response(StopSerializer(stop).data, status=status.HTTP_201_CREATED)
+
+
+class OEEReportViewSet(PlantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """Stored shift, day and week reports of your plants (newest first), each downloadable as CSV."""
+
+    queryset = OEEReport.objects.select_related("plant")
+    serializer_class = OEEReportSerializer
+    filterset_fields = ["plant", "kind", "status"]
+
+    @extend_schema(responses={(200, "text/csv"): str})
+    @action(detail=True, methods=["get"])
+    def csv(self, request, pk=None):
+        """The report as CSV: one row per machine and a TOTAL row."""
+        report = self.get_object()
+        response = HttpResponse(report_csv(report), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="oee-{report.kind}-{report.pk}.csv"'
+        return response
