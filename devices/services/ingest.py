@@ -233,6 +233,7 @@ def _window_counts(increments: dict[str, int], ttl: int) -> dict[str, int]:
     if settings.REDIS_URL:
         pipe = _redis_client().pipeline(transaction=False)
         for key, amount in increments.items():
+            key = cache.make_key(key)  # the cache's namespace (KEY_PREFIX, version), as the other branch
             pipe.incrby(key, amount)
             pipe.expire(key, ttl, nx=True)
         totals = pipe.execute()[::2]
