@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.admin_scoping import PlantScopedAdmin
+from analytics.cache import day_cache_invalidate
 from analytics.calendar import occurrences
 from analytics.models import NonProductionDay, OEEReport, ReasonCode, ReportSubscription, Shift, ShiftBreak, StopReason
 from analytics.reports import report_csv
@@ -61,6 +62,20 @@ class ShiftAdmin(PlantScopedAdmin):
     inlines = [ShiftBreakInline]
     actions = ["run_last_report"]
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        day_cache_invalidate(plant=form.instance.plant)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        day_cache_invalidate(plant=obj.plant)
+
+    def delete_queryset(self, request, queryset):
+        plants = {obj.plant for obj in queryset.select_related("plant")}
+        super().delete_queryset(request, queryset)
+        for plant in plants:
+            day_cache_invalidate(plant=plant)
+
     @admin.action(description="Run and e-mail the report of each selected shift's last closed occurrence")
     def run_last_report(self, request, queryset):
         now = timezone.now()
@@ -81,6 +96,20 @@ class ShiftAdmin(PlantScopedAdmin):
 class NonProductionDayAdmin(PlantScopedAdmin):
     list_display = ["date", "plant", "reason"]
     list_filter = ["plant"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        day_cache_invalidate(plant=obj.plant)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        day_cache_invalidate(plant=obj.plant)
+
+    def delete_queryset(self, request, queryset):
+        plants = {obj.plant for obj in queryset.select_related("plant")}
+        super().delete_queryset(request, queryset)
+        for plant in plants:
+            day_cache_invalidate(plant=plant)
 
 
 @admin.register(ReasonCode)

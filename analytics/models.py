@@ -184,3 +184,25 @@ class ReportSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} → {self.plant_id} {self.kinds}"
+
+
+class OEEDayCache(models.Model):
+    """One machine's OEE inputs (``analytics.oee.Inputs`` as JSON) for one closed plant-local day.
+
+    Day and week figures sum these rows instead of re-reading a month of telemetry. A row is
+    ``stale`` after late telemetry (``analytics.signals``) or a change of the calendar, cycle
+    times or stop reasons (``analytics.cache.day_cache_invalidate``) and is then recomputed on read.
+    """
+
+    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    minor_stop_seconds = models.PositiveIntegerField()
+    stale = models.BooleanField(default=False)
+    inputs = models.JSONField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["device", "day"], name="oee_day_cache_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.day}"

@@ -40,7 +40,7 @@ class Inputs:
     and ``planned_stop``. ``run_us``: planned time in ``running``. ``stop_us``: planned time in
     down/idle/setup/offline, including ``data_gap_us`` (no state known, counted as offline).
     ``ideal_seconds``: Σ ideal cycle time × piece over all pieces; ``reject_ideal_seconds`` the
-    same over rejected pieces. ``down_episodes``: stops in ``down`` that began in the period.
+    same over rejected pieces. ``down_episodes``: ``down`` states that began inside the period's planned time.
     ``stop_loss_us``: stop time by loss category (reason codes, minor-stop threshold).
     """
 

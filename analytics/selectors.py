@@ -5,8 +5,9 @@ states (1 + one "state before the window" per machine), counters (1 + one baseli
 and counter), cycle times (1) and stop classifications (1).
 """
 
+import bisect
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -15,7 +16,8 @@ from django.utils import timezone
 
 from accounts.roles import PERM_VIEW
 from accounts.selectors import scope_to_plants
-from analytics.calendar import calendar_periods, clip, occurrences
+from analytics.cache import closed_days, day_inputs
+from analytics.calendar import calendar_periods, clip, local, occurrences
 from analytics.models import IdealCycleTime, NonProductionDay, Shift, StopReason
 from analytics.oee import Inputs, figures
 from analytics.timeline import MachineData, PeriodSpec, machine_inputs, stop_category
@@ -148,6 +150,38 @@ def machine_data(devices: list[Device], start: datetime, end: datetime) -> dict[
     }
 
 
+def _machine_periods(target: Target, start: datetime, end: datetime, group_by: str, minor: int):
+    """``(periods, {device_id: [Inputs per period]})``. Days and weeks sum stored closed days
+    (``analytics.cache``) and compute only partial days at the edges from telemetry."""
+    devices = target.devices
+    if group_by in ("hour", "shift"):
+        specs = period_specs(target.plant, start, end, group_by)
+        data = machine_data(devices, start, end)
+        per = {pk: machine_inputs(specs, d, minor_stop_seconds=minor) for pk, d in data.items()}
+        return [(spec.start, spec.end) for spec in specs], per
+    tz = target.plant.tz
+    periods = calendar_periods(start, end, group_by, tz)
+    starts = [a for a, _ in periods]
+    per = {d.pk: [Inputs() for _ in periods] for d in devices}
+
+    def add(pk: int, at: datetime, inputs: Inputs) -> None:
+        slot = bisect.bisect_right(starts, at) - 1
+        per[pk][slot] = per[pk][slot] + inputs
+
+    days, first_midnight, last_midnight = closed_days(start, end, tz)
+    edges = [(start, first_midnight), (last_midnight, end)] if days else [(start, end)]
+    for a, b in edges:
+        if a >= b or not devices:
+            continue
+        specs = period_specs(target.plant, a, b, group_by)
+        for pk, data in machine_data(devices, a, b).items():
+            for spec, inputs in zip(specs, machine_inputs(specs, data, minor_stop_seconds=minor), strict=True):
+                add(pk, spec.start, inputs)
+    for (pk, day), inputs in day_inputs(target.plant, devices, days, minor).items():
+        add(pk, local(day, time(), tz), inputs)
+    return periods, per
+
+
 def oee_compute(target: Target, start: datetime, end: datetime, group_by: str, *, per_device: bool = False) -> dict:
     """The OEE API body for ``target`` over ``[start, end)`` grouped by ``group_by``.
 
@@ -166,17 +200,12 @@ def oee_compute(target: Target, start: datetime, end: datetime, group_by: str, *
             "shorten the range or group by a longer period (day or week).",
             "group_by",
         )
-    specs = period_specs(target.plant, start, end, group_by)
-    data = machine_data(target.devices, start, end)
-    minor = settings.OEE_MINOR_STOP_SECONDS
-    per_machine = {pk: machine_inputs(specs, d, minor_stop_seconds=minor) for pk, d in data.items()}
-    sums = [sum((rows[n] for rows in per_machine.values()), Inputs(calendar_us=0)) for n in range(len(specs))]
-    periods = []
-    for spec, inputs in zip(specs, sums, strict=True):
-        # Calendar time (TEEP's base) is summed per machine-period, like planned time.
-        periods.append({"start": spec.start, "end": spec.end, **figures(inputs)})
+    periods, per_machine = _machine_periods(target, start, end, group_by, settings.OEE_MINOR_STOP_SECONDS)
+    sums = [sum((rows[n] for rows in per_machine.values()), Inputs()) for n in range(len(periods))]
+    # Calendar time (TEEP's base) is summed per machine-period, like planned time.
+    body_periods = [{"start": a, "end": b, **figures(inputs)} for (a, b), inputs in zip(periods, sums, strict=True)]
     total = sum(sums, Inputs())
-    body = {"start": start, "end": end, "group_by": group_by, "periods": periods, "total": figures(total)}
+    body = {"start": start, "end": end, "group_by": group_by, "periods": body_periods, "total": figures(total)}
     if per_device:
         body["devices"] = [
             {"device": d.pk, "uid": d.uid, "name": d.name, **figures(sum(per_machine[d.pk], Inputs()))}

@@ -4,13 +4,14 @@ Every service is keyword-only, validates (``full_clean`` plus the rules that spa
 raises ``django.core.exceptions.ValidationError`` keyed by field, which the API answers as 400.
 """
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from analytics.cache import day_cache_invalidate
 from analytics.calendar import minutes, offset_minutes, shift_length_minutes
 from analytics.models import IdealCycleTime, ReasonCode, Shift, ShiftBreak, StopReason
 from analytics.signals import SINCE_EVER
@@ -91,6 +92,7 @@ def shift_save(
     shift.full_clean()
     shift.save()
     shift.breaks.all().delete()
+    day_cache_invalidate(plant=plant)
     for b_start, b_end in pairs:
         brk = ShiftBreak(shift=shift, start=b_start, end=b_end)
         brk.full_clean()
@@ -115,6 +117,7 @@ def ideal_cycle_time_set(*, device: Device, seconds: Decimal, valid_from: dateti
         row.save()
         # .update(): the row's history is written here, not again by the pre_save hook.
         Device.objects.filter(pk=device.pk).update(ideal_cycle_time=seconds)
+        day_cache_invalidate(device_ids=[device.pk], since=valid_from.date() - timedelta(days=1))
         device.ideal_cycle_time = seconds
     return row
 
@@ -141,4 +144,5 @@ def stop_classify(*, device: Device, start: datetime, reason: ReasonCode, by, no
     row, _ = StopReason.objects.update_or_create(
         device=device, start=start, defaults={"reason": reason, "note": note, "classified_by": by}
     )
+    day_cache_invalidate(device_ids=[device.pk], since=start.date() - timedelta(days=1))
     return row

@@ -74,7 +74,7 @@ def stop_category(data: MachineData, index: int, state: str, minor_us: int) -> s
     return STATE_LOSS[state]
 
 
-def _add_time(i: Inputs, data: MachineData, a: datetime, b: datetime, minor_us: int, counted: set) -> None:
+def _add_time(i: Inputs, data: MachineData, a: datetime, b: datetime, minor_us: int) -> None:
     """Add ``[a, b)`` of planned time along the state timeline."""
     ts_list = data.states
     index = bisect.bisect_right(ts_list, a, key=lambda row: row[0]) - 1
@@ -105,8 +105,8 @@ def _add_time(i: Inputs, data: MachineData, a: datetime, b: datetime, minor_us: 
                 i.stop_us += us
                 i.stop_by_state_us[state] += us
                 i.stop_loss_us[stop_category(data, index, state, minor_us)] += us
-                if state == "down" and index not in counted:
-                    counted.add(index)
+                if state == "down" and a <= ts_list[index][0] < b:
+                    # A breakdown counts where it begins: inside planned time (MTBF/MTTR), whatever the grouping.
                     i.down_episodes += 1
             cursor = piece_end
         index += 1
@@ -140,13 +140,12 @@ def _add_counts(results: list[Inputs], specs: list[PeriodSpec], data: MachineDat
 def machine_inputs(specs: list[PeriodSpec], data: MachineData, *, minor_stop_seconds: int) -> list[Inputs]:
     """``Inputs`` of one machine for each of ``specs`` (chronological, non-overlapping)."""
     minor_us = minor_stop_seconds * 1_000_000
-    counted: set[int] = set()
     results = []
     for spec in specs:
         i = Inputs(calendar_us=(spec.end - spec.start) // _US_DELTA)
         for a, b in spec.planned:
             i.planned_us += (b - a) // _US_DELTA
-            _add_time(i, data, a, b, minor_us, counted)
+            _add_time(i, data, a, b, minor_us)
         results.append(i)
     _add_counts(results, specs, data)
     return results

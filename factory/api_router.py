@@ -13,6 +13,7 @@ from alerts.api.views import (
 )
 from analytics.api.views import OEEReportViewSet, OEEViewSet, ReasonCodeViewSet, ShiftViewSet, StopViewSet
 from devices.api.views import DeviceGroupViewSet, DeviceTokenViewSet, DeviceViewSet, LineViewSet, PlantViewSet
+from firmware.api.views import FirmwareImageViewSet, RolloutViewSet
 
 router = DefaultRouter()
 router.register("users", UserViewSet, basename="user")
@@ -32,3 +33,5 @@ router.register("reason-codes", ReasonCodeViewSet, basename="reasoncode")
 router.register("analytics/oee", OEEViewSet, basename="oee")
 router.register("analytics/stops", StopViewSet, basename="stop")
 router.register("analytics/reports", OEEReportViewSet, basename="oeereport")
+router.register("firmware", FirmwareImageViewSet, basename="firmware")
+router.register("rollouts", RolloutViewSet, basename="rollout")

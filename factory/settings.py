@@ -252,6 +252,14 @@ OEE_MINOR_STOP_SECONDS = env_int("OEE_MINOR_STOP_SECONDS", 120, minimum=0)  # sh
 OEE_LATE_DATA_DAYS = env_int("OEE_LATE_DATA_DAYS", 3, minimum=0)  # closed reports re-checked for late telemetry
 OEE_REPORT_MAX_RETRIES = env_int("OEE_REPORT_MAX_RETRIES", 5, minimum=0)
 
+# Firmware OTA (README "Firmware updates (OTA)") ----------------------------------------------
+FIRMWARE_MAX_BYTES = env_int("FIRMWARE_MAX_BYTES", 256 * 1024 * 1024, minimum=1)
+FIRMWARE_STORAGE = env_str("FIRMWARE_STORAGE", "default")  # a STORAGES alias (any django-storages backend)
+# Ed25519 private key (PEM, or 32 raw bytes base64-encoded); empty: images are not signed.
+FIRMWARE_SIGNING_KEY = env_secret("FIRMWARE_SIGNING_KEY", "")
+FIRMWARE_UPDATE_TIMEOUT = env_int("FIRMWARE_UPDATE_TIMEOUT", 30 * 60, minimum=1)  # seconds without progress
+FIRMWARE_NOTIFY_MQTT = env_bool("FIRMWARE_NOTIFY_MQTT", True)  # publish commands when MQTT_URL is set
+
 # REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -304,6 +312,8 @@ SPECTACULAR_SETTINGS = {
         "MachineStateEnum": "devices.models.telemetry.MachineState.State",
         "SeverityEnum": "alerts.models.rule.Severity",
         "RoleEnum": "accounts.roles.Role",
+        "RolloutTargetStatusEnum": "firmware.models.RolloutTarget.Status",
+        "RolloutStateEnum": "firmware.models.Rollout.State",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

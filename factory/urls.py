@@ -15,6 +15,7 @@ api_v1 = [
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("auth/token/blacklist/", TokenBlacklistView.as_view(), name="token_blacklist"),
     path("device/", device_self, name="device_self"),
+    path("device/firmware/", include("firmware.device_urls")),
     path("telemetry/", telemetry_post, name="telemetry"),
     path("", include(router.urls)),
 ]

@@ -79,7 +79,9 @@ def test_operator_sees_oee_and_classifies_a_stop(live_server, oee_tab, seeded, p
     expect(page.locator("#pareto tbody tr", has_text="Equipment failure")).to_have_count(1)
     choose = page.locator("#stops tbody select")
     expect(choose).to_have_count(1)
-    choose.select_option(label="jam · Jam in die")
+    with page.expect_response(lambda r: "/api/v1/analytics/stops/" in r.url and r.request.method == "POST") as posted:
+        choose.select_option(label="jam · Jam in die")
+    assert posted.value.status == 201
     expect(page.locator("#stops tbody select")).to_have_value(str(reason_code_id(plant_a)))
     assert StopReason.objects.filter(device=device, start=start + timedelta(hours=1)).exists()
 

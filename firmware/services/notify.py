@@ -1,0 +1,96 @@
+"""Telling devices about their update: MQTT ``factory/devices/<uid>/commands`` and the device WebSocket.
+
+Devices can always poll ``GET /api/v1/device/firmware/``; these pushes only make them ask sooner,
+so a lost push delays an update but never loses it.
+"""
+
+import logging
+from urllib.parse import urlsplit
+
+import orjson
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.urls import reverse
+
+from devices.consumers import command_group
+from firmware.exceptions import TransientNotifyError
+from firmware.models import RolloutTarget
+
+logger = logging.getLogger(__name__)
+
+
+def download_path(target_id: int) -> str:
+    return reverse("device_firmware_download", args=[target_id])
+
+
+def update_offer(target: RolloutTarget, base_url: str | None = None) -> dict:
+    """The device-facing description of an update (CONTRACT.md: update_id, version, url, sha256, size)."""
+    image = target.image
+    base = (base_url or settings.SITE_URL).rstrip("/")
+    offer = {
+        "update_id": target.pk,
+        "version": image.version,
+        "url": f"{base}{download_path(target.pk)}",
+        "sha256": image.sha256,
+        "size": image.size,
+    }
+    if image.signature:
+        offer["signature"] = image.signature
+    return offer
+
+
+def _mqtt_publish(messages: list[tuple[str, bytes]]) -> None:
+    """Publish at QoS 1 over one connection and wait for every PUBACK (bounded in-flight window)."""
+    import paho.mqtt.client as mqtt
+
+    url = urlsplit(settings.MQTT_URL)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", clean_session=True)
+    client.max_inflight_messages_set(200)
+    client.max_queued_messages_set(0)
+    if url.username:
+        client.username_pw_set(url.username, url.password)
+    if url.scheme == "mqtts":
+        client.tls_set()
+    try:
+        client.connect(url.hostname or "127.0.0.1", url.port or 1883, keepalive=30)
+    except OSError as exc:
+        raise TransientNotifyError(f"MQTT broker unreachable: {exc}") from exc
+    client.loop_start()
+    try:
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+        for info in infos:
+            info.wait_for_publish(timeout=10)
+    except (RuntimeError, ValueError) as exc:
+        raise TransientNotifyError(f"MQTT publish failed: {exc}") from exc
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def targets_notify(target_ids: list[int], command: str = "firmware_update") -> int:
+    """Push ``command`` for each target still waiting for its device; returns how many were pushed.
+
+    Re-sending is harmless (the device acts on ``update_id`` once), so a retried task may repeat a
+    push. Raises ``TransientNotifyError`` when the broker is unreachable.
+    """
+    wanted = RolloutTarget.ACTIVE if command == "firmware_update" else (RolloutTarget.Status.CANCELLED,)
+    targets = list(RolloutTarget.objects.filter(pk__in=target_ids, status__in=wanted).select_related("device", "image"))
+    if not targets:
+        return 0
+    frames = []
+    for target in targets:
+        body = update_offer(target) if command == "firmware_update" else {"update_id": target.pk}
+        frames.append((target, {"type": command, **body}))
+    layer = get_channel_layer()
+    if layer is not None:
+        send = async_to_sync(_group_send_all)
+        send(layer, [(command_group(t.device_id), frame) for t, frame in frames])
+    if settings.MQTT_URL and settings.FIRMWARE_NOTIFY_MQTT:
+        _mqtt_publish([(f"factory/devices/{t.device.uid}/commands", orjson.dumps(frame)) for t, frame in frames])
+    return len(frames)
+
+
+async def _group_send_all(layer, messages):
+    for group, frame in messages:
+        await layer.group_send(group, {"type": "device.command", "command": frame})
