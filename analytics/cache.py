@@ -11,6 +11,7 @@ from dataclasses import fields
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.utils import timezone
 
 from analytics.calendar import local
@@ -81,12 +82,14 @@ def day_inputs(plant, devices, days: list[date], minor: int) -> dict[tuple[int, 
                 )
             )
     if fresh:
+        # MySQL's ON DUPLICATE KEY UPDATE names no conflict target (Django refuses unique_fields there).
+        target = {} if connection.vendor == "mysql" else {"unique_fields": ["device", "day"]}
         OEEDayCache.objects.bulk_create(
             fresh,
             batch_size=1000,
             update_conflicts=True,
-            unique_fields=["device", "day"],
             update_fields=["minor_stop_seconds", "stale", "inputs", "computed_at"],
+            **target,
         )
     return found
 
