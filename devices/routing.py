@@ -7,10 +7,13 @@ browser stack (origin validation + session auth), which is for the dashboard's s
 from django.urls import path
 
 from devices.consumers import DeviceConsumer
+from devices.dashboard.consumers import LiveConsumer
 
 device_websocket_urlpatterns = [
     path("ws/devices/", DeviceConsumer.as_asgi()),
 ]
 
-# Browser streams (session-authenticated), added by the dashboard.
-websocket_urlpatterns: list = []
+# Browser streams (session cookie, Origin checked): the live dashboard (devices/dashboard/consumers.py).
+websocket_urlpatterns = [
+    path("ws/live/", LiveConsumer.as_asgi()),
+]

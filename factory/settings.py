@@ -138,7 +138,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNELS_PREFIX", "factory"), "capacity": 1000},
+            # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that channels_redis
+            # blocks in BZPOPMIN: an idle consumer's receive then fails with "Timeout reading" and its
+            # WebSocket closes with 1011. Give reads more time than the blocking pop.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env_str("CHANNELS_PREFIX", "factory"),
+                "capacity": 1000,
+            },
         }
     }
 else:

@@ -22,6 +22,7 @@ api_v1 = [
 
 urlpatterns = [
     path("", home, name="home"),
+    path("", include("devices.dashboard.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -3,8 +3,9 @@
 import pytest
 from django.test import Client
 
+from accounts.services import member_set_role
 from conftest import assert_status
-from devices.tests.factories import PASSWORD, make_device, make_line, make_user
+from devices.tests.factories import PASSWORD, make_device, make_line, make_plant, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -73,16 +74,28 @@ def test_redirects_anonymous_user_to_login_when_home_is_opened(client):
     assert response["Location"] == f"{LOGIN_URL}?next=/"
 
 
-def test_lists_only_plant_a_when_viewer_opens_home(viewer, plant_a, plant_b):
+def test_opens_the_plant_overview_when_viewer_of_one_plant_opens_home(viewer, plant_a, plant_b):
     line = make_line(plant_a, "Press line")
     make_device(line, "press-01")
     make_device(make_line(plant_b, "Paint line"), "paint-01")
+    client = logged_in("viewer")
+    response = assert_status(client.get("/"), 302)
+    assert response["Location"] == f"/plants/{plant_a.pk}/"
+    html = assert_status(client.get(response["Location"]), 200).content.decode()
+    assert "Plant A" in html and "press-01" in html
+    assert "Plant B" not in html and "paint-01" not in html
+    assert "Log out viewer" in html
+
+
+def test_lists_only_own_plants_with_roles_when_member_of_two_opens_home(viewer, plant_a, plant_b):
+    make_user("third", plant=make_plant("Plant C"), role="viewer")
+    member_set_role(plant=make_plant("Plant D"), user=viewer, role="operator")
     response = assert_status(logged_in("viewer").get("/"), 200)
     html = response.content.decode()
-    assert "Plant A" in html
-    assert "Plant B" not in html
-    assert "<td>viewer</td>" in html
-    assert "Log out viewer" in html
+    assert "Plant A" in html and "Plant D" in html
+    assert "Plant B" not in html and "Plant C" not in html
+    assert "<td>viewer</td>" in html and "<td>operator</td>" in html
+    assert f'href="/plants/{plant_a.pk}/"' in html
 
 
 def test_lists_every_plant_when_superuser_opens_home(superuser, plant_a, plant_b):
@@ -112,7 +125,8 @@ def test_refuses_logout_with_405_when_requested_by_get(viewer):
     # A GET must not log anyone out (a link or <img> on another page could trigger it).
     client = logged_in("viewer")
     assert_status(client.get(LOGOUT_URL), 405)
-    assert_status(client.get("/"), 200)
+    assert_status(client.get("/", follow=True), 200)
+    assert "Log out viewer" in client.get("/", follow=True).content.decode()
 
 
 def test_refuses_login_when_user_is_inactive(client):

@@ -1,0 +1,266 @@
+"""Live dashboard latency benchmark on the real stack (Daphne + Redis channel layer). Not a test: it prints figures.
+
+    DATABASE_URL=mysql://root@127.0.0.1:3306/factory REDIS_URL=redis://127.0.0.1:6379/13 \\
+      .venv/bin/python bench/latency.py [--devices 500] [--clients 50] [--rates 100,1000] [--seconds 10]
+
+What it does, in one run:
+1. a scratch database (``e2e_<pid>_...`` next to DATABASE_URL's, dropped at the end), migrated and
+   seeded with ``--devices`` machines in plant A, an operator, a token per device;
+2. one Daphne (``factory.asgi:application``, DEBUG off) on the Redis channel layer;
+3. ``--clients`` WebSocket clients (the browser protocol, a real session cookie) subscribed to
+   plant A, in two receiver processes so that parsing frames does not slow the load generator;
+4. for each rate: devices POST ``/api/v1/telemetry/`` (one message each, round-robin over the
+   devices, values ``seq`` and ``temperature``) at that total rate for ``--seconds``. Latency is
+   client clock from just before the POST to the frame carrying that ``seq`` (the same monotonic
+   clock in every process), split into the ingest's answer (POST to 202) and the live path (202
+   to frame: publish after commit, Redis, fan-out, WebSocket). Each telemetry event says how many
+   readings it carries (``n``, more than 1 when coalesced); frames lost = readings sent x clients -
+   readings delivered;
+5. page load of the plant overview with all devices in Chromium (Performance API, median of 5).
+"""
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "factory.settings")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def receiver(url: str, cookie: str, plant: int, clients: int, ready, stop, results) -> None:
+    """Run ``clients`` WebSocket clients; put one list of (monotonic, device, seq, n) per client."""
+    import websockets
+
+    async def client(log: list, connected: asyncio.Event):
+        headers = {"Cookie": f"sessionid={cookie}", "Origin": url}
+        ws_url = url.replace("http://", "ws://") + f"/ws/live/?plant={plant}"
+        async with websockets.connect(ws_url, additional_headers=headers, max_queue=None) as ws:
+            await ws.recv()  # hello
+            connected.set()
+            while True:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
+                except TimeoutError:
+                    if stop.is_set():
+                        return
+                    continue
+                now = time.monotonic()
+                if stop.is_set():
+                    return  # still backlogged when the drain time ended: the rest counts as lost
+                data = json.loads(raw)
+                for frame in data if isinstance(data, list) else [data]:
+                    if frame.get("kind") == "telemetry" and "seq" in frame["values"]:
+                        log.append((now, frame["device_id"], int(frame["values"]["seq"]["value"]), frame.get("n", 1)))
+
+    async def main():
+        logs = [[] for _ in range(clients)]
+        events = [asyncio.Event() for _ in range(clients)]
+        tasks = [asyncio.create_task(client(log, event)) for log, event in zip(logs, events, strict=True)]
+        await asyncio.gather(*(event.wait() for event in events))
+        ready.set()
+        await asyncio.gather(*tasks)
+        return logs
+
+    for log in asyncio.run(main()):
+        results.put(log)
+
+
+async def post_load(url: str, devices: list[dict], rate: int, seconds: float, first_seq: int):
+    """POST one message per request at ``rate``/s; return {seq: send time}, {seq: 202 time}, error count."""
+    import httpx
+
+    sent: dict[int, float] = {}
+    acked: dict[int, float] = {}
+    errors = 0
+    total = int(rate * seconds)
+    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=httpx.Timeout(30, pool=None)) as client:
+
+        async def one(seq: int, device: dict):
+            nonlocal errors
+            body = {"values": {"seq": seq, "temperature": 20 + seq % 50}, "state": "running"}
+            sent[seq] = time.monotonic()
+            try:
+                response = await client.post(
+                    "/api/v1/telemetry/", json=body, headers={"Authorization": f"Device {device['token']}"}
+                )
+                ok = response.status_code == 202
+                acked[seq] = time.monotonic()
+            except httpx.HTTPError:
+                ok = False
+            if not ok:
+                errors += 1
+                del sent[seq]  # never stored: not expected on any screen
+
+        tasks = []
+        start = time.monotonic()
+        for i in range(total):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(first_seq + i, devices[i % len(devices)])))
+        await asyncio.gather(*tasks)
+    return sent, acked, errors
+
+
+def run_rate(server_url, cookie, plant, devices, clients, rate, seconds, first_seq) -> dict:
+    ctx = mp.get_context("spawn")
+    ready_events, stop, results = [], ctx.Event(), ctx.Queue()
+    processes = []
+    for share in (clients // 2, clients - clients // 2):
+        ready = ctx.Event()
+        process = ctx.Process(target=receiver, args=(server_url, cookie, plant, share, ready, stop, results))
+        process.start()
+        processes.append(process)
+        ready_events.append(ready)
+    for ready in ready_events:
+        assert ready.wait(60), "receivers did not connect"
+    time.sleep(0.5)
+    started = time.monotonic()
+    sent, acked, errors = asyncio.run(post_load(server_url, devices, rate, seconds, first_seq))
+    achieved = len(sent) / (max(acked.values(), default=started) - started)
+    time.sleep(5)  # drain: let coalesced frames and queued messages arrive
+    stop.set()
+    logs = [results.get(timeout=60) for _ in range(clients)]
+    for process in processes:
+        process.join(30)
+    latencies, after_ack, delivered, coalesced_frames = [], [], 0, 0
+    for log in logs:
+        for received, _device, seq, n in log:
+            if seq in sent:
+                latencies.append((received - sent[seq]) * 1000)
+                after_ack.append((received - acked[seq]) * 1000)
+                delivered += n
+                coalesced_frames += n > 1
+    expected = len(sent) * clients
+    return {
+        "rate": rate,
+        "sent": len(sent),
+        "http_errors": errors,
+        "frames": len(latencies),
+        "coalesced_frames": coalesced_frames,
+        "lost": expected - delivered,
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies) if latencies else float("nan"),
+        "achieved": achieved,
+        "post_p50": percentile([(acked[s] - sent[s]) * 1000 for s in acked], 50),
+        "post_p95": percentile([(acked[s] - sent[s]) * 1000 for s in acked], 95),
+        "fan_p50": percentile(after_ack, 50),
+        "fan_p95": percentile(after_ack, 95),
+        "fan_p99": percentile(after_ack, 99),
+    }
+
+
+def page_load(server_url: str, password: str, plant: int, runs: int = 5) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+    timings = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{server_url}/accounts/login/")
+        page.get_by_label("Username").fill("operator")
+        page.get_by_label("Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_load_state()
+        for _ in range(runs + 1):  # the first load warms the server's caches; not counted
+            page.goto(f"{server_url}/plants/{plant}/")
+            page.wait_for_function("window.__live && window.__live.ready", timeout=30000)
+            timing = page.evaluate(
+                """() => { const n = performance.getEntriesByType('navigation')[0];
+                   return {ttfb: n.responseStart, dcl: n.domContentLoadedEventEnd, load: n.loadEventEnd,
+                           live: performance.now(), tiles: document.querySelectorAll('.tile').length}; }"""
+            )
+            timings.append(timing)
+        browser.close()
+    timings = timings[1:]
+    return {key: statistics.median(t[key] for t in timings) for key in ("ttfb", "dcl", "load", "live", "tiles")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--rates", default="100,1000")
+    parser.add_argument("--seconds", type=float, default=10)
+    options = parser.parse_args()
+
+    import django
+
+    django.setup()
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from django.conf import settings
+
+    from devices.tests.servers import Daphne, ServerDatabase, session_login
+
+    if not settings.REDIS_URL or not settings.DATABASES["default"]["ENGINE"].endswith("mysql"):
+        sys.exit("Set DATABASE_URL=mysql://... and REDIS_URL=redis://... (the benchmark needs the real stack).")
+    workdir = Path(f"/tmp/bench-latency-{os.getpid()}")
+    database = ServerDatabase(workdir).create()
+    database.env.update(
+        DEBUG="false",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="false",
+        SESSION_COOKIE_SECURE="false",
+        CSRF_COOKIE_SECURE="false",
+        STATIC_MANIFEST="false",
+        # Alert evaluation goes to a broker as in production (no worker here), not inline in Daphne.
+        CELERY_BROKER_URL=os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/12"),
+    )
+    database.manage("collectstatic", "--noinput", "-v0")
+    server = None
+    try:
+        seeded = database.run_python(
+            f"from devices.tests.e2e_seed import seed; seed(devices={options.devices}, sensor=False)"
+        )
+        devices = [d for d in seeded["devices"].values() if d["plant"] == seeded["plants"]["A"]]
+        server = Daphne(database.env, log=workdir / "daphne.log").start()
+        cookie = session_login(server.url, "operator", seeded["password"])
+        print(f"Daphne {server.url}, {len(devices)} devices in plant A, {options.clients} WebSocket clients")
+        print("post→frame: device POST to browser frame; post→202: the ingest's answer; 202→frame: publish + fan-out")
+        print(
+            f"{'msgs/s':>7} {'done/s':>7} {'sent':>6} {'err':>4} {'frames':>7} {'coal.':>6} {'lost':>5} "
+            f"{'post→frame p50/p95/p99 ms':>27} {'post→202 p50/p95':>17} {'202→frame p50/p95/p99':>22}"
+        )
+        first_seq = 0
+        for rate in (int(r) for r in options.rates.split(",")):
+            r = run_rate(
+                server.url, cookie, seeded["plants"]["A"], devices, options.clients, rate, options.seconds, first_seq
+            )
+            first_seq += r["sent"]
+            print(
+                f"{r['rate']:>7} {r['achieved']:>7.0f} {r['sent']:>6} {r['http_errors']:>4} {r['frames']:>7} "
+                f"{r['coalesced_frames']:>6} {r['lost']:>5} "
+                f"{r['p50']:>9.0f}/{r['p95']:>7.0f}/{r['p99']:>7.0f} {r['post_p50']:>8.0f}/{r['post_p95']:>7.0f} "
+                f"{r['fan_p50']:>8.1f}/{r['fan_p95']:>6.1f}/{r['fan_p99']:>6.1f}"
+            )
+        load = page_load(server.url, seeded["password"], seeded["plants"]["A"])
+        print(
+            f"Overview page, {load['tiles']:.0f} devices, Chromium (median of 5): TTFB {load['ttfb']:.0f} ms, "
+            f"DOMContentLoaded {load['dcl']:.0f} ms, load {load['load']:.0f} ms, live {load['live']:.0f} ms"
+        )
+    finally:
+        if server:
+            server.stop()
+        database.drop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Seed data for server processes started by tests and benchmarks (run inside ``manage.py shell``).
+
+``seed(devices=3)`` creates plant A (two lines, a group, ``devices`` machines and one sensor, an
+operator) and plant B (one machine, a viewer), each device with a token, and prints the ids and
+plain tokens as one JSON line.
+"""
+
+import json
+
+from accounts.roles import Role
+from devices.tests.factories import PASSWORD, make_device, make_group, make_line, make_plant, make_token, make_user
+
+
+def seed(devices: int = 3, sensor: bool = True) -> dict:
+    plant_a, plant_b = make_plant("Plant A"), make_plant("Plant B")
+    press, assembly = make_line(plant_a, "Press line"), make_line(plant_a, "Assembly line")
+    made = [make_device(press if i % 2 == 0 else assembly, f"press-{i + 1:03d}") for i in range(devices)]
+    if sensor:
+        made.append(make_device(assembly, "hall-temp", kind="sensor", ideal_cycle_time=None, name="Hall temperature"))
+    make_group(plant_a, "Presses", devices=made[:2])
+    foreign = make_device(make_line(plant_b, "Paint line"), "paint-b01", name="Paint robot B")
+    make_user("operator", plant=plant_a, role=Role.OPERATOR)
+    make_user("viewer_b", plant=plant_b, role=Role.VIEWER)
+    data = {
+        "password": PASSWORD,
+        "plants": {"A": plant_a.pk, "B": plant_b.pk},
+        "devices": {d.uid: {"id": d.pk, "token": make_token(d)[1], "plant": d.plant_id} for d in [*made, foreign]},
+    }
+    print(json.dumps(data))
+    return data

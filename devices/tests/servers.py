@@ -1,0 +1,145 @@
+"""Real servers for end-to-end tests and benchmarks: a database of their own and Daphne processes.
+
+pytest-django's SQLite test database lives in memory and its MariaDB one is wrapped in
+transactions, so a second process can see neither. ``ServerDatabase`` creates a fresh database
+(an SQLite file, or a MariaDB database next to the test one), migrates and seeds it in
+subprocesses; ``Daphne`` runs ``factory.asgi:application`` on it and can be restarted on the
+same port.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerDatabase:
+    """A migrated database for server processes; ``env`` is what they need to use it."""
+
+    def __init__(self, workdir: Path, channels_prefix: str | None = None):
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        db = settings.DATABASES["default"]
+        self.mysql = db["ENGINE"].endswith("mysql")
+        if self.mysql:
+            self.name = f"e2e_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+            credentials = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
+            self.server = f"mysql://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}"
+            url = f"{self.server}/{self.name}"
+        else:
+            url = f"sqlite:///{workdir / 'e2e.sqlite3'}"
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "DEBUG": "true",
+            "SECRET_KEY": settings.SECRET_KEY,
+            "DEVICE_TOKEN_HASH_KEY": settings.DEVICE_TOKEN_HASH_KEY,
+            "VAR_DIR": str(workdir / "var"),
+            # Its own channel-layer prefix: parallel runs on the same Redis never see each other's events.
+            "CHANNELS_PREFIX": channels_prefix or f"e2e{uuid.uuid4().hex[:8]}",
+            "TELEMETRY_RATE_LIMIT": "0",
+        }
+
+    def create(self) -> "ServerDatabase":
+        if self.mysql:
+            self._mysql(f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        self.manage("migrate", "--noinput", "-v0")
+        return self
+
+    def drop(self) -> None:
+        if self.mysql:
+            self._mysql(f"DROP DATABASE IF EXISTS `{self.name}`")
+
+    def _mysql(self, sql: str) -> None:
+        import MySQLdb
+
+        db = settings.DATABASES["default"]
+        conn = MySQLdb.connect(
+            host=db["HOST"] or "127.0.0.1", port=int(db["PORT"] or 3306), user=db["USER"], passwd=db["PASSWORD"] or ""
+        )
+        try:
+            conn.cursor().execute(sql)
+        finally:
+            conn.close()
+
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def run_python(self, code: str) -> dict:
+        """Run ``code`` with Django set up in a subprocess; it prints one JSON object, returned here."""
+        out = self.manage("shell", "-c", code)
+        return json.loads(out.strip().splitlines()[-1])
+
+
+class Daphne:
+    """One Daphne process on ``port`` (restartable there)."""
+
+    def __init__(self, env: dict, port: int | None = None, log: Path | None = None):
+        self.env, self.port = env, port or free_port()
+        self.log_path = log
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20) -> "Daphne":
+        log = self.log_path.open("a") if self.log_path else subprocess.DEVNULL
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "factory.asgi:application"]
+        self.process = subprocess.Popen(command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            assert self.process.poll() is None, f"Daphne exited: {self.log_tail()}"
+            assert time.monotonic() < deadline, f"Daphne did not start within {timeout} s: {self.log_tail()}"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text()[-3000:] if self.log_path and self.log_path.exists() else ""
+
+
+def session_login(base_url: str, username: str, password: str) -> str:
+    """Log in through the login form (CSRF included) and return the ``sessionid`` cookie value."""
+    import httpx
+
+    with httpx.Client(base_url=base_url) as client:
+        client.get("/accounts/login/")
+        form = {"username": username, "password": password, "csrfmiddlewaretoken": client.cookies["csrftoken"]}
+        response = client.post("/accounts/login/", data=form)
+        assert response.status_code == 302, f"login as {username} failed: {response.status_code}"
+        return client.cookies["sessionid"]

@@ -1,0 +1,270 @@
+"""The browser stream ``/ws/live/``: who may subscribe to what, what reaches them, and how telemetry is coalesced.
+
+Real parts: the project's ASGI application (origin check, session auth, routing), the configured
+channel layer (in-memory, or Redis with REDIS_URL) and the real ingest service.
+"""
+
+import asyncio
+from datetime import timedelta
+
+import orjson
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.sessions.models import Session
+from django.test import Client
+from django.utils import timezone
+
+from devices.dashboard import consumers
+from devices.live import device_group, iso, live_publish, plant_group
+from devices.services.ingest import IngestItem, telemetry_store
+from devices.services.telemetry_payload import Message
+from devices.tests.factories import make_device, make_line
+from factory.asgi import application
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+async def connect(user=None, query: str = "", origin: bytes = b"http://localhost"):
+    headers = [(b"origin", origin), (b"host", b"localhost")]
+    if user is not None:
+        key = await sync_to_async(session_cookie)(user)
+        headers.append((b"cookie", f"sessionid={key}".encode()))
+    communicator = WebsocketCommunicator(application, f"/ws/live/{query}", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def receive(communicator, timeout: float = 2) -> dict:
+    return orjson.loads(await communicator.receive_from(timeout=timeout))
+
+
+async def expect_closed(communicator, code: int):
+    while True:
+        output = await communicator.receive_output(timeout=2)
+        if output["type"] == "websocket.close":
+            assert output["code"] == code
+            return
+
+
+async def subscribe(communicator, **target) -> dict:
+    await communicator.send_to(text_data=orjson.dumps({"action": "subscribe", **target}).decode())
+    return await receive(communicator)
+
+
+@pytest.fixture
+def press_a(plant_a):
+    return make_device(make_line(plant_a, "Press line"), "press-a1")
+
+
+@pytest.fixture
+def press_b(plant_b):
+    return make_device(make_line(plant_b, "Paint line"), "paint-b1")
+
+
+async def test_closes_4401_with_a_reason_when_not_logged_in():
+    communicator = await connect(None, "?plant=1")
+    frame = await receive(communicator)
+    assert frame == {"kind": "error", "status": 401, "detail": frame["detail"], "close": 4401}
+    assert "log in" in frame["detail"].lower()
+    await expect_closed(communicator, 4401)
+
+
+async def test_refuses_a_browser_from_another_origin(viewer):
+    headers = [(b"origin", b"http://evil.example.com")]
+    communicator = WebsocketCommunicator(application, "/ws/live/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_closes_4404_when_connecting_to_a_plant_that_is_not_yours(viewer, plant_b):
+    communicator = await connect(viewer, f"?plant={plant_b.pk}")
+    frame = await receive(communicator)
+    assert frame["kind"] == "error" and frame["status"] == 404 and frame["close"] == 4404
+    await expect_closed(communicator, 4404)
+
+
+async def test_outsider_may_not_subscribe_to_any_plant(outsider, plant_a):
+    communicator = await connect(outsider, f"?plant={plant_a.pk}")
+    assert (await receive(communicator))["status"] == 404
+    await expect_closed(communicator, 4404)
+
+
+async def test_viewer_receives_events_of_the_plant_group_after_subscribing(viewer, plant_a):
+    communicator = await connect(viewer)
+    assert (await receive(communicator))["kind"] == "hello"
+    assert await subscribe(communicator, plant=plant_a.pk) == {"kind": "subscribed", "plant": plant_a.pk}
+    await get_channel_layer().group_send(
+        plant_group(plant_a.pk), {"type": "live.event", "event": {"kind": "alarm", "id": 7, "severity": "high"}}
+    )
+    assert await receive(communicator) == {"kind": "alarm", "id": 7, "severity": "high"}
+    await communicator.disconnect()
+
+
+async def test_error_frame_without_closing_when_subscribing_to_a_foreign_device(viewer, plant_a, press_a, press_b):
+    communicator = await connect(viewer, f"?plant={plant_a.pk}")
+    assert (await receive(communicator))["plants"] == [plant_a.pk]
+    frame = await subscribe(communicator, device=press_b.pk)
+    assert frame["kind"] == "error" and frame["status"] == 404 and frame["device"] == press_b.pk
+    assert f"No device {press_b.pk}" in frame["detail"]
+    # Nothing of plant B reaches this browser, and the stream still works.
+    await sync_to_async(live_publish)(plant_id=press_b.plant_id, device_id=press_b.pk, event={"kind": "status"})
+    assert await communicator.receive_nothing(timeout=0.3)
+    assert await subscribe(communicator, device=press_a.pk) == {"kind": "subscribed", "device": press_a.pk}
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json",
+        "[1, 2]",
+        '{"action": "subscribe"}',
+        '{"action": "explode", "plant": 1}',
+        '{"action": "subscribe", "plant": true}',
+        '{"action": "subscribe", "plant": -3}',
+        '{"action": "subscribe", "plant": "1; DROP TABLE"}',
+        '{"action": "subscribe", "plant": 1, "device": 2}',
+        '{"action": "subscribe", "plant": 1e400}',
+        "x" * 10000,
+    ],
+)
+async def test_answers_malformed_frames_with_an_error_frame_and_keeps_the_stream(viewer, plant_a, frame):
+    communicator = await connect(viewer)
+    await receive(communicator)  # hello
+    await communicator.send_to(text_data=frame)
+    reply = await receive(communicator)
+    assert reply["kind"] == "error" and reply["status"] == 400, reply
+    assert await subscribe(communicator, plant=plant_a.pk) == {"kind": "subscribed", "plant": plant_a.pk}
+    await communicator.disconnect()
+
+
+async def test_a_reading_stored_by_ingest_reaches_the_plant_and_device_subscribers(viewer, plant_a, press_a):
+    by_plant = await connect(viewer, f"?plant={plant_a.pk}")
+    by_device = await connect(viewer, f"?device={press_a.pk}")
+    await receive(by_plant), await receive(by_device)
+    now = timezone.now()
+    message = Message(ts=now, values={"temperature": 71.5, "count_total": 10.0}, state="running")
+    await sync_to_async(telemetry_store)([IngestItem(device=press_a, messages=[message])], received_at=now)
+    for communicator in (by_plant, by_device):
+        # The device was offline: its status change comes first, then the reading.
+        assert await receive(communicator) == {
+            "kind": "status",
+            "plant_id": plant_a.pk,
+            "device_id": press_a.pk,
+            "online": True,
+            "at": iso(now),
+        }
+        frame = await receive(communicator)
+        assert frame["kind"] == "telemetry" and frame["device_id"] == press_a.pk and frame["state"] == "running"
+        assert frame["values"]["temperature"]["value"] == 71.5
+        assert frame["values"]["count_total"]["value"] == 10.0
+        await communicator.disconnect()
+
+
+async def test_an_event_reaches_a_browser_once_when_it_follows_both_the_plant_and_the_device(viewer, plant_a, press_a):
+    communicator = await connect(viewer, f"?plant={plant_a.pk}&device={press_a.pk}")
+    await receive(communicator)
+    await sync_to_async(live_publish)(plant_id=plant_a.pk, device_id=press_a.pk, event={"kind": "alarm", "id": 1})
+    assert await receive(communicator) == {"kind": "alarm", "id": 1}
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_unsubscribing_leaves_the_group_without_reconnecting(viewer, plant_a, press_a):
+    communicator = await connect(viewer, f"?device={press_a.pk}")
+    await receive(communicator)
+    await communicator.send_to(text_data=orjson.dumps({"action": "unsubscribe", "device": press_a.pk}).decode())
+    assert await receive(communicator) == {"kind": "unsubscribed", "device": press_a.pk}
+    await get_channel_layer().group_send(device_group(press_a.pk), {"type": "live.event", "event": {"kind": "x"}})
+    assert await communicator.receive_nothing(timeout=0.3)
+    assert await subscribe(communicator, plant=plant_a.pk) == {"kind": "subscribed", "plant": plant_a.pk}
+    await communicator.disconnect()
+
+
+def telemetry(device_id: int, second: int, value: float) -> dict:
+    ts = f"2026-11-27T10:00:{second:02d}Z"
+    return {
+        "kind": "telemetry",
+        "device_id": device_id,
+        "ts": ts,
+        "values": {"temperature": {"ts": ts, "value": value}},
+    }
+
+
+async def events(communicator, count: int, timeout: float = 2) -> list[dict]:
+    """The next ``count`` events, whether they came one per frame or several in one array frame."""
+    found = []
+    while len(found) < count:
+        frame = await receive(communicator, timeout)
+        found.extend(frame if isinstance(frame, list) else [frame])
+    return found
+
+
+async def test_coalesces_a_burst_of_telemetry_into_the_latest_values_but_not_other_events(viewer, plant_a):
+    communicator = await connect(viewer, f"?plant={plant_a.pk}")
+    await receive(communicator)
+    layer, group = get_channel_layer(), plant_group(plant_a.pk)
+    for second in range(10):
+        await layer.group_send(group, {"type": "live.event", "event": telemetry(5, second, 60.0 + second)})
+    await layer.group_send(group, {"type": "live.event", "event": {"kind": "alarm", "id": 3}})
+    await layer.group_send(group, {"type": "live.event", "event": telemetry(6, 1, 20.0)})
+    first = await receive(communicator)
+    assert first["device_id"] == 5 and first["values"]["temperature"]["value"] == 60.0 and first["n"] == 1
+    # The alarm and the other device's reading are not held back by device 5's burst.
+    alarm, other = await events(communicator, 2, timeout=0.2)
+    assert alarm == {"kind": "alarm", "id": 3} and other["device_id"] == 6
+    merged = await receive(communicator, timeout=consumers.COALESCE_SECONDS + 0.5)
+    assert merged["device_id"] == 5 and merged["n"] == 9, "nine readings in one frame, none lost"
+    assert merged["values"]["temperature"] == {"ts": "2026-11-27T10:00:09Z", "value": 69.0}
+    assert await communicator.receive_nothing(timeout=consumers.COALESCE_SECONDS + 0.1)
+    await communicator.disconnect()
+
+
+async def test_an_ingest_batch_of_several_devices_reaches_the_browser_in_one_or_two_frames(viewer, plant_a, press_a):
+    others = await sync_to_async(lambda: [make_device(press_a.line, f"press-a{i}") for i in (2, 3)])()
+    communicator = await connect(viewer, f"?plant={plant_a.pk}")
+    await receive(communicator)
+    now = timezone.now()
+    items = [
+        IngestItem(device=d, messages=[Message(ts=now, values={"power": 5.0}, state=None)]) for d in [press_a, *others]
+    ]
+    await sync_to_async(telemetry_store)(items, received_at=now)
+    received = await events(communicator, 6)
+    assert [e["kind"] for e in received] == ["status"] * 3 + ["telemetry"] * 3
+    readings = received[3:]
+    assert sorted(e["device_id"] for e in readings) == sorted(d.pk for d in [press_a, *others])
+    assert all(e["values"]["power"]["value"] == 5.0 for e in readings)
+    await communicator.disconnect()
+
+
+async def test_closes_4401_when_the_session_ends_while_connected(viewer, plant_a, monkeypatch):
+    monkeypatch.setattr(consumers, "SESSION_RECHECK_SECONDS", 0)
+    communicator = await connect(viewer)
+    await receive(communicator)
+    assert await subscribe(communicator, plant=plant_a.pk) == {"kind": "subscribed", "plant": plant_a.pk}
+    await sync_to_async(Session.objects.update)(expire_date=timezone.now() - timedelta(seconds=1))
+    await communicator.send_to(text_data=orjson.dumps({"action": "subscribe", "plant": plant_a.pk}).decode())
+    frame = await receive(communicator)
+    assert frame["kind"] == "error" and frame["close"] == 4401 and "session ended" in frame["detail"]
+    await expect_closed(communicator, 4401)
+
+
+async def test_publishing_never_raises_when_the_channel_layer_is_down(settings, plant_a, caplog):
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:9/0"]}}
+    }
+    await sync_to_async(live_publish)(plant_id=plant_a.pk, event={"kind": "status"})
+    for _ in range(50):  # the sends run in this event loop after live_publish returned
+        if "group sends failed" in caplog.text:
+            break
+        await asyncio.sleep(0.1)
+    assert "group sends failed" in caplog.text or "publishing 1 events failed" in caplog.text

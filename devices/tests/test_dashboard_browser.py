@@ -1,0 +1,230 @@
+"""End to end in real Chromium (Playwright) against a real Daphne: what an operator sees.
+
+One database, one Daphne and one browser serve the whole module (each test gets a fresh browser
+context, i.e. fresh cookies). On failure a screenshot goes to ``test-artifacts/``.
+"""
+
+import os
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+
+from devices.tests.servers import Daphne, ServerDatabase
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("dashboard-e2e")
+    database = ServerDatabase(workdir).create()
+    seeded = database.run_python("from devices.tests.e2e_seed import seed; seed()")
+    server = Daphne(database.env, log=workdir / "daphne.log").start()
+    try:
+        yield server, seeded
+    finally:
+        server.stop()
+        database.drop()
+
+
+@pytest.fixture(scope="module")
+def chromium_browser():
+    with playwright_sync.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def tab(chromium_browser, request):
+    context = chromium_browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def log_in(page, server, username: str, password: str):
+    page.goto(f"{server.url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+
+
+def wait_live(page, syncs: int = 1):
+    page.wait_for_function(f"window.__live && window.__live.syncs >= {syncs} && window.__live.ready", timeout=10000)
+    playwright_sync.expect(page.locator("#conn")).to_have_attribute("data-state", "live")
+
+
+def post(server, seeded, uid: str, values: dict, state: str | None = None, ts: datetime | None = None):
+    body = {"ts": (ts or datetime.now(UTC)).isoformat().replace("+00:00", "Z"), "values": values}
+    if state:
+        body["state"] = state
+    token = seeded["devices"][uid]["token"]
+    response = httpx.post(f"{server.url}/api/v1/telemetry/", json=body, headers={"Authorization": f"Device {token}"})
+    assert response.status_code == 202, response.text
+
+
+def test_operator_sees_the_overview_and_a_posted_reading_within_one_second(stack, tab):
+    server, seeded, page = *stack, tab
+    log_in(page, server, "operator", seeded["password"])
+    assert page.url.endswith(f"/plants/{seeded['plants']['A']}/"), "one plant: home is its overview"
+    playwright_sync.expect(page.get_by_role("heading", level=1)).to_contain_text("Plant A")
+    tiles = page.locator(".tile")
+    playwright_sync.expect(tiles).to_have_count(4)
+    assert "paint-b01" not in page.content()
+    wait_live(page)
+
+    started = time.monotonic()
+    post(server, seeded, "press-001", {"temperature": 81.25, "count_total": 5}, state="running")
+    tile = page.locator(f"#tile-{seeded['devices']['press-001']['id']}")
+    playwright_sync.expect(tile.locator('[data-role="value"]')).to_have_text("81.25", timeout=1000)
+    assert time.monotonic() - started < 1.0
+    playwright_sync.expect(tile.locator('[data-role="state"]')).to_have_text("running")
+    playwright_sync.expect(tile).to_have_class(re.compile(r"\bstate-running\b"))
+    playwright_sync.expect(tile.locator('[data-role="seen"]')).to_contain_text("s ago")
+
+    # The line filter keeps the stream and shows only that line's devices.
+    page.get_by_label("Line").select_option(label="Assembly line")
+    page.get_by_role("button", name="Filter").click()
+    playwright_sync.expect(tiles).to_have_count(2)
+
+    # Keyboard: a tile's link opens the device page.
+    page.locator(".tile-link").first.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/devices/\d+/$"))
+
+
+def test_device_chart_appends_a_posted_reading_within_one_second(stack, tab):
+    server, seeded, page = *stack, tab
+    device = seeded["devices"]["press-001"]
+    log_in(page, server, "operator", seeded["password"])
+    post(server, seeded, "press-001", {"temperature": 60.0}, state="running")
+    page.goto(f"{server.url}/devices/{device['id']}/")
+    wait_live(page)
+    playwright_sync.expect(page.locator("#device-state")).to_have_text("running")
+
+    started = time.monotonic()
+    post(server, seeded, "press-001", {"temperature": 55.5})
+    row = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
+    playwright_sync.expect(row).to_have_text("55.50", timeout=1000)
+    page.wait_for_function("window.__dashboard.charts().get('temperature').ys.at(-1) === 55.5", timeout=1000)
+    assert time.monotonic() - started < 1.0
+
+    # Range picker: 24 h comes from the history API's auto buckets.
+    page.get_by_role("button", name="24 h").click()
+    playwright_sync.expect(page.locator("#chart-status")).to_contain_text("Resolution: 1m")
+    playwright_sync.expect(page.get_by_role("button", name="24 h")).to_have_attribute("aria-pressed", "true")
+
+
+def test_switching_device_changes_the_subscription_without_reconnecting(stack, tab):
+    server, seeded, page = *stack, tab
+    first, second = seeded["devices"]["press-001"], seeded["devices"]["press-002"]
+    log_in(page, server, "operator", seeded["password"])
+    page.goto(f"{server.url}/devices/{first['id']}/")
+    wait_live(page)
+    page.get_by_label("Device", exact=True).select_option(value=f"/devices/{second['id']}/")
+    playwright_sync.expect(page.get_by_role("heading", level=1)).to_contain_text("press-002")
+    assert page.url.endswith(f"/devices/{second['id']}/")
+    post(server, seeded, "press-002", {"temperature": 42.5})
+    row = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
+    playwright_sync.expect(row).to_have_text("42.50", timeout=1000)
+    assert page.evaluate("window.__live.connections") == 1
+
+
+def test_page_reconnects_after_a_server_restart_and_catches_up_without_a_gap(stack, tab):
+    server, seeded, page = *stack, tab
+    device = seeded["devices"]["press-003"]
+    log_in(page, server, "operator", seeded["password"])
+    post(server, seeded, "press-003", {"temperature": 10.0}, ts=datetime.now(UTC) - timedelta(seconds=5))
+    page.goto(f"{server.url}/devices/{device['id']}/")
+    wait_live(page)
+
+    server.stop()
+    playwright_sync.expect(page.locator("#conn")).to_have_attribute("data-state", re.compile("reconnecting|offline"))
+    playwright_sync.expect(page.locator("#conn")).to_contain_text("offline since")
+    server.start()
+    # Posted right after the restart: the page may not have resubscribed yet; the catch-up finds them.
+    now = datetime.now(UTC)
+    for i, value in enumerate((11.5, 12.5, 13.5)):
+        post(server, seeded, "press-003", {"temperature": value}, ts=now - timedelta(seconds=3 - i))
+    wait_live(page, syncs=2)
+    row = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
+    playwright_sync.expect(row).to_have_text("13.50", timeout=2000)
+    ys = page.evaluate("window.__dashboard.charts().get('temperature').ys")
+    assert ys[-4:] == [10.0, 11.5, 12.5, 13.5], ys
+
+
+def test_plant_b_user_sees_none_of_plant_a(stack, tab):
+    server, seeded, page = *stack, tab
+    log_in(page, server, "viewer_b", seeded["password"])
+    playwright_sync.expect(page.get_by_role("heading", level=1)).to_contain_text("Plant B")
+    playwright_sync.expect(page.locator(".tile")).to_have_count(1)
+    content = page.content()
+    assert "paint-b01" in content and "press-001" not in content and "Plant A" not in content
+    wait_live(page)
+
+    assert page.goto(f"{server.url}/plants/{seeded['plants']['A']}/").status == 404
+    assert page.goto(f"{server.url}/devices/{seeded['devices']['press-001']['id']}/").status == 404
+    assert page.goto(f"{server.url}/plants/{seeded['plants']['A']}/alarms/").status == 404
+    assert page.goto(f"{server.url}/api/v1/devices/{seeded['devices']['press-001']['id']}/latest/").status == 404
+    page.goto(f"{server.url}/plants/{seeded['plants']['B']}/")
+    close = page.evaluate(
+        """plant => new Promise(resolve => {
+            const frames = [];
+            const ws = new WebSocket(`ws://${location.host}/ws/live/?plant=${plant}`);
+            ws.onmessage = m => frames.push(JSON.parse(m.data));
+            ws.onclose = e => resolve({code: e.code, frames});
+        })""",
+        seeded["plants"]["A"],
+    )
+    assert close["code"] == 4404
+    assert close["frames"][0]["status"] == 404
+
+
+def test_alarm_console_shows_the_frame_and_says_where_alarms_come_from(stack, tab):
+    server, seeded, page = *stack, tab
+    log_in(page, server, "operator", seeded["password"])
+    page.get_by_role("link", name="Alarms").click()
+    playwright_sync.expect(page.get_by_role("heading", level=1)).to_contain_text("alarms")
+    wait_live(page)
+    playwright_sync.expect(page.get_by_role("columnheader", name="Severity")).to_be_visible()
+    playwright_sync.expect(page.locator("#alarm-source")).not_to_contain_text("Loading")
+
+
+def test_overview_fits_a_tablet_in_portrait(stack, chromium_browser):
+    server, seeded = stack
+    context = chromium_browser.new_context(viewport={"width": 768, "height": 1024})
+    page = context.new_page()
+    try:
+        log_in(page, server, "operator", seeded["password"])
+        wait_live(page)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 768, "no horizontal scrolling"
+    finally:
+        context.close()
