@@ -1,13 +1,14 @@
 """Seed data for server processes started by tests and benchmarks (run inside ``manage.py shell``).
 
 ``seed(devices=3)`` creates plant A (two lines, a group, ``devices`` machines and one sensor, an
-operator) and plant B (one machine, a viewer), each device with a token, and prints the ids and
-plain tokens as one JSON line.
+operator, an alert rule "vibration > 5") and plant B (one machine, a viewer), each device with a
+token, and prints the ids and plain tokens as one JSON line.
 """
 
 import json
 
 from accounts.roles import Role
+from alerts.tests.factories import make_rule
 from devices.tests.factories import PASSWORD, make_device, make_group, make_line, make_plant, make_token, make_user
 
 
@@ -18,6 +19,8 @@ def seed(devices: int = 3, sensor: bool = True) -> dict:
     if sensor:
         made.append(make_device(assembly, "hall-temp", kind="sensor", ideal_cycle_time=None, name="Hall temperature"))
     make_group(plant_a, "Presses", devices=made[:2])
+    # Vibration above 5 raises an alarm (alerts app); the temperature tests never touch it.
+    make_rule(plant_a, name="Vibration high", metric="vibration", threshold=5.0, action="Stop and check the bearing.")
     foreign = make_device(make_line(plant_b, "Paint line"), "paint-b01", name="Paint robot B")
     make_user("operator", plant=plant_a, role=Role.OPERATOR)
     make_user("viewer_b", plant=plant_b, role=Role.VIEWER)

@@ -54,6 +54,9 @@ class ServerDatabase:
             "CHANNELS_PREFIX": channels_prefix or f"e2e{uuid.uuid4().hex[:8]}",
             "TELEMETRY_RATE_LIMIT": "0",
         }
+        # Alert evaluation inline (eager), as in the embedded default: a posted reading raises its
+        # alarm without a Celery worker. The benchmark puts a broker back.
+        self.env.pop("CELERY_BROKER_URL", None)
 
     def create(self) -> "ServerDatabase":
         if self.mysql:

@@ -208,14 +208,30 @@ def test_plant_b_user_sees_none_of_plant_a(stack, tab):
     assert close["frames"][0]["status"] == 404
 
 
-def test_alarm_console_shows_the_frame_and_says_where_alarms_come_from(stack, tab):
+def test_alarm_raised_by_a_reading_appears_live_in_the_console_and_on_the_tile(stack, tab, chromium_browser):
     server, seeded, page = *stack, tab
+    press = seeded["devices"]["press-002"]
     log_in(page, server, "operator", seeded["password"])
+    overview = page.context.new_page()
+    overview.goto(f"{server.url}/plants/{seeded['plants']['A']}/")
+    wait_live(overview)
     page.get_by_role("link", name="Alarms").click()
     playwright_sync.expect(page.get_by_role("heading", level=1)).to_contain_text("alarms")
     wait_live(page)
     playwright_sync.expect(page.get_by_role("columnheader", name="Severity")).to_be_visible()
-    playwright_sync.expect(page.locator("#alarm-source")).not_to_contain_text("Loading")
+    playwright_sync.expect(page.locator("#alarm-source")).to_contain_text("new ones appear live")
+
+    post(server, seeded, "press-002", {"vibration": 9.5}, state="running")
+    row = page.locator("#alarm-rows tr[data-alarm]")
+    playwright_sync.expect(row).to_have_count(1, timeout=3000)
+    playwright_sync.expect(row).to_contain_text("press-002")
+    playwright_sync.expect(row).to_contain_text("warning")
+    tile_alarms = overview.locator(f'#tile-{press["id"]} [data-role="alarms"]')
+    playwright_sync.expect(tile_alarms).to_have_text("1", timeout=3000)
+
+    row.get_by_role("button", name="Acknowledge").click()
+    playwright_sync.expect(row).to_contain_text("active_ack")
+    overview.close()
 
 
 def test_overview_fits_a_tablet_in_portrait(stack, chromium_browser):
