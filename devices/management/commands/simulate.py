@@ -84,6 +84,16 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=None, help="Random seed, for a reproducible plant.")
         parser.add_argument(
+            "--ota-poll",
+            type=float,
+            default=0,
+            help="Devices poll for firmware updates every this many seconds and install them over --url "
+            "(default 0 = off; e.g. 10 to watch a rollout).",
+        )
+        parser.add_argument(
+            "--ota-failure-rate", type=float, default=0.0, help="Share of firmware installs that fail (0-1)."
+        )
+        parser.add_argument(
             "--allow-production",
             action="store_true",
             help="Issue device tokens and create machines even with DEBUG=false.",
@@ -119,5 +129,23 @@ class Command(BaseCommand):
             max_batch=settings.TELEMETRY_MAX_BATCH,
             rng=rng,
         )
+        stop_ota = _start_ota(devices, tokens, rng, options)
         stats = asyncio.run(runner.run())
+        if stop_ota is not None:
+            stop_ota.set()
         self.stdout.write(f"sent {stats.sent}, accepted {stats.accepted}, errors {stats.errors}")
+
+
+def _start_ota(devices, tokens, rng, options):
+    """The firmware side of the simulated devices (devices/simulator/firmware.py), in a thread."""
+    if options["ota_poll"] <= 0:
+        return None
+    from devices.simulator.firmware import OtaDevice, http_requester, ota_start
+
+    request = http_requester(options["url"])
+    ota = [
+        OtaDevice(uid=d.uid, token=tokens[d.uid], request=request, version=d.firmware_version,
+                  failure_rate=options["ota_failure_rate"], rng=random.Random(rng.random()), reboot_seconds=2.0)  # noqa: S311
+        for d in devices
+    ]  # fmt: skip
+    return ota_start(ota, poll_interval=options["ota_poll"])

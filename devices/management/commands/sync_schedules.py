@@ -15,6 +15,7 @@ SCHEDULES = [
     ("MQTT: purge dead letters", "devices.tasks.purge_dead_letters", 86400),
     ("Alarms: delays, no-data, shelves, escalation, repeats", "alerts.tasks.run_alarm_timers", 5),
     ("Alarms: dispatch notifications", "alerts.tasks.dispatch_notifications", 10),
+    ("Firmware: scheduled starts, update timeouts, stage checks", "firmware.tasks.run_rollout_timers", 30),
     ("OEE: shift, day and week reports", "analytics.tasks.run_oee_reports", 300),
 ]
 
