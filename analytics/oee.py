@@ -7,7 +7,7 @@ factors. Aggregating (devices into a line or plant, hours into days) adds ``Inpu
 percentages.
 """
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from decimal import Decimal
 from fractions import Fraction
 
@@ -59,11 +59,21 @@ class Inputs:
     stop_loss_us: dict[str, int] = field(default_factory=_zero_losses)
 
     def __add__(self, other: "Inputs") -> "Inputs":
-        summed = {}
-        for f in fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            summed[f.name] = {k: mine[k] + theirs[k] for k in mine} if isinstance(mine, dict) else mine + theirs
-        return Inputs(**summed)
+        return Inputs().add(self).add(other)
+
+    def add(self, other: "Inputs") -> "Inputs":
+        """Add ``other`` into this one (in place; a month of machine-days is summed per query)."""
+        for name in _SCALARS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in _DICTS:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            for key, value in theirs.items():
+                mine[key] += value
+        return self
+
+
+_SCALARS = [f.name for f in fields(Inputs) if f.default_factory is MISSING]
+_DICTS = [f.name for f in fields(Inputs) if f.default_factory is not MISSING]
 
 
 def percent(ratio: Fraction | None) -> Decimal | None:

@@ -27,6 +27,7 @@ from django.template.loader import render_to_string
 
 from accounts.roles import PERM_VIEW
 from accounts.selectors import user_has_plant_perm
+from analytics.cache import closed_days, day_inputs
 from analytics.calendar import calendar_periods, occurrences
 from analytics.charts import bar_chart_png
 from analytics.exceptions import TransientReportError
@@ -83,6 +84,9 @@ def report_compute(*, plant: Plant, kind: str, start: datetime, end: datetime) -
     """The stored body of a report: the plant's total, each machine's total and the trend periods."""
     machines = list(Device.objects.filter(plant=plant, kind=Device.Kind.MACHINE).order_by("uid"))
     body = oee_compute(Target(plant, machines, "plant", plant.pk), start, end, TREND_GROUP[kind], per_device=True)
+    if kind == OEEReport.Kind.DAY:  # store the closed day per machine, for fast day/week queries later
+        days, _, _ = closed_days(start, end, plant.tz)
+        day_inputs(plant, machines, days, settings.OEE_MINOR_STOP_SECONDS)
     return _jsonable({"total": body["total"], "devices": body["devices"], "periods": body["periods"]})
 
 

@@ -165,8 +165,7 @@ def _machine_periods(target: Target, start: datetime, end: datetime, group_by: s
     per = {d.pk: [Inputs() for _ in periods] for d in devices}
 
     def add(pk: int, at: datetime, inputs: Inputs) -> None:
-        slot = bisect.bisect_right(starts, at) - 1
-        per[pk][slot] = per[pk][slot] + inputs
+        per[pk][bisect.bisect_right(starts, at) - 1].add(inputs)
 
     days, first_midnight, last_midnight = closed_days(start, end, tz)
     edges = [(start, first_midnight), (last_midnight, end)] if days else [(start, end)]
@@ -180,6 +179,13 @@ def _machine_periods(target: Target, start: datetime, end: datetime, group_by: s
     for (pk, day), inputs in day_inputs(target.plant, devices, days, minor).items():
         add(pk, local(day, time(), tz), inputs)
     return periods, per
+
+
+def _summed(rows: list[Inputs]) -> Inputs:
+    total = Inputs()
+    for inputs in rows:
+        total.add(inputs)
+    return total
 
 
 def oee_compute(target: Target, start: datetime, end: datetime, group_by: str, *, per_device: bool = False) -> dict:
@@ -201,14 +207,19 @@ def oee_compute(target: Target, start: datetime, end: datetime, group_by: str, *
             "group_by",
         )
     periods, per_machine = _machine_periods(target, start, end, group_by, settings.OEE_MINOR_STOP_SECONDS)
-    sums = [sum((rows[n] for rows in per_machine.values()), Inputs()) for n in range(len(periods))]
+    sums = [Inputs() for _ in periods]
+    for rows in per_machine.values():
+        for n, inputs in enumerate(rows):
+            sums[n].add(inputs)
     # Calendar time (TEEP's base) is summed per machine-period, like planned time.
     body_periods = [{"start": a, "end": b, **figures(inputs)} for (a, b), inputs in zip(periods, sums, strict=True)]
-    total = sum(sums, Inputs())
+    total = Inputs()
+    for inputs in sums:
+        total.add(inputs)
     body = {"start": start, "end": end, "group_by": group_by, "periods": body_periods, "total": figures(total)}
     if per_device:
         body["devices"] = [
-            {"device": d.pk, "uid": d.uid, "name": d.name, **figures(sum(per_machine[d.pk], Inputs()))}
+            {"device": d.pk, "uid": d.uid, "name": d.name, **figures(_summed(per_machine[d.pk]))}
             for d in target.devices
         ]
     return body

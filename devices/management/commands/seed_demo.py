@@ -13,6 +13,7 @@ from accounts.models import User
 from accounts.roles import Role
 from accounts.services import member_set_role
 from alerts.demo import demo_alarms_seed
+from analytics.demo import demo_oee_seed
 from devices.models import Device, DeviceGroup, Line, Plant
 from devices.services.plants import line_create, plant_create
 from devices.services.registry import device_create
@@ -78,6 +79,7 @@ class Command(BaseCommand):
             group.devices.add(*Device.objects.filter(plant=plant, uid__in=uids))
             created += new
         created += demo_alarms_seed(plant=plant)  # alarm rules for the simulator's breakdowns
+        created += demo_oee_seed(plant=plant)  # shifts and reason codes: OEE from the simulator's machines
         credentials = self._credentials()
         for username, role in USERS:
             user = User.objects.filter(username=username).first()
