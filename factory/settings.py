@@ -325,6 +325,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "factory.schema.add_device_endpoints",
+        "firmware.schema.add_firmware_device_endpoints",
     ],
 }
 
