@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -78,10 +79,25 @@ def update_report(
     return target
 
 
+# Thousands of devices finishing within a second need one rollout step, not thousands: the first
+# report after commit claims a short cache key and schedules the step that much later; the step
+# then sees every report committed before it. A step missed in a race is caught by the beat task
+# (run_rollout_timers) that nudges running rollouts.
+ADVANCE_COALESCE_SECONDS = 1
+
+
 def _enqueue_advance(rollout_id: int) -> None:
     from firmware.tasks import advance_rollout as advance_rollout_task
 
-    transaction.on_commit(lambda: advance_rollout_task.delay(rollout_id))
+    if settings.CELERY_TASK_ALWAYS_EAGER:  # no queue to flood: step inline, as before
+        transaction.on_commit(lambda: advance_rollout_task.delay(rollout_id))
+        return
+
+    def schedule():
+        if cache.add(f"firmware:advance:{rollout_id}", 1, timeout=ADVANCE_COALESCE_SECONDS):
+            advance_rollout_task.apply_async((rollout_id,), countdown=ADVANCE_COALESCE_SECONDS)
+
+    transaction.on_commit(schedule)
 
 
 def updates_time_out(*, now: datetime | None = None) -> int:
