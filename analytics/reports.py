@@ -195,6 +195,7 @@ def report_send(*, report_id: int, revision: int) -> bool:
     except (smtplib.SMTPException, OSError) as exc:
         OEEReport.objects.filter(pk=report_id, emailed_revision=revision).update(emailed_revision=revision - 1)
         raise TransientReportError(f"sending report {report_id}: {exc}") from exc
+    OEEReport.objects.filter(pk=report_id, error__startswith="e-mail failed").update(error="")
     return True
 
 

@@ -134,3 +134,25 @@ def test_viewer_cannot_classify_and_another_plants_stop_is_404(plant_a, plant_b,
     )
     assert "start" in assert_status(response, 400).json()["errors"]
     assert not StopReason.objects.exists()
+
+
+def test_shift_and_report_lists_use_a_fixed_number_of_queries(
+    plant_a, viewer, client_for, django_assert_max_num_queries
+):
+    from analytics.models import OEEReport
+
+    for n in range(5):
+        make_shift(
+            plant_a,
+            f"Shift {n}",
+            f"{n * 2:02d}:00",
+            f"{n * 2 + 1:02d}:00",
+            breaks=[(f"{n * 2:02d}:30", f"{n * 2:02d}:40")],
+        )
+        OEEReport.objects.create(plant=plant_a, kind="day", period_start=at(recent_day(TZ, n + 1), "00:00", TZ),
+                                 period_end=at(recent_day(TZ, n), "00:00", TZ))  # fmt: skip
+    client = client_for(viewer)
+    with django_assert_max_num_queries(8):
+        assert len(assert_status(client.get("/api/v1/shifts/"), 200).json()["results"]) == 5
+    with django_assert_max_num_queries(8):
+        assert len(assert_status(client.get("/api/v1/analytics/reports/"), 200).json()["results"]) == 5

@@ -104,3 +104,27 @@ def test_late_telemetry_revises_the_report_and_sends_it_again(
     assert "(revised)" in message_from_bytes(smtp_server.messages[-1].content)["Subject"]
     _run(django_capture_on_commit_callbacks)
     assert _shift_report(plant_a, day).revision == 2 and len(smtp_server.messages) == sent + 1
+
+
+def test_smtp_down_gives_the_claim_back_and_a_later_run_sends_once(
+    plant_a, shop, smtp_server, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from analytics.exceptions import TransientReportError
+    from analytics.reports import report_send
+    from analytics.tasks import send_oee_report
+
+    device, day = shop
+    real_port = settings.EMAIL_PORT
+    monkeypatch.setattr(send_oee_report, "max_retries", 0)  # the first try is the last
+    settings.EMAIL_PORT = 1  # nothing listens there: connection refused
+    _run(django_capture_on_commit_callbacks)  # the send task fails on its last (only) try
+    report = _shift_report(plant_a, day)
+    assert report.revision == 1 and report.emailed_revision == 0
+    assert report.error.startswith("e-mail failed")
+    with pytest.raises(TransientReportError):
+        report_send(report_id=report.pk, revision=1)
+    settings.EMAIL_PORT = real_port
+    assert report_send(report_id=report.pk, revision=1) is True
+    assert report_send(report_id=report.pk, revision=1) is False  # already sent: nothing twice
+    assert len(smtp_server.messages) == 1
+    assert _shift_report(plant_a, day).error == ""
