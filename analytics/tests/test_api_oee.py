@@ -156,3 +156,19 @@ def test_shift_and_report_lists_use_a_fixed_number_of_queries(
         assert len(assert_status(client.get("/api/v1/shifts/"), 200).json()["results"]) == 5
     with django_assert_max_num_queries(8):
         assert len(assert_status(client.get("/api/v1/analytics/reports/"), 200).json()["results"]) == 5
+
+
+def test_reason_codes_are_written_by_plant_admins_and_read_by_members(
+    plant_a, plant_b, plant_admin, operator, outsider, client_for
+):
+    body = {"plant": plant_a.pk, "code": "jam", "name": "Jam", "category": "idling_minor_stops"}
+    assert_status(client_for(operator).post("/api/v1/reason-codes/", body, format="json"), 403)
+    created = assert_status(client_for(plant_admin).post("/api/v1/reason-codes/", body, format="json"), 201).json()
+    duplicate = client_for(plant_admin).post("/api/v1/reason-codes/", body, format="json")
+    assert "code" in str(assert_status(duplicate, 400).json()["errors"])
+    bad = client_for(plant_admin).post("/api/v1/reason-codes/", {**body, "code": "x", "category": "bad"}, format="json")
+    assert "category" in assert_status(bad, 400).json()["errors"]
+    assert_status(client_for(operator).get(f"/api/v1/reason-codes/{created['id']}/"), 200)
+    assert_status(client_for(outsider).get(f"/api/v1/reason-codes/{created['id']}/"), 404)
+    foreign = client_for(plant_admin).post("/api/v1/reason-codes/", {**body, "plant": plant_b.pk}, format="json")
+    assert "plant" in assert_status(foreign, 400).json()["errors"]
