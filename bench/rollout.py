@@ -188,15 +188,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=5000)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--only", choices=("notify", "reports"), default=None)
     args = parser.parse_args()
     _reset_database()
     rollout, tokens = _setup(args.devices)
-    results = {"notify": bench_notify(rollout), "reports": bench_reports(rollout, tokens, args.processes)}
+    results = {"notify": bench_notify(rollout)}
+    if args.only != "notify":
+        results["reports"] = bench_reports(rollout, tokens, args.processes)
     import redis
 
     redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()  # advance tasks nobody consumed here
     print(json.dumps(results, indent=2))
-    out = ROOT / "bench" / "results" / "rollout.json"
+    out = ROOT / "bench" / "results" / ("rollout.json" if args.only is None else f"rollout-{args.only}.json")
     out.write_text(json.dumps(results, indent=2) + "\n")
 
 

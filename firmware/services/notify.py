@@ -4,6 +4,7 @@ Devices can always poll ``GET /api/v1/device/firmware/``; these pushes only make
 so a lost push delays an update but never loses it.
 """
 
+import asyncio
 import logging
 from urllib.parse import urlsplit
 
@@ -91,6 +92,10 @@ def targets_notify(target_ids: list[int], command: str = "firmware_update") -> i
     return len(frames)
 
 
-async def _group_send_all(layer, messages):
-    for group, frame in messages:
-        await layer.group_send(group, {"type": "device.command", "command": frame})
+async def _group_send_all(layer, messages, concurrency: int = 100):
+    # One group per device: sent concurrently (a Redis round trip each), a bounded number at a time.
+    for start in range(0, len(messages), concurrency):
+        await asyncio.gather(
+            *(layer.group_send(group, {"type": "device.command", "command": frame})
+              for group, frame in messages[start : start + concurrency])
+        )  # fmt: skip
