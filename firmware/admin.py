@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin_scoping import PlantScopedAdmin
-from firmware.models import FirmwareImage, Rollout, RolloutEvent, RolloutTarget
+from firmware.models import FirmwareImage, MaintenanceWindow, Rollout, RolloutEvent, RolloutTarget
 from firmware.services import rollouts
 from firmware.services.images import image_create, image_delete
 
@@ -164,3 +164,8 @@ class RolloutAdmin(PlantScopedAdmin):
     @admin.action(description="Roll back selected rollouts")
     def rollback(self, request, queryset):
         self._run(request, queryset, rollouts.rollout_rollback, "rolled back")
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(PlantScopedAdmin):
+    list_display = ["plant", "start", "end", "weekdays"]

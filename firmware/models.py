@@ -58,6 +58,33 @@ class FirmwareImage(models.Model):
         return model.lower() in {m.lower() for m in self.hardware_models}
 
 
+class MaintenanceWindow(models.Model):
+    """When a plant lets rollouts notify new devices (plant-local time; may cross midnight).
+
+    Outside it, running rollouts wait: devices already updating finish, nobody new is told.
+    """
+
+    plant = models.OneToOneField("devices.Plant", on_delete=models.CASCADE, related_name="maintenance_window")
+    start = models.TimeField(help_text="Plant-local time, e.g. 22:00.")
+    end = models.TimeField(help_text="Plant-local time, e.g. 04:00 (the next day when earlier than start).")
+    weekdays = models.JSONField(
+        default=list, blank=True, help_text="Days the window opens (Monday is 0); empty: every day."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.plant}: {self.start:%H:%M}-{self.end:%H:%M}"
+
+    def is_open(self, at) -> bool:
+        local = at.astimezone(self.plant.tz)
+        now, day = local.time(), local.weekday()
+        if self.start <= self.end:
+            return self.start <= now < self.end and (not self.weekdays or day in self.weekdays)
+        # Crossing midnight: the part after midnight belongs to the day the window opened.
+        if now >= self.start:
+            return not self.weekdays or day in self.weekdays
+        return now < self.end and (not self.weekdays or (day - 1) % 7 in self.weekdays)
+
+
 class Rollout(models.Model):
     """A staged deployment of an image to a set of devices of one plant (hawkBit-like groups)."""
 

@@ -14,7 +14,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from devices.models import Device, DeviceGroup, Line, Plant
-from firmware.models import FirmwareImage, Rollout, RolloutEvent, RolloutTarget, RolloutTargetEvent
+from firmware.models import FirmwareImage, MaintenanceWindow, Rollout, RolloutEvent, RolloutTarget, RolloutTargetEvent
 from firmware.services.stages import parse_stages, stage_sizes
 
 logger = logging.getLogger(__name__)
@@ -297,7 +297,9 @@ def rollout_advance(*, rollout_id: int, now: datetime | None = None) -> str:
     (queued → notified), then judges the current stage. Failures above ``error_threshold`` pause the
     rollout and mail the plant admins; successes reaching ``success_threshold`` open the next
     stage (or wait for approval); the last stage completes the rollout once every device finished.
-    Running it again with nothing new changes nothing.
+    Outside the plant's maintenance window nobody new is notified (the beat task steps running
+    rollouts every 30 s, so notification starts when the window opens). Running it again with
+    nothing new changes nothing.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -305,14 +307,17 @@ def rollout_advance(*, rollout_id: int, now: datetime | None = None) -> str:
         if rollout is None or rollout.state != R.RUNNING:
             return "idle"
         outcome = "waiting"
+        window = MaintenanceWindow.objects.select_related("plant").filter(plant_id=rollout.plant_id).first()
+        window_open = window is None or window.is_open(now)
         for _ in range(len(rollout.stages) + 1):  # at most one pass per stage opened
-            queued = rollout.targets.filter(stage__lte=rollout.current_stage, status=S.QUEUED)
-            ids = _targets_set(queued, S.NOTIFIED, f"stage {rollout.current_stage}", now)
-            _enqueue_notify(ids)
+            if window_open:
+                queued = rollout.targets.filter(stage__lte=rollout.current_stage, status=S.QUEUED)
+                ids = _targets_set(queued, S.NOTIFIED, f"stage {rollout.current_stage}", now)
+                _enqueue_notify(ids)
             outcome = _judge_stage(rollout, now)
             if outcome != "next_stage":
                 break
-        return outcome
+        return outcome if window_open or outcome != "waiting" else "outside_window"
 
 
 def _judge_stage(rollout: Rollout, now: datetime) -> str:
