@@ -157,7 +157,8 @@ def start_server(kind: str, workers: int) -> subprocess.Popen:
                "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
                "--lifespan", "off", "--log-level", "warning"]  # fmt: skip
     else:
-        cmd = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(PORT), "factory.asgi:application"]
+        cmd = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(PORT), "--access-log", os.devnull,
+               "factory.asgi:application"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, start_new_session=True)
     import urllib.request
 
@@ -175,7 +176,11 @@ def start_server(kind: str, workers: int) -> subprocess.Popen:
 def stop(proc: subprocess.Popen, timeout: float = 120) -> None:
     """SIGTERM and wait: the bridge first stores and acknowledges what it holds."""
     os.killpg(proc.pid, 15)
-    proc.wait(timeout=timeout)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:  # Daphne waits for its open connections to close
+        os.killpg(proc.pid, 9)
+        proc.wait()
 
 
 def wrk(tokens_file: Path, seconds: int, batch: int, values: int, connections: int, threads: int = 2) -> dict:
@@ -205,7 +210,7 @@ def bench_http(kind, workers, tokens_file, seconds, batch, values, connections) 
         result["rss_mb_start"], result["rss_mb_end"] = round(rss0, 1), round(rss_mb(server.pid), 1)
         return result
     finally:
-        stop(server)
+        stop(server, timeout=10)
 
 
 PUBLISHER = r"""

@@ -386,6 +386,10 @@ class MqttBridge:
         while True:
             try:
                 close_old_connections()
+                if connection.vendor == "mysql":
+                    # Known before the batch commits (the after-commit hooks still run inside ``function``).
+                    connection.ensure_connection()
+                    self.db_connection_id = connection.connection.thread_id()
                 result = function(*args)
             except TRANSIENT_DB_ERRORS as exc:
                 self.stats["db_errors"] += 1
@@ -402,8 +406,6 @@ class MqttBridge:
                     time.sleep(min(delay, self.stop_grace - stopping_for))
                 delay = min(delay * 2, RETRY_MAX)
                 continue
-            if connection.vendor == "mysql" and connection.connection is not None:
-                self.db_connection_id = connection.connection.thread_id()
             return result
 
     def _ack(self, batch: list[Received]) -> None:
