@@ -16,6 +16,9 @@ Other apps add their own kinds (``alarm`` from ``alerts``) through ``live_publis
 import asyncio
 import logging
 import os
+import threading
+import weakref
+from contextlib import suppress
 from datetime import UTC, datetime
 
 from asgiref.sync import SyncToAsync, async_to_sync
@@ -42,6 +45,9 @@ def iso(ts: datetime | None) -> str | None:
 # Concurrent group sends per publishing call: a Redis layer's connection pool is shared with
 # every consumer of the process, and exhausting it fails their receives (MaxConnectionsError).
 MAX_CONCURRENT_SENDS = 8
+# The last publishing call handed to each server loop: the next one waits for it (see live_publish_many).
+_last_send: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_order_lock = threading.Lock()
 
 
 def _messages(events: list[tuple[int, int | None, dict]]) -> list[tuple[str, dict]]:
@@ -105,7 +111,18 @@ def live_publish_many(events: list[tuple[int, int | None, dict]]) -> None:
     loop = _server_loop()
     try:
         if loop is not None:
-            asyncio.run_coroutine_threadsafe(send_all(), loop)
+            with _order_lock:
+                previous = _last_send.get(loop)
+
+                async def in_order():
+                    # Events leave in the order they were published (a device's "status" before the
+                    # reading that brought it online), not in whichever order Redis answers.
+                    if previous is not None and not previous.done():
+                        with suppress(Exception):
+                            await asyncio.wrap_future(previous)
+                    await send_all()
+
+                _last_send[loop] = asyncio.run_coroutine_threadsafe(in_order(), loop)
         else:
             async_to_sync(send_all)()
     except Exception:  # the channel layer (Redis) down must never fail the committed write
