@@ -17,6 +17,7 @@ from alerts.models import (
 )
 from alerts.notifiers import NOTIFIERS, kind_enabled, notifier_class
 from alerts.notifiers.webhook import MASK
+from devices.api.serializers import UniqueNameInPlantMixin
 from devices.models import Device, DeviceGroup, Line, Plant
 from factory.serializers import StrictSerializerMixin
 
@@ -54,21 +55,8 @@ class ModelCleanMixin:
         return data
 
 
-class UniqueNameMixin:
-    def validate(self, data):
-        data = super().validate(data)
-        plant = data.get("plant") or getattr(self.instance, "plant", None)
-        name = data.get("name", getattr(self.instance, "name", None))
-        clashes = self.Meta.model.objects.filter(plant=plant, name=name)
-        if self.instance is not None:
-            clashes = clashes.exclude(pk=self.instance.pk)
-        if plant is not None and clashes.exists():
-            raise serializers.ValidationError({"name": f"Plant '{plant.name}' already has one named '{name}'."})
-        return data
-
-
 class AlertRuleSerializer(
-    PlantFixedMixin, ModelCleanMixin, UniqueNameMixin, StrictSerializerMixin, serializers.ModelSerializer
+    PlantFixedMixin, ModelCleanMixin, UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer
 ):
     plant = _plant_field()
     line = ScopedPrimaryKeyRelatedField(queryset=Line.objects.all(), required=False, allow_null=True)
@@ -83,7 +71,7 @@ class AlertRuleSerializer(
             "no_data_seconds", "severity", "on_delay", "off_delay", "realarm_seconds", "enabled", "created_at",
             "updated_at",
         ]  # fmt: skip
-        validators = []  # the (plant, name) check is UniqueNameMixin's, with a field error
+        validators = []  # the (plant, name) check is UniqueNameInPlantMixin's, with a field error
 
 
 class AlarmSerializer(serializers.ModelSerializer):
@@ -151,7 +139,7 @@ class KpiQuerySerializer(serializers.Serializer):
         return data
 
 
-class ChannelSerializer(PlantFixedMixin, UniqueNameMixin, StrictSerializerMixin, serializers.ModelSerializer):
+class ChannelSerializer(PlantFixedMixin, UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer):
     plant = _plant_field()
     kind = serializers.ChoiceField(choices=sorted(NOTIFIERS))
     config = serializers.JSONField(required=False, help_text="Per kind; see README. Secrets are shown masked.")
