@@ -4,6 +4,7 @@ import hashlib
 import itertools
 
 from django.core.files.base import ContentFile
+from django.test import Client
 
 from devices.tests.factories import make_device, make_line, make_token
 from firmware.services.images import image_create
@@ -39,3 +40,20 @@ def make_fleet(plant, count: int, *, model: str = "HP-400", version: str = "1.0.
 def make_rollout(plant, image, *, stages=("100%",), **kwargs):
     return rollout_create(plant=plant, name=kwargs.pop("name", f"Rollout {next(_seq)}"), image=image,
                           stages=list(stages), **kwargs)  # fmt: skip
+
+
+def django_requester():
+    """The simulator's ``request(method, path, headers, body)`` served by Django's test client
+    (one client per request: the worker test calls it from several threads)."""
+
+    def request(method, path, headers, body=None):
+        client = Client()
+        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k != "Content-Type"}
+        if method == "GET":
+            response = client.get(path, **extra)
+        else:
+            response = client.post(path, body, content_type=headers.get("Content-Type"), **extra)
+        content = b"".join(response.streaming_content) if response.streaming else response.content
+        return response.status_code, {k.lower(): v for k, v in response.items()}, content
+
+    return request

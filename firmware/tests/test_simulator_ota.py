@@ -5,33 +5,17 @@ import base64
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from django.test import Client
 
 from devices.simulator.firmware import OtaDevice
 from firmware.services.rollouts import rollout_start
 from firmware.services.signing import public_key_b64
-from firmware.tests.factories import image_bytes, make_fleet, make_image, make_rollout
+from firmware.tests.factories import django_requester, image_bytes, make_fleet, make_image, make_rollout
 
 pytestmark = pytest.mark.django_db
 
 
-def client_requester():
-    client = Client()
-
-    def request(method, path, headers, body=None):
-        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k != "Content-Type"}
-        if method == "GET":
-            response = client.get(path, **extra)
-        else:
-            response = client.post(path, body, content_type=headers.get("Content-Type"), **extra)
-        content = b"".join(response.streaming_content) if response.streaming else response.content
-        return response.status_code, {k.lower(): v for k, v in response.items()}, content
-
-    return request
-
-
 def sim(device, token, **kwargs) -> OtaDevice:
-    return OtaDevice(uid=device.uid, token=token, request=client_requester(), version=device.firmware_version, **kwargs)
+    return OtaDevice(uid=device.uid, token=token, request=django_requester(), version=device.firmware_version, **kwargs)
 
 
 def test_device_downloads_in_pieces_verifies_and_succeeds(plant_a, on_commit):

@@ -20,7 +20,7 @@ from conftest import assert_status, require_service
 from devices.simulator.firmware import OtaDevice
 from devices.tests.factories import make_user
 from firmware.models import Rollout
-from firmware.tests.factories import make_fleet, make_image
+from firmware.tests.factories import django_requester, make_fleet, make_image
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
@@ -46,20 +46,6 @@ class CommandListener:
         self.client.disconnect()
 
 
-def requester():
-    def request(method, path, headers, body=None):
-        client = Client()
-        extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items() if k != "Content-Type"}
-        if method == "GET":
-            response = client.get(path, **extra)
-        else:
-            response = client.post(path, body, content_type=headers.get("Content-Type"), **extra)
-        content = b"".join(response.streaming_content) if response.streaming else response.content
-        return response.status_code, {k.lower(): v for k, v in response.items()}, content
-
-    return request
-
-
 def test_staged_rollout_pauses_mails_resumes_completes_and_rolls_back(worker, smtp_server, plant_a):  # noqa: F811
     mqtt_url = require_service("MQTT_URL")
     listener = CommandListener(mqtt_url)
@@ -68,7 +54,8 @@ def test_staged_rollout_pauses_mails_resumes_completes_and_rolls_back(worker, sm
     fleet = make_fleet(plant_a, 6)
     make_image(plant_a, "1.0.0")
     image = make_image(plant_a, "2.0.0")
-    devices = [OtaDevice(uid=d.uid, token=t, request=requester(), version="1.0.0", piece=65_536) for d, t in fleet]
+    request = django_requester()
+    devices = [OtaDevice(uid=d.uid, token=t, request=request, version="1.0.0", piece=65_536) for d, t in fleet]
     api = Client()
     api.force_login(operator)
     body = {"plant": plant_a.pk, "name": "Spring", "image": image.pk, "stages": [1, "100%"], "error_threshold": 20}
