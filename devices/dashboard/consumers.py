@@ -23,7 +23,6 @@ from django.db import close_old_connections
 
 from accounts.selectors import plant_list_for, scope_to_plants
 from devices.dashboard.hub import hub
-from devices.live import device_group
 from devices.models import Device
 
 # Telemetry frames per device and browser: at most one per interval; newer values replace older.
@@ -74,7 +73,7 @@ def _merge(pending: dict, event: dict) -> None:
 
 class LiveConsumer(AsyncWebsocketConsumer):
     """Authenticates the session user, checks every subscription through ``accounts.selectors``,
-    joins ``live.plant.<id>`` / ``live.device.<id>`` and forwards their events. Writes nothing;
+    follows plants and devices through the process's plant hub and forwards their events. Writes nothing;
     coalesces telemetry per device (``COALESCE_SECONDS``); closes 4401 when the session ends."""
 
     async def connect(self):
@@ -109,10 +108,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         for handle in (getattr(self, "flush_handle", None), getattr(self, "outbox_handle", None)):
             if handle:
                 handle.cancel()
-        for plant_id in getattr(self, "plants", ()):
+        for plant_id in set(getattr(self, "plants", ())) | set(getattr(self, "devices", {}).values()):
             await hub().leave(plant_id, self)
-        for device_id in getattr(self, "devices", {}):
-            await self.channel_layer.group_discard(device_group(device_id), self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
         if not await self._session_ok():
@@ -153,7 +150,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             plant_id = await database_sync_to_async(_visible_device_plant)(self.user, pk)
             if plant_id is None:
                 return 404, f"No device {pk} in your plants."
-            await self.channel_layer.group_add(device_group(pk), self.channel_name)
+            # A device's events travel in its plant's group: the hub hands them over, deliver() filters.
+            await hub().join(plant_id, self)
             self.devices[pk] = plant_id
         return None
 
@@ -163,32 +161,30 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return 400, f"{kind} must be a positive integer id."
         if kind == "plant" and pk in self.plants:
             self.plants.discard(pk)
-            await hub().leave(pk, self)
+            plant_id = pk
         elif kind == "device" and pk in self.devices:
-            del self.devices[pk]
-            await self.channel_layer.group_discard(device_group(pk), self.channel_name)
+            plant_id = self.devices.pop(pk)
+        else:
+            return None
+        if plant_id not in self.plants and plant_id not in self.devices.values():
+            await hub().leave(plant_id, self)
         return None
 
-    async def live_event(self, message):
-        """One event from a group (the contract of ``devices.live.live_publish``)."""
-        await self.deliver([message.get("event")], message)
+    async def deliver(self, events: list, message: dict, plant_id: int | None = None):
+        """Forward the events of a plant message (handed over by the hub) that this browser follows.
 
-    async def live_events(self, message):
-        """Several events of one plant at once (an ingest batch)."""
-        await self.deliver(message.get("events") or [], message)
-
-    async def deliver(self, events: list, message: dict):
-        """Forward events (from this consumer's device groups, or its plants through the hub).
-
+        All of them when it follows the plant; those of its devices when it follows devices only.
         Telemetry is coalesced per device; everything else goes at once (within ``BATCH_SECONDS``).
         """
-        group = message.get("group", "")
-        if group.startswith("live.device.") and message.get("plant_id") in self.plants:
-            return  # the plant group brings the same event
+        plant_id = message.get("plant_id") if plant_id is None else plant_id
+        whole_plant = plant_id in self.plants
+        device_ids = message.get("device_ids")
+        if not isinstance(device_ids, list) or len(device_ids) != len(events):
+            device_ids = [event.get("device_id") if isinstance(event, dict) else None for event in events]
         now = time.monotonic()
         ready = []
-        for event in events:
-            if not isinstance(event, dict):
+        for event, device_id in zip(events, device_ids, strict=True):
+            if not isinstance(event, dict) or not (whole_plant or device_id in self.devices):
                 continue
             if event.get("kind") != "telemetry":
                 ready.append(event)

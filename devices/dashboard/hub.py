@@ -13,7 +13,7 @@ import weakref
 
 from channels.layers import get_channel_layer
 
-from devices.live import plant_group
+from devices.live import plant_group, register_server_loop
 
 logger = logging.getLogger(__name__)
 _hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PlantHub]" = weakref.WeakKeyDictionary()
@@ -23,10 +23,12 @@ class PlantHub:
     """Members per plant id, and per plant one channel joined to its group and one task reading it.
 
     The channel, not the message, tells the plant: publishers may send the bare contract message
-    ``{"type": "live.event", "event": ...}``.
+    ``{"type": "live.event", "event": ...}``. Consumers that follow devices only join the hub of
+    the device's plant and keep their devices' events.
     """
 
     def __init__(self):
+        register_server_loop(asyncio.get_running_loop())  # other threads of this process publish here
         self.layer = get_channel_layer()
         self.members: dict[int, set] = {}
         self.readers: dict[int, tuple[str, asyncio.Task]] = {}
@@ -69,7 +71,7 @@ class PlantHub:
             events = message.get("events") or [message.get("event")]
             for consumer in list(self.members.get(plant_id, ())):
                 try:
-                    await consumer.deliver(events, message)
+                    await consumer.deliver(events, message, plant_id)
                 except Exception:  # one broken browser connection must not stop the others
                     logger.warning("live hub: delivery failed", exc_info=True)
 

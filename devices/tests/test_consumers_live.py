@@ -17,7 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from devices.dashboard import consumers
-from devices.live import device_group, iso, live_publish, plant_group
+from devices.live import iso, live_publish, plant_group
 from devices.services.ingest import IngestItem, telemetry_store
 from devices.services.telemetry_payload import Message
 from devices.tests.factories import make_device, make_line
@@ -184,7 +184,7 @@ async def test_unsubscribing_leaves_the_group_without_reconnecting(viewer, plant
     await receive(communicator)
     await communicator.send_to(text_data=orjson.dumps({"action": "unsubscribe", "device": press_a.pk}).decode())
     assert await receive(communicator) == {"kind": "unsubscribed", "device": press_a.pk}
-    await get_channel_layer().group_send(device_group(press_a.pk), {"type": "live.event", "event": {"kind": "x"}})
+    await sync_to_async(live_publish)(plant_id=plant_a.pk, device_id=press_a.pk, event={"kind": "x"})
     assert await communicator.receive_nothing(timeout=0.3)
     assert await subscribe(communicator, plant=plant_a.pk) == {"kind": "subscribed", "plant": plant_a.pk}
     await communicator.disconnect()
@@ -268,3 +268,32 @@ async def test_publishing_never_raises_when_the_channel_layer_is_down(settings, 
             break
         await asyncio.sleep(0.1)
     assert "group sends failed" in caplog.text or "publishing 1 events failed" in caplog.text
+
+
+async def test_a_browser_following_one_device_gets_its_events_and_none_of_its_neighbours(viewer, plant_a, press_a):
+    neighbour = await sync_to_async(make_device)(press_a.line, "press-a2")
+    communicator = await connect(viewer, f"?device={press_a.pk}")
+    await receive(communicator)
+    now = timezone.now()
+    items = [
+        IngestItem(device=neighbour, messages=[Message(ts=now, values={"temperature": 20.0}, state=None)]),
+        IngestItem(device=press_a, messages=[Message(ts=now, values={"temperature": 71.5}, state=None)]),
+    ]
+    await sync_to_async(telemetry_store)(items, received_at=now)
+    found = await events(communicator, 2)  # press-a1's status (it came online), then its reading
+    assert [(e["kind"], e["device_id"]) for e in found] == [("status", press_a.pk), ("telemetry", press_a.pk)]
+    assert found[1]["values"]["temperature"]["value"] == 71.5
+    assert await communicator.receive_nothing(timeout=0.3)  # nothing of press-a2
+    await communicator.disconnect()
+
+
+async def test_an_event_published_from_a_plain_thread_of_the_server_process_reaches_the_browser(viewer, plant_a):
+    """Celery beat embedded in the web process (the embedded default) publishes from its own thread,
+    which is no worker thread of the server: the event must still reach the browsers of this process
+    (with the in-memory layer, only the server's loop may touch it)."""
+    communicator = await connect(viewer, f"?plant={plant_a.pk}")
+    await receive(communicator)
+    event = {"kind": "alarm", "id": 7, "device_id": None}
+    await asyncio.to_thread(live_publish, plant_id=plant_a.pk, event=event)
+    assert await receive(communicator) == event
+    await communicator.disconnect()
