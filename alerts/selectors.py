@@ -30,25 +30,36 @@ def alarm_list_for(user) -> QuerySet[Alarm]:
     return scope_to_plants(alarms, user)
 
 
-def alarm_counts_for(user, plant_ids: list[int] | None = None) -> dict[int, dict]:
-    """Open alarms per visible plant: ``{plant_id: {"critical": n, ..., "unacknowledged": n, "shelved": n}}``."""
+def _empty_counts() -> dict:
+    return {**dict.fromkeys(SEVERITY_RANK, 0), "unacknowledged": 0, "shelved": 0, "total": 0}
+
+
+def _count_into(counts: dict, row: dict) -> None:
+    counts[row["severity"]] += row["n"]
+    counts["total"] += row["n"]
+    counts["shelved"] += row["shelved"]
+    if row["state"] in (Alarm.State.ACTIVE_UNACK, Alarm.State.CLEARED_UNACK):
+        counts["unacknowledged"] += row["n"]
+
+
+def alarm_counts_for(user, plant_ids: list[int] | None = None, *, per_device: bool = False) -> dict[int, dict]:
+    """Open alarms per visible plant: ``{plant_id: {"critical": n, ..., "unacknowledged": n, "shelved": n}}``.
+
+    With ``per_device`` each plant also gets ``devices``: the same counts per device id that has
+    open alarms (the overview tiles). Read-only, one query.
+    """
     counts: dict[int, dict] = {}
     alarms = scope_to_plants(Alarm.objects.filter(active_key__isnull=False), user)
     if plant_ids is not None:
         alarms = alarms.filter(plant_id__in=plant_ids)
     now = timezone.now()
-    rows = alarms.values("plant_id", "severity", "state").annotate(
-        n=Count("pk"), shelved=Count("pk", filter=Q(shelved_until__gt=now))
-    )
-    for row in rows:
-        plant = counts.setdefault(
-            row["plant_id"], {**dict.fromkeys(SEVERITY_RANK, 0), "unacknowledged": 0, "shelved": 0, "total": 0}
-        )
-        plant[row["severity"]] += row["n"]
-        plant["total"] += row["n"]
-        plant["shelved"] += row["shelved"]
-        if row["state"] in (Alarm.State.ACTIVE_UNACK, Alarm.State.CLEARED_UNACK):
-            plant["unacknowledged"] += row["n"]
+    fields = ["plant_id", "severity", "state"] + (["device_id"] if per_device else [])
+    rows = alarms.values(*fields).annotate(n=Count("pk"), shelved=Count("pk", filter=Q(shelved_until__gt=now)))
+    for row in rows.order_by():
+        plant = counts.setdefault(row["plant_id"], {**_empty_counts(), **({"devices": {}} if per_device else {})})
+        _count_into(plant, row)
+        if per_device:
+            _count_into(plant["devices"].setdefault(row["device_id"], _empty_counts()), row)
     return counts
 
 

@@ -122,17 +122,28 @@ class AlarmViewSet(PlantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         return Response(AlarmEventSerializer(alarm.events.select_related("user"), many=True).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("plant", int, many=True, description="Plant ids (default: all yours)")],
+        parameters=[
+            OpenApiParameter("plant", int, many=True, description="Plant ids (default: all yours)"),
+            OpenApiParameter("per_device", bool, description="Add ``devices``: the counts per device id"),
+        ],
         responses={200: dict},
     )
     @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
     def counts(self, request):
-        """Open alarms per plant by severity, unacknowledged and shelved: ``{"<plant id>": {...}}``."""
+        """Open alarms per plant by severity, unacknowledged and shelved: ``{"<plant id>": {...}}``.
+
+        ``per_device=true`` adds ``"devices": {"<device id>": {...}}`` per plant (overview tiles).
+        """
         try:
             plant_ids = [int(p) for p in request.query_params.getlist("plant")] or None
         except ValueError:
             raise ValidationError({"plant": ["Plant ids are integers."]}) from None
-        return Response({str(k): v for k, v in alarm_counts_for(request.user, plant_ids).items()})
+        per_device = request.query_params.get("per_device", "false").lower() in ("true", "1")
+        counts = alarm_counts_for(request.user, plant_ids, per_device=per_device)
+        if per_device:
+            for plant in counts.values():
+                plant["devices"] = {str(k): v for k, v in plant["devices"].items()}
+        return Response({str(k): v for k, v in counts.items()})
 
     @extend_schema(
         parameters=[

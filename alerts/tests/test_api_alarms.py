@@ -7,6 +7,7 @@ from alerts.models import Alarm
 from alerts.services.alarms import alarm_raise
 from alerts.tests.factories import at, make_rule
 from conftest import assert_status
+from devices.tests.factories import make_device
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/alarms/"
@@ -135,7 +136,9 @@ def test_answers_kpis_for_a_visible_plant_and_404_for_another(client_for, viewer
     assert timezone.now()  # the KPI call reads the wall clock only for stale alarms
 
 
-def test_sorts_by_severity_then_age_and_counts_open_alarms_per_plant(client_for, viewer, plant_a, press, foreign_alarm):
+def test_sorts_by_severity_then_age_and_counts_open_alarms_per_plant(
+    client_for, viewer, plant_a, line_a, press, foreign_alarm
+):
     from alerts.services.alarms import alarm_acknowledge
 
     info = alarm_raise(rule=make_rule(plant_a, severity="info"), device=press, value=1, at=at(300))
@@ -150,3 +153,11 @@ def test_sorts_by_severity_then_age_and_counts_open_alarms_per_plant(client_for,
         str(plant_a.pk): {"critical": 2, "warning": 0, "info": 1, "unacknowledged": 2, "shelved": 0, "total": 3}
     }
     assert_status(client.get(f"{URL}counts/", {"plant": "x"}), 400)
+    other = make_device(line_a, "press-other")
+    alarm_raise(rule=make_rule(plant_a, severity="warning"), device=other, value=1, at=at(400))
+    per_device = assert_status(client.get(f"{URL}counts/", {"plant": plant_a.pk, "per_device": "true"}), 200).json()
+    assert per_device[str(plant_a.pk)]["total"] == 4
+    assert per_device[str(plant_a.pk)]["devices"] == {
+        str(press.pk): {"critical": 2, "warning": 0, "info": 1, "unacknowledged": 2, "shelved": 0, "total": 3},
+        str(other.pk): {"critical": 0, "warning": 1, "info": 0, "unacknowledged": 1, "shelved": 0, "total": 1},
+    }

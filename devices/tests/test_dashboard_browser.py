@@ -6,6 +6,8 @@ context, i.e. fresh cookies). On failure a screenshot goes to ``test-artifacts/`
 
 import os
 import re
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -232,6 +234,63 @@ def test_alarm_raised_by_a_reading_appears_live_in_the_console_and_on_the_tile(s
     row.get_by_role("button", name="Acknowledge").click()
     playwright_sync.expect(row).to_contain_text("active_ack")
     overview.close()
+
+
+def run_on_server(server, code: str) -> None:
+    """Run ``code`` in ``manage.py shell`` on the server's database (what an admin would set up)."""
+    command = [sys.executable, "manage.py", "shell", "-c", code]
+    result = subprocess.run(command, cwd=settings.BASE_DIR, env=server.env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_overview_tiles_show_todays_oee_and_open_alarm_counts_that_change_live(stack, tab):
+    server, seeded, page = *stack, tab
+    plant, press, hall = seeded["plants"]["A"], seeded["devices"]["press-003"], seeded["devices"]["hall-temp"]
+    # A 24-hour shift: all of today is planned. press-003 ran 10 minutes (200 pieces, 10 rejects), then broke down.
+    run_on_server(
+        server,
+        "from analytics.tests.factories import make_shift; from devices.models import Plant; "
+        f"make_shift(Plant.objects.get(pk={plant}), 'All day', '00:00', '00:00')",
+    )
+    now = datetime.now(UTC)
+    started, stopped = now - timedelta(minutes=15), now - timedelta(minutes=5)
+    post(server, seeded, "press-003", {"count_total": 0, "count_good": 0}, state="running", ts=started)
+    post(server, seeded, "press-003", {"count_total": 200, "count_good": 190}, state="down", ts=stopped)
+    log_in(page, server, "operator", seeded["password"])
+    with page.expect_response(lambda r: "/api/v1/analytics/oee/" in r.url) as answered:
+        page.goto(f"{server.url}/plants/{plant}/")
+    wait_live(page)
+    machine = next(row for row in answered.value.json()["devices"] if row["device"] == press["id"])
+    assert 0 < machine["oee"] < 100 and machine["performance"] == 83.33 and machine["quality"] == 95.0, machine
+    tile = page.locator(f"#tile-{press['id']}")
+    expect = playwright_sync.expect
+    expect(tile.locator('[data-role="oee"]')).to_have_text(f"{machine['oee']:.2f} %")
+    factors = re.compile(r"A [\d.]+ % · P 83\.33 % · Q 95\.00 %")
+    expect(tile.locator('[data-role="oee"]')).to_have_attribute("title", factors)
+    expect(tile.locator('[data-role="oee-apq"]')).to_contain_text("P 83.33 · Q 95.00")
+    # Asked again now, the API says the same (a stopped machine's OEE moves by far less than 0.01 a second).
+    again = page.request.get(f"{server.url}/api/v1/analytics/oee/?plant={plant}&per_device=true").json()
+    assert abs(next(r["oee"] for r in again["devices"] if r["device"] == press["id"]) - machine["oee"]) <= 0.01
+    expect(page.locator(f"#tile-{hall['id']} [data-role='oee']")).to_have_count(0)  # a sensor: no OEE, not 0 %
+
+    # Open alarm counts: from the counts API at load, then live.
+    alarms = tile.locator('[data-role="alarms"]')
+    expect(alarms).to_have_text("0")
+    post(server, seeded, "press-003", {"vibration": 9.5})
+    expect(alarms).to_have_text("1", timeout=3000)
+    expect(tile).to_have_class(re.compile(r"\bhas-alarms\b"))
+    page.reload()
+    wait_live(page)
+    expect(alarms).to_have_text("1")
+    alarm = page.request.get(f"{server.url}/api/v1/alarms/?device={press['id']}&open=true").json()["results"][0]
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    resolved = page.request.post(
+        f"{server.url}/api/v1/alarms/{alarm['id']}/resolve/",
+        data={"note": "bearing replaced"},
+        headers={"X-CSRFToken": csrf, "Referer": f"{server.url}/"},
+    )
+    assert resolved.status == 200, resolved.text()
+    expect(alarms).to_have_text("0", timeout=3000)
 
 
 def test_overview_fits_a_tablet_in_portrait(stack, chromium_browser):

@@ -1,11 +1,12 @@
-// Plant overview: tiles updated live from the plant's group, sparklines (uPlot) drawn for visible tiles.
+// Plant overview: tiles updated live from the plant's group, sparklines (uPlot) drawn for visible tiles,
+// open alarm counts (counts API, refreshed on every live alarm event) and today's OEE per machine.
 import { LiveStream, age, formatValue, getJSON, pageConfig, wirePlantSwitch } from "./live.js";
 
 const SPARK_POINTS = 120;
 const SPARK_HISTORY_MS = 15 * 60 * 1000;
+const OEE_REFRESH_MS = 60 * 1000;
 const config = pageConfig();
 const tiles = new Map();
-const alarms = new Map(); // alarm id → {device, active}
 
 for (const node of document.querySelectorAll(".tile")) {
   tiles.set(Number(node.dataset.device), {
@@ -117,41 +118,96 @@ const observer = new IntersectionObserver((entries) => {
 });
 tiles.forEach((tile) => observer.observe(tile.node));
 
-function countAlarms() {
-  const counts = new Map();
-  alarms.forEach(({ device, active }) => active && counts.set(device, (counts.get(device) || 0) + 1));
+// Counts come from the server, never from adding up events: an alarm event may be a raise, an
+// acknowledgement or a close, and only the server knows which alarms the page had counted.
+// Events only trigger a re-read; reads never overlap, and one more follows if events came meanwhile.
+let countsReading = null;
+let countsAgain = false;
+
+function showAlarmCounts(devices) {
   tiles.forEach((tile, id) => {
     const node = tile.node.querySelector('[data-role="alarms"]');
-    const count = counts.get(id) || 0;
-    node.textContent = String(count);
-    tile.node.classList.toggle("has-alarms", count > 0);
+    const counts = devices[id] || { total: 0 };
+    node.textContent = String(counts.total);
+    node.title = counts.total
+      ? `Open alarms: ${counts.critical} critical, ${counts.warning} warning, ${counts.info} info; ` +
+        `${counts.unacknowledged} unacknowledged, ${counts.shelved} shelved`
+      : "No open alarms";
+    tile.node.classList.toggle("has-alarms", counts.total > 0);
   });
 }
 
-function applyAlarm(alarm) {
-  const active = !["resolved", "closed", "ok"].includes(alarm.state);
-  alarms.set(alarm.id, { device: alarm.device_id ?? alarm.device, active });
-  countAlarms();
+async function readAlarmCounts() {
+  if (countsReading) {
+    countsAgain = true;
+    return countsReading;
+  }
+  countsReading = (async () => {
+    try {
+      do {
+        countsAgain = false;
+        try {
+          const body = await getJSON(`/api/v1/alarms/counts/?plant=${config.plant}&per_device=true`);
+          showAlarmCounts(body[config.plant]?.devices || {});
+        } catch (error) {
+          if (error.status !== 404) console.warn("alarm counts", error);
+        }
+      } while (countsAgain);
+    } finally {
+      countsReading = null;
+    }
+  })();
+  return countsReading;
+}
+
+function percent(value) {
+  return value === null || value === undefined ? "—" : `${value.toFixed(2)} %`;
+}
+
+function showOee(rows) {
+  const byDevice = new Map(rows.map((row) => [row.device, row]));
+  tiles.forEach((tile, id) => {
+    const node = tile.node.querySelector('[data-role="oee"]');
+    if (!node) return; // sensors and gateways have no OEE
+    const row = byDevice.get(id);
+    const apq = tile.node.querySelector('[data-role="oee-apq"]');
+    if (!row || row.planned_seconds === 0) {
+      node.textContent = "—";
+      node.title = "No planned production time today (shift calendar)";
+      apq.textContent = "";
+      return;
+    }
+    const factors = `A ${percent(row.availability)} · P ${percent(row.performance)} · Q ${percent(row.quality)}`;
+    node.textContent = percent(row.oee);
+    node.dataset.value = row.oee ?? "";
+    node.title = `OEE today ${percent(row.oee)}: ${factors}`;
+    apq.textContent = factors.replaceAll(" %", "");
+  });
+}
+
+async function readOee() {
+  try {
+    const body = await getJSON(`/api/v1/analytics/oee/?plant=${config.plant}&per_device=true`);
+    showOee(body.devices || []);
+  } catch (error) {
+    if (error.status !== 404) console.warn("OEE", error);
+  }
 }
 
 async function catchUp() {
   const body = await getJSON(`/api/v1/plants/${config.plant}/latest/`);
   for (const row of body.devices) applyReading(row.device, row);
-  try {
-    const list = await getJSON(`/api/v1/alarms/?plant=${config.plant}&open=true`);
-    alarms.clear();
-    (list.results || list).forEach(applyAlarm);
-  } catch (error) {
-    if (error.status !== 404) console.warn("alarms", error);
-  }
+  await Promise.all([readAlarmCounts(), readOee()]);
 }
 
 function onEvent(event) {
   if (event.kind === "telemetry") applyReading(event.device_id, event);
   else if (event.kind === "status") applyReading(event.device_id, { online: event.online });
-  else if (event.kind === "alarm") applyAlarm(event);
+  else if (event.kind === "alarm") readAlarmCounts();
 }
 
 wirePlantSwitch();
 new LiveStream({ subscriptions: [{ plant: config.plant }], onEvent, catchUp }).start();
 setInterval(() => tiles.forEach((_, id) => render(id)), 1000);
+setInterval(readOee, OEE_REFRESH_MS);
+window.__overview = { readOee, readAlarmCounts }; // for tests and the console
