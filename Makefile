@@ -69,8 +69,9 @@ assets: static/vendor/.stamp
 migrate: deps
 	$(PY) manage.py migrate --noinput
 
+# --history: today's telemetry gaps are filled with simulated history, so OEE today starts believable.
 seed: deps
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --history
 
 schedules: migrate
 	$(PY) manage.py sync_schedules

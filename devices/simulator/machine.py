@@ -29,6 +29,7 @@ NEXT_STATE = {
     "down": (("running", 0.6), ("setup", 0.4)),  # once repaired
 }
 REPAIR_MEAN = 480.0
+MIN_REPAIR = 60.0
 PRECURSOR = 240.0  # running seconds before a breakdown in which the wear shows
 RESTART_AFTER_REPAIR = 0.5  # the controller was power-cycled during the repair: counters restart at 0
 RESTART_PER_HOUR = 0.02  # unprompted controller restarts per hour of model time
@@ -72,10 +73,12 @@ class MachineModel:
         self.dwell_left = _gamma(rng, DWELL_MEAN[self.state])
         self.time_to_failure = self._draw_time_to_failure()
         self.repair_left = 0.0
+        self.min_repair = MIN_REPAIR
         self.slowness = rng.uniform(1.05, 1.25)
         self.progress = 0.0
-        self.count_total = rng.randrange(0, 5000)  # the controller has been up for a while
-        self.count_good = self.count_total - round(self.count_total * self.reject_rate)
+        # The controller starts with the simulator: counters from 0, which the ingest reads as a reset.
+        # (Starting anywhere else could look like thousands of pieces made since the last run.)
+        self.count_total = self.count_good = 0
         running = self.state == "running"
         self.temperature = Drift(self.base_temperature if running else 40.0, tau=180.0, noise=0.15)
         self.vibration = Drift(self.base_vibration if running else 0.004, tau=3.0, noise=0.001)
@@ -106,6 +109,17 @@ class MachineModel:
         }
         return {"ts": iso_z(ts), "values": values, "state": self.state}
 
+    def wear_out(self, seconds: float, *, repair_at_least: float = 180.0) -> None:
+        """Start worn: running, and breaking down after ``seconds`` real seconds of running.
+
+        The simulator does this to one machine per run, so a fresh demo shows a breakdown (and its
+        alarms: vibration rising, then the machine down for longer than ``repair_at_least``)
+        within minutes instead of after the half hour a fleet of healthy machines takes.
+        """
+        self._enter("running")
+        self.time_to_failure = max(1.0, seconds * self.speed)
+        self.min_repair = repair_at_least
+
     def _draw_time_to_failure(self) -> float:
         if self.failure_rate <= 0:
             return math.inf
@@ -134,7 +148,8 @@ class MachineModel:
         if self.state == "running":
             self.time_to_failure -= dt
             if self.time_to_failure <= 0:
-                self.state, self.repair_left = "down", max(60.0, _gamma(self.rng, REPAIR_MEAN))
+                self.state, self.repair_left = "down", max(self.min_repair, _gamma(self.rng, REPAIR_MEAN))
+                self.min_repair = MIN_REPAIR
                 return False
         self.dwell_left -= dt
         # A wearing machine keeps running until it breaks rather than being stopped in time.

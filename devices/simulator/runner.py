@@ -34,6 +34,9 @@ from devices.simulator.transports import AUTH, OK, REJECTED, UNREACHABLE, SendRe
 logger = logging.getLogger("devices.simulator")
 
 FLUSH_INTERVAL = 1.0
+# One machine per run starts worn and breaks down after this many seconds: the demo's first alarm
+# (vibration high) comes within a minute or two, not after the half hour healthy machines take.
+FIRST_BREAKDOWN_SECONDS = 100.0
 BUFFER_SECONDS = 600
 FINAL_FLUSH_SECONDS = 5.0
 MAX_BACKOFF = 30.0
@@ -102,6 +105,7 @@ class Runner:
         self.max_batch = options.get("max_batch", 1000)
         self.summary_every = options.get("summary_every", 10.0)
         self.rng = options.get("rng") or random.Random()  # noqa: S311 (behaviour, not secrets)
+        self.first_breakdown = options.get("first_breakdown", FIRST_BREAKDOWN_SECONDS)
         self.clock = time.monotonic
         self.buffer_limit = min(100_000, max(100, int(rate * BUFFER_SECONDS)))
         self.outage = Outage(transport.target)
@@ -116,6 +120,7 @@ class Runner:
         try:
             if await self._wait_for_server(deadline):
                 await self.transport.open({device.uid: device.token for device in self.devices})
+                self._wear_one_machine()
                 self.tasks = [asyncio.create_task(self._device_loop(device)) for device in self.devices]
                 await self._sleep(deadline - self.clock() if deadline else None)
                 self.stop.set()
@@ -155,6 +160,15 @@ class Runner:
                 return False
             delay = min(delay * 2, 10.0)
         return False
+
+    def _wear_one_machine(self) -> None:
+        """Pick one machine that can break down (``failure_rate`` > 0) and let it start worn."""
+        machines = [d for d in self.devices if getattr(d.behaviour, "failure_rate", 0) > 0]
+        if not self.first_breakdown or not machines:
+            return
+        device = self.rng.choice(machines)
+        device.behaviour.wear_out(self.first_breakdown)
+        logger.info("%s started worn: it breaks down in about %.0f s.", device.uid, self.first_breakdown)
 
     async def _device_loop(self, device: SimDevice) -> None:
         interval = 1.0 / self.rate

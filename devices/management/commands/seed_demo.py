@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import Role
@@ -17,6 +18,7 @@ from analytics.demo import demo_oee_seed
 from devices.models import Device, DeviceGroup, Line, Plant
 from devices.services.plants import line_create, plant_create
 from devices.services.registry import device_create
+from devices.simulator.history import history_fill
 
 PLANT = {"name": "Demo Plant", "time_zone": "Europe/Berlin", "address": "Werkstraße 1, Stuttgart"}
 LINES = ["Stamping", "Assembly"]
@@ -43,6 +45,14 @@ USERS = [("admin", None), ("manager", Role.ADMIN), ("operator", Role.OPERATOR), 
 class Command(BaseCommand):
     help = "Create a demo plant with two lines, a dozen devices and demo users. Safe to run again."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--history",
+            action="store_true",
+            help="Fill today's telemetry gaps of the demo devices with simulated history from local midnight "
+            "(or their last message), so OEE today is believable at once (`make run` does this).",
+        )
+
     def handle(self, *args, **options):
         if not settings.DEBUG:
             raise CommandError("seed_demo creates users with printed passwords; it refuses to run when DEBUG=false.")
@@ -52,6 +62,10 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Demo data: {created} object(s) created." if created else "Demo data: nothing new.")
         )
+        if options["history"]:
+            stored = history_fill(plant=Plant.objects.get(name=PLANT["name"]), now=timezone.now())
+            if stored:
+                self.stdout.write(f"Demo history: {stored} simulated message(s) fill today's gaps (OEE from midnight).")
         self.stdout.write("Demo logins (also in var/demo-credentials.json):")
         for username, role in USERS:
             self.stdout.write(f"  {username:<9} {credentials[username]:<24} {role or 'superuser'}")
