@@ -1,6 +1,7 @@
 """Rollout benchmark on the real stack (MariaDB, Redis, Mosquitto). Not a test: it prints figures.
 
-    .venv/bin/python bench/rollout.py [--devices 5000] [--processes 2]
+    .venv/bin/python bench/rollout.py [--devices 5000] [--server uvicorn|django] [--workers 2]
+                                      [--baseline-devices 500] [--only notify|reports]
 
 Against a scratch database ``factory_bench_rollout`` (Redis databases 7 and 6):
   notify   a one-stage rollout to every device is started: the stage step (queued → notified,
@@ -9,9 +10,13 @@ Against a scratch database ``factory_bench_rollout`` (Redis databases 7 and 6):
            in-process as the worker runs them. Timed until a subscriber on the broker has
            received every device's command.
   reports  every device reports downloading, downloaded, installing, succeeded through
-           ``POST /api/v1/device/firmware/status/`` (Django's full request cycle and device-token
-           authentication, in-process test client) from ``--processes`` processes; rate from the
-           rows that changed in the database.
+           ``POST /api/v1/device/firmware/status/``. With ``--server uvicorn`` (the production
+           shape): ``--workers`` Uvicorn processes serving ``factory.asgi`` (the lean route,
+           firmware/status_http.py) and wrk (2 threads, 32 connections, keep-alive) sending the
+           reports in order; first, as the baseline of the same run, ``--baseline-devices`` of the
+           devices report through Django's full request cycle (the view behind the lean route,
+           in-process test client, ``--processes`` processes). With ``--server django`` every
+           device goes the baseline way. Rates come from the rows that changed in the database.
 Targets (issue 7): a 5,000-device stage notified within 10 s; >= 1,000 status reports/s.
 """
 
@@ -19,6 +24,8 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
+import socket
 import subprocess
 import sys
 import threading
@@ -151,13 +158,12 @@ def _report_worker(chunk: list[tuple[int, str]], queue) -> None:
     queue.put(errors)
 
 
-def bench_reports(rollout, tokens, processes: int) -> dict:
+def bench_reports_django(pairs: list[tuple[int, str]], processes: int) -> dict:
+    """The reports of ``pairs`` through Django's request cycle (test client) from ``processes`` processes."""
     from django.db import connection
 
-    from devices.models import Device
     from firmware.models import RolloutTarget
 
-    pairs = [(pk, tokens[device_id]) for pk, device_id in rollout.targets.values_list("pk", "device_id")]
     connection.close()
     queue = multiprocessing.get_context("fork").Queue()
     workers = [
@@ -171,30 +177,125 @@ def bench_reports(rollout, tokens, processes: int) -> dict:
     for worker in workers:
         worker.join()
     elapsed = time.perf_counter() - started
-    succeeded = RolloutTarget.objects.filter(rollout=rollout, status="succeeded").count()
-    updated = Device.objects.filter(firmware_version="2.0.0").count()
+    succeeded = RolloutTarget.objects.filter(pk__in=[pk for pk, _ in pairs], status="succeeded").count()
     return {
-        "processes": processes,
+        "path": f"Django view, test client, {processes} processes",
+        "devices": len(pairs),
         "reports": 4 * len(pairs),
         "errors": errors,
         "seconds": round(elapsed, 2),
         "reports_per_s": round(4 * len(pairs) / elapsed),
         "succeeded_in_db": succeeded,
-        "devices_on_new_version": updated,
     }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_uvicorn(port: int, workers: int) -> subprocess.Popen:
+    cmd = [str(ROOT / ".venv/bin/uvicorn"), "factory.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+           "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+           "--lifespan", "off", "--log-level", "warning"]  # fmt: skip
+    server = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)  # noqa: S603
+    import urllib.request
+
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)  # noqa: S310
+            if server.poll() is not None:
+                raise RuntimeError(f"uvicorn exited ({server.returncode}); port {port} is served by another process")
+            return server
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("uvicorn did not start")
+
+
+def bench_reports_uvicorn(pairs: list[tuple[int, str]], workers: int) -> dict:
+    """The reports of ``pairs`` over HTTP to Uvicorn (lean route) from wrk."""
+    from django.db.models import Max, Min
+
+    from firmware.models import RolloutTarget, RolloutTargetEvent
+
+    port = _free_port()
+    pairs_file = ROOT / "var" / "bench-status-pairs.txt"
+    pairs_file.parent.mkdir(exist_ok=True)
+    pairs_file.write_text("".join(f"{pk} {token}\n" for pk, token in pairs))
+    server = _start_uvicorn(port, workers)
+    events_before = RolloutTargetEvent.objects.count()
+    try:
+        started = time.perf_counter()
+        out = subprocess.run(
+            ["wrk", "-t2", "-c32", "-d600s", "--timeout", "30s", "--latency", "-s", str(ROOT / "bench/wrk_status.lua"),  # noqa: S607
+             f"http://127.0.0.1:{port}", "--", str(pairs_file), "2"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        elapsed = time.perf_counter() - started
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(20)
+        pairs_file.unlink()
+    ids = [pk for pk, _ in pairs]
+    events = RolloutTargetEvent.objects.count() - events_before
+    # The server's own pace: from the first to the last history row the reports wrote (wrk's wall
+    # time also holds its start and the answers still in flight when a thread stops).
+    span = (
+        RolloutTargetEvent.objects.filter(target_id__in=ids)
+        .exclude(status="notified")
+        .aggregate(first=Min("at"), last=Max("at"))
+    )
+    server_seconds = (span["last"] - span["first"]).total_seconds() if span["first"] else 0
+    latency = {p: re.search(rf"^\s+{p}%\s+(\S+)", out.stdout, re.M) for p in ("50", "99")}
+    return {
+        "path": f"lean ASGI route, uvicorn x{workers}, wrk 2 threads 32 connections",
+        "devices": len(pairs),
+        "reports": 4 * len(pairs),
+        "history_rows_written": events,
+        "first_error": out.stderr.strip()[:300],
+        "seconds": round(elapsed, 2),
+        "reports_per_s": round(events / elapsed),
+        "server_seconds_first_to_last_row": round(server_seconds, 2),
+        "reports_per_s_server": round(events / server_seconds) if server_seconds else None,
+        "p50": latency["50"].group(1) if latency["50"] else None,
+        "p99": latency["99"].group(1) if latency["99"] else None,
+        "succeeded_in_db": RolloutTarget.objects.filter(pk__in=ids, status="succeeded").count(),
+    }
+
+
+def bench_reports(rollout, tokens, args) -> dict:
+    from devices.models import Device
+
+    pairs = [(pk, tokens[device_id]) for pk, device_id in rollout.targets.order_by("pk").values_list("pk", "device_id")]
+    results = {}
+    if args.server == "django":
+        results["django"] = bench_reports_django(pairs, args.processes)
+    else:
+        baseline, rest = pairs[: args.baseline_devices], pairs[args.baseline_devices :]
+        if baseline:
+            results["django_baseline"] = bench_reports_django(baseline, args.processes)
+        results["uvicorn"] = bench_reports_uvicorn(rest, args.workers)
+    results["devices_on_new_version"] = Device.objects.filter(firmware_version="2.0.0").count()
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=5000)
-    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--processes", type=int, default=2, help="test-client processes of the Django path")
+    parser.add_argument("--server", choices=("uvicorn", "django"), default="uvicorn")
+    parser.add_argument("--workers", type=int, default=2, help="Uvicorn worker processes")
+    parser.add_argument("--baseline-devices", type=int, default=500, help="devices reporting the Django way first")
     parser.add_argument("--only", choices=("notify", "reports"), default=None)
     args = parser.parse_args()
     _reset_database()
     rollout, tokens = _setup(args.devices)
-    results = {"notify": bench_notify(rollout)}
+    results = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loadavg_start": os.getloadavg()}
+    results["notify"] = bench_notify(rollout)
     if args.only != "notify":
-        results["reports"] = bench_reports(rollout, tokens, args.processes)
+        results["reports"] = bench_reports(rollout, tokens, args)
+    results["loadavg_end"] = os.getloadavg()
     import redis
 
     redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()  # advance tasks nobody consumed here

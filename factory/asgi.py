@@ -13,14 +13,18 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from devices.ingest_http import telemetry_endpoint  # noqa: E402
 from devices.routing import device_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
+from firmware.status_http import STATUS_PATH, firmware_status_endpoint  # noqa: E402
 
 TELEMETRY_PATH = "/api/v1/telemetry/"
 
 
 async def http_router(scope, receive, send):
-    """The device ingest endpoint bypasses Django's request cycle (see devices/ingest_http.py)."""
+    """The high-rate device endpoints bypass Django's request cycle (devices/ingest_http.py,
+    firmware/status_http.py)."""
     if scope["path"] == TELEMETRY_PATH:
         await telemetry_endpoint(scope, receive, send)
+    elif scope["path"] == STATUS_PATH:
+        await firmware_status_endpoint(scope, receive, send)
     else:
         await django_asgi_app(scope, receive, send)
 

@@ -1,15 +1,17 @@
 """The device side of an update: what is assigned to a device, its status reports, and timeouts."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from devices.models import Device
 from firmware.exceptions import UpdateReportError
-from firmware.models import Rollout, RolloutTarget, RolloutTargetEvent
+from firmware.live import rollout_publish_after_commit
+from firmware.models import FirmwareImage, Rollout, RolloutTarget, RolloutTargetEvent
 
 S = RolloutTarget.Status
 # The order a device moves through; a report may skip steps forward, never go back.
@@ -41,10 +43,20 @@ def update_for_download(device: Device, target_id: int) -> RolloutTarget | None:
     )
 
 
+@dataclass(frozen=True)
+class StatusReport:
+    """One status report of a device for one of its updates (already validated for shape)."""
+
+    device: Device
+    update_id: int
+    status: str
+    detail: str = ""
+
+
 def update_report(
     *, device: Device, update_id: int, status: str, detail: str = "", now: datetime | None = None
 ) -> RolloutTarget:
-    """Apply a device's status report to its update and return it.
+    """Apply a device's status report to its update and return it (``updates_report_many`` for one).
 
     Raises ``UpdateReportError``: 404 when the update is not this device's; 409 when the update is
     finished, cancelled or timed out, or the status goes backwards. Nothing changes then. Repeating
@@ -52,31 +64,109 @@ def update_report(
     device's ``firmware_version`` becomes the image's version. A terminal status enqueues a rollout
     step after commit.
     """
-    now = now or timezone.now()
-    detail = (detail or "")[:255]
-    target = RolloutTarget.objects.filter(pk=update_id, device_id=device.pk).select_related("image").first()
+    result = updates_report_many([StatusReport(device, update_id, status, detail)], now=now)[0]
+    if isinstance(result, UpdateReportError):
+        raise result
+    return result
+
+
+def _apply(target: RolloutTarget | None, report: StatusReport) -> UpdateReportError | str:
+    """The outcome of ``report`` on ``target`` as it stands: an error, ``"repeat"`` or ``"move"``."""
+    update_id, status = report.update_id, report.status
     if target is None:
-        raise UpdateReportError(f"Update {update_id} is not assigned to this device.", status=404)
+        return UpdateReportError(f"Update {update_id} is not assigned to this device.", status=404)
     if target.status not in ORDER or target.status == S.FAILED:
-        raise UpdateReportError(f"Update {update_id} is {target.status}; no further reports are accepted.")
+        return UpdateReportError(f"Update {update_id} is {target.status}; no further reports are accepted.")
     if target.status == status:
-        RolloutTarget.objects.filter(pk=target.pk, status=status).update(progress_at=now)
-        return target
+        return "repeat"
     if ORDER[status] <= ORDER[target.status]:
-        raise UpdateReportError(f"Update {update_id} is already {target.status}; it cannot go back to {status}.")
+        return UpdateReportError(f"Update {update_id} is already {target.status}; it cannot go back to {status}.")
+    return "move"
+
+
+def updates_report_many(
+    reports: list[StatusReport], *, now: datetime | None = None
+) -> list[RolloutTarget | UpdateReportError]:
+    """Apply several devices' status reports in one transaction; one result per report, in order.
+
+    Each report gets the rules of ``update_report`` as if the reports had arrived one after the
+    other (two reports for one update in the same batch see each other). A refused report
+    (``UpdateReportError`` in its place) changes nothing. The updates are locked while they are
+    judged, so a concurrent batch or a cancel cannot interleave. A ``DatabaseError`` rolls the whole
+    batch back (nothing changed) and propagates. After commit: one rollout step per rollout that
+    got a terminal status, and the rollout's live progress (``firmware.live``), coalesced.
+    """
+    now = now or timezone.now()
+    ids = sorted({r.update_id for r in reports})
+    results: list[RolloutTarget | UpdateReportError] = []
     with transaction.atomic():
-        claimed = RolloutTarget.objects.filter(pk=target.pk, status=target.status).update(
-            status=status, detail=detail, progress_at=now
-        )
-        if claimed != 1:  # another report won the race; the device retries with a fresh view
-            raise UpdateReportError(f"Update {update_id} changed meanwhile; report again.")
-        RolloutTargetEvent.objects.create(target=target, at=now, status=status, detail=detail)
-        if status == S.SUCCEEDED:
-            Device.objects.filter(pk=device.pk).update(firmware_version=target.image.version)
-        if status in RolloutTarget.TERMINAL:
-            _enqueue_advance(target.rollout_id)
-    target.status, target.detail, target.progress_at = status, detail, now
-    return target
+        # Locked in primary-key order: two batches never wait for each other in a cycle.
+        # No join here: FOR UPDATE would lock the shared image row too and serialise every batch.
+        targets = {t.pk: t for t in RolloutTarget.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+        changed, repeated, events, versions, touched, finished = {}, set(), [], {}, set(), set()
+        for report in reports:
+            target = targets.get(report.update_id)
+            if target is not None and target.device_id != report.device.pk:
+                target = None
+            outcome = _apply(target, report)
+            if isinstance(outcome, UpdateReportError):
+                results.append(outcome)
+                continue
+            if outcome == "repeat":
+                target.progress_at = now
+                repeated.add(target.pk)
+            else:
+                detail = (report.detail or "")[:255]
+                target.status, target.detail, target.progress_at = report.status, detail, now
+                changed[target.pk] = target
+                events.append(RolloutTargetEvent(target=target, at=now, status=report.status, detail=detail))
+                touched.add(target.rollout_id)
+                if report.status == S.SUCCEEDED:
+                    versions.setdefault(target.image_id, set()).add(report.device.pk)
+                if report.status in RolloutTarget.TERMINAL:
+                    finished.add(target.rollout_id)
+            results.append(_copy(target))
+        _write(changed, repeated - set(changed), events, versions, now)
+        for rollout_id in sorted(finished):
+            _enqueue_advance(rollout_id)
+        for rollout_id in sorted(touched):
+            rollout_publish_after_commit(rollout_id)
+    return results
+
+
+def _copy(target: RolloutTarget) -> RolloutTarget:
+    """The target as this report left it (a later report in the batch may move it further)."""
+    copy = RolloutTarget(pk=target.pk, rollout_id=target.rollout_id, device_id=target.device_id,
+                         image_id=target.image_id, stage=target.stage, status=target.status, detail=target.detail,
+                         progress_at=target.progress_at)  # fmt: skip
+    return copy
+
+
+def _write(changed: dict, repeated: set, events: list, versions: dict, now: datetime) -> None:
+    if changed:
+        _set_statuses(list(changed.values()), now)
+        RolloutTargetEvent.objects.bulk_create(events)
+    if repeated:
+        RolloutTarget.objects.filter(pk__in=sorted(repeated)).update(progress_at=now)
+    if versions:  # image id -> devices that succeeded with it
+        names = dict(FirmwareImage.objects.filter(pk__in=versions).values_list("pk", "version"))
+        for image_id, device_ids in versions.items():
+            Device.objects.filter(pk__in=sorted(device_ids)).update(firmware_version=names[image_id])
+
+
+def _set_statuses(targets: list[RolloutTarget], now: datetime) -> None:
+    """One ``UPDATE … SET status = CASE id WHEN …`` for the whole batch: ``bulk_update`` builds a
+    Case/When expression tree per row and cost ~1 ms per report here (60 % of the batch)."""
+    table = connection.ops.quote_name(RolloutTarget._meta.db_table)
+    whens = " ".join(["WHEN %s THEN %s"] * len(targets))
+    marks = ", ".join(["%s"] * len(targets))
+    # Only placeholders and the quoted table name are interpolated into the statement.
+    sets = f"status = CASE id {whens} END, detail = CASE id {whens} END, progress_at = %s"
+    sql = f"UPDATE {table} SET {sets} WHERE id IN ({marks})"  # noqa: S608
+    params = [v for t in targets for v in (t.pk, t.status)] + [v for t in targets for v in (t.pk, t.detail)]
+    progress_at = RolloutTarget._meta.get_field("progress_at").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, progress_at, *(t.pk for t in targets)])
 
 
 # Thousands of devices finishing within a second need one rollout step, not thousands: the first
@@ -118,4 +208,5 @@ def updates_time_out(*, now: datetime | None = None) -> int:
     with transaction.atomic():
         for rollout_id in rollouts:
             _enqueue_advance(rollout_id)
+            rollout_publish_after_commit(rollout_id)
     return timed_out
