@@ -8,6 +8,7 @@ scopes through ``accounts.selectors``: a plant or device outside the user's plan
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
@@ -140,3 +141,18 @@ def alarm_console(request, plant_id: int):
         "config": {"plant": plant.pk, "devices": devices},
     }
     return render(request, "dashboard/alarms.html", context)
+
+
+@login_required
+def rollout_board(request, plant_id: int):
+    """The plant's firmware rollouts with per-stage progress, failing devices and audit trail, then
+    live (``rollout`` events). ``Accept: application/json`` answers the snapshots (the page's
+    catch-up after a reconnect); 404 outside your plants."""
+    from firmware.live import rollout_snapshots
+
+    plant = get_object_or_404(plant_list_for(request.user), pk=plant_id)
+    snapshots = rollout_snapshots(plant)
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"rollouts": snapshots})
+    context = {**_plant_nav(request, plant, "rollouts"), "rollouts": snapshots, "config": {"plant": plant.pk}}
+    return render(request, "dashboard/rollouts.html", context)

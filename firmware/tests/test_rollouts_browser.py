@@ -1,0 +1,100 @@
+"""The rollouts page in real Chromium (Playwright) against a real Daphne: an operator watches a
+rollout progress as devices report, sees the failing device and the auto-pause, and resumes it.
+
+Reuses the dashboard's end-to-end parts (devices/tests/servers.py, the Chromium fixtures and
+helpers of devices/tests/test_dashboard_browser.py).
+"""
+
+import httpx
+import pytest
+
+from devices.tests import test_dashboard_browser as browser  # skips this module too without Chromium
+from devices.tests.servers import Daphne, ServerDatabase
+
+# The dashboard tests' fixtures (one Chromium per module, a fresh context per test) and helpers.
+chromium_browser, tab = browser.chromium_browser, browser.tab
+log_in, wait_live, expect = browser.log_in, browser.wait_live, browser.playwright_sync.expect
+
+SEED = """
+import json
+from devices.models import Device
+from devices.tests.e2e_seed import seed
+from firmware.services.rollouts import rollout_start
+from firmware.tests.factories import make_image, make_rollout
+data = seed(devices=3, sensor=False)
+plant = Device.objects.get(uid="press-001").plant
+Device.objects.filter(plant=plant).update(model="HP-400", firmware_version="1.0.0")
+rollout = make_rollout(plant, make_image(plant, "2.0.0"), name="Presses to 2.0.0", error_threshold=30)
+rollout_start(rollout=rollout)
+data["rollout"] = rollout.pk
+data["updates"] = {t.device.uid: t.pk for t in rollout.targets.select_related("device")}
+print(json.dumps(data))
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("rollouts-e2e")
+    database = ServerDatabase(workdir).create()
+    seeded = database.run_python(SEED)
+    server = Daphne(database.env, log=workdir / "daphne.log").start()
+    try:
+        yield server, seeded
+    finally:
+        server.stop()
+        database.drop()
+
+
+def report(server, seeded, uid: str, status: str, detail: str = ""):
+    body = {"update_id": seeded["updates"][uid], "status": status, "detail": detail}
+    token = seeded["devices"][uid]["token"]
+    response = httpx.post(f"{server.url}/api/v1/device/firmware/status/", json=body,
+                          headers={"Authorization": f"Device {token}"})  # fmt: skip
+    assert response.status_code == 200, response.text
+
+
+def test_operator_watches_progress_a_failure_pauses_and_resume_continues(stack, tab):
+    server, seeded, page = *stack, tab
+    log_in(page, server, "operator", seeded["password"])
+    page.get_by_role("link", name="Rollouts").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("firmware rollouts")
+    wait_live(page)
+    card = page.locator(f"#rollout-{seeded['rollout']}")
+    bar = card.get_by_role("progressbar", name="Stage 1")
+    expect(bar).to_have_attribute("aria-valuenow", "0")
+    expect(card.locator('[data-role="state"]')).to_have_text("running")
+
+    report(server, seeded, "press-001", "downloading")
+    expect(card.locator('[data-status="downloading"] dd')).to_have_text("1", timeout=3000)
+    report(server, seeded, "press-001", "succeeded", "booted 2.0.0")
+    expect(card.locator('[data-role="stage-text"]')).to_have_text("1/3 ok, 0 failed", timeout=3000)
+    expect(bar).to_have_attribute("aria-valuenow", "1")
+
+    # One failure of three is above the 30 % error threshold: the rollout pauses itself.
+    report(server, seeded, "press-002", "failed", "flash write error at 0x4000")
+    expect(card.locator('[data-role="failing"]')).to_contain_text("flash write error at 0x4000", timeout=3000)
+    expect(card.locator('[data-role="state"]')).to_have_text("paused", timeout=3000)
+    expect(card.locator(".pause-reason")).to_contain_text("1 of 3 devices failed")
+
+    # Keyboard only: focus Resume and press Enter (the REST action, with CSRF).
+    resume = card.get_by_role("button", name="Resume")
+    resume.focus()
+    page.keyboard.press("Enter")
+    expect(card.locator('[data-role="state"]')).to_have_text("running", timeout=3000)
+    card.locator("summary").click()
+    expect(card.locator('[data-role="audit"]')).to_contain_text("resumed")
+    expect(card.locator('[data-role="audit"]')).to_contain_text("operator")
+
+    report(server, seeded, "press-003", "succeeded")
+    expect(card.locator('[data-role="state"]')).to_have_text("completed", timeout=3000)
+    expect(bar).to_have_attribute("aria-valuenow", "3")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+
+
+def test_plant_b_user_gets_404_for_plant_a_rollouts(stack, tab):
+    server, seeded, page = *stack, tab
+    log_in(page, server, "viewer_b", seeded["password"])
+    assert page.goto(f"{server.url}/plants/{seeded['plants']['A']}/rollouts/").status == 404
+    page.goto(f"{server.url}/plants/{seeded['plants']['B']}/rollouts/")
+    expect(page.locator("#no-rollouts")).to_be_visible()
+    assert "Presses to 2.0.0" not in page.content()
