@@ -5,7 +5,7 @@ before a change with the old value. Before a device row is saved with a changed 
 is recorded as ``IdealCycleTime`` rows (the old value from the start, the new one from now).
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.utils import timezone
 
@@ -41,13 +41,15 @@ def mark_late_days_stale(sender, items, received_at, **kwargs):
     """
     from analytics.cache import SETTLE, day_cache_invalidate
 
+    settled = received_at - SETTLE
+    devices_since: dict[date, set[int]] = {}  # one UPDATE per first stale day, not one per machine
     for item in items:
         late = [
             m.ts
             for m in item.messages
-            if m.ts < received_at - SETTLE
-            and (m.state is not None or "count_total" in m.values or "count_good" in m.values)
+            if m.ts < settled and (m.state is not None or "count_total" in m.values or "count_good" in m.values)
         ]
         if late:
-            since = min(late).date() - timedelta(days=1)
-            day_cache_invalidate(device_ids=[item.device.pk], since=since)
+            devices_since.setdefault(min(late).date() - timedelta(days=1), set()).add(item.device.pk)
+    for since, device_ids in devices_since.items():
+        day_cache_invalidate(device_ids=sorted(device_ids), since=since)

@@ -290,3 +290,29 @@ def test_keeps_newer_state_when_a_concurrent_writer_stored_it_after_the_device_w
     device.refresh_from_db()
     assert (device.state, device.state_since) == ("down", at(100))
     assert states(device) == [(at(50), "running"), (at(100), "down")]  # both kept for the timeline
+
+
+def test_stores_every_value_exactly_when_it_needs_seventeen_digits(device):
+    values = {"drift": 0.1 + 0.2, "tiny": 5e-324, "huge": 1.7976931348623157e308, "negative": -123456.78901234567}
+    store(device, Message(ts=at(0), values=values, state=None))
+
+    stored = dict(TelemetryReading.objects.filter(device=device).values_list("metric__name", "value"))
+    assert stored == values
+    assert {name: value for name, (_, value) in latest(device).items()} == values
+
+
+def test_hands_the_after_commit_signals_to_defer_hooks_when_given(device, events, django_capture_on_commit_callbacks):
+    Device.objects.filter(pk=device.pk).update(online=True)
+    deferred = []
+    with django_capture_on_commit_callbacks(execute=True):
+        telemetry_store(
+            [IngestItem(device=Device.objects.get(pk=device.pk), messages=[msg(0, temperature=20)])],
+            received_at=at(1),
+            defer_hooks=deferred.append,
+        )
+    assert len(deferred) == 1 and events == []  # handed over on commit, not run
+
+    deferred[0]()
+
+    [(name, kwargs)] = events
+    assert name == "ingested" and kwargs["items"][0].messages == [msg(0, temperature=20)]

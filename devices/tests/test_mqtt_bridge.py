@@ -30,6 +30,7 @@ from paho.mqtt.properties import Properties
 from conftest import REQUIRE_SERVICES, require_service
 from devices.models import DeadLetter, TelemetryReading
 from devices.services.mqtt_bridge import MqttBridge, Received, bridge_process
+from devices.signals import telemetry_ingested
 from devices.tests.factories import make_device, make_line
 
 
@@ -270,6 +271,56 @@ def test_keeps_dead_letter_when_device_is_disabled(bridges, publish, line):
         f"device: '{device.uid}' is disabled; its messages are refused.",
     )
     assert readings(device) == []
+
+
+@on_broker
+def test_acknowledges_later_batches_while_after_commit_hooks_run_then_runs_every_hook_in_order_on_stop(
+    bridges, publish, device
+):
+    """The hooks (live events, alert evaluation...) run in the bridge's second thread: a slow one
+    delays neither the storing nor the acknowledgements, and stop() waits for all of them."""
+    release, calls = threading.Event(), []
+
+    def slow_receiver(sender, *, items, **kwargs):
+        calls.append([message.values["temperature"] for item in items for message in item.messages])
+        release.wait(10)  # the first call holds the hooks thread until the test releases it
+
+    telemetry_ingested.connect(slow_receiver, dispatch_uid="test-slow-receiver")
+    try:
+        bridge = bridges(flush_interval=0.01, batch_size=1)  # one message per batch and commit
+        start = timezone.now() - timedelta(seconds=10)
+        for i in range(4):
+            publish(device.uid, {"ts": iso(start + timedelta(seconds=i)), "values": {"temperature": float(i)}})
+            wait_for(lambda i=i: len(readings(device)) == i + 1, f"reading {i}")
+        wait_for(lambda: bridge.stats["acked"] == 4, "every acknowledgement while the first hook still runs")
+        assert calls == [[0.0]]
+        assert bridge.hooks.queue.qsize() == 3  # the other commits' hooks wait their turn
+        threading.Timer(0.3, release.set).start()
+        stop(bridge)  # returns once every hook of what was committed has run
+        assert calls == [[0.0], [1.0], [2.0], [3.0]]
+    finally:
+        release.set()
+        telemetry_ingested.disconnect(dispatch_uid="test-slow-receiver")
+
+
+@on_broker
+def test_shares_the_messages_between_bridges_of_one_shared_group(bridges, publish, device):
+    group = unique("group")
+    first, second = bridges(shared_group=group), bridges(shared_group=group)
+    start = timezone.now() - timedelta(seconds=30)
+    for i in range(20):
+        publish(device.uid, {"ts": iso(start + timedelta(seconds=i)), "values": {"temperature": float(i)}})
+    wait_for(lambda: len(readings(device)) == 20, "twenty readings")
+    wait_for(lambda: first.stats["acked"] + second.stats["acked"] == 20, "every acknowledgement")
+    assert readings(device) == [("temperature", float(i)) for i in range(20)]
+    assert first.stats["accepted"] + second.stats["accepted"] == 20  # each message went to one of them
+    assert first.stats["accepted"] > 0 and second.stats["accepted"] > 0
+
+
+def test_command_refuses_a_shared_group_name_with_topic_characters(settings):
+    settings.MQTT_URL = "mqtt://127.0.0.1:1"
+    with pytest.raises(CommandError, match="--shared-group must be a non-empty name"):
+        call_command("mqtt_bridge", "--shared-group", "a/b")
 
 
 def held(bridge, uid) -> int:

@@ -29,6 +29,11 @@ class Command(BaseCommand):
             "(default MQTT_BRIDGE_CLIENT_ID).",
         )
         parser.add_argument(
+            "--shared-group",
+            help="Subscribe as a member of this MQTT shared subscription group ($share/<group>/...): the broker "
+            "spreads the messages over the group's bridges. Give each process its own --client-id.",
+        )
+        parser.add_argument(
             "--summary-seconds", type=float, default=60.0, help="Interval of the one-line summary log (default 60)."
         )
 
@@ -37,12 +42,16 @@ class Command(BaseCommand):
             raise CommandError("MQTT_URL is not set: point it at the broker, e.g. MQTT_URL=mqtt://127.0.0.1:1883.")
         if options["batch_size"] < 1 or options["flush_ms"] < 0:
             raise CommandError("--batch-size must be at least 1 and --flush-ms at least 0.")
+        group = options["shared_group"]
+        if group is not None and (not group or any(char in group for char in "/+#")):
+            raise CommandError("--shared-group must be a non-empty name without '/', '+' or '#'.")
         bridge = MqttBridge(
             settings.MQTT_URL,
             client_id=options["client_id"],
             batch_size=options["batch_size"],
             flush_interval=options["flush_ms"] / 1000,
             summary_interval=options["summary_seconds"],
+            shared_group=group,
         )
         # The bridge runs in a worker thread and the main thread only waits: a signal handler then
         # never interrupts the bridge while it holds one of its locks.
