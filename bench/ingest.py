@@ -151,6 +151,15 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(kind: str, workers: int) -> subprocess.Popen:
     if kind == "uvicorn":
         cmd = [str(ROOT / ".venv/bin/uvicorn"), "factory.asgi:application", "--host", "127.0.0.1", "--port", str(PORT),
@@ -264,15 +273,46 @@ def start_broker() -> subprocess.Popen:
     return broker
 
 
-def bench_mqtt(uids: list[str], seconds: int, per_publish: int) -> dict:
-    """Readings/s stored by the bridge from a QoS 1 publisher; ``per_publish`` messages per MQTT publish."""
+PROFILE_IDLE = os.environ.get("BENCH_PROFILE_IDLE", "true") == "true"  # false: on-CPU samples only
+
+
+def profile_start(pid: int, seconds: int, name: str, profile_dir: str | None):
+    """py-spy sampling ``pid`` (all threads, waits included unless BENCH_PROFILE_IDLE=false) for ``seconds``.
+
+    Writes collapsed stacks (one line per stack, thread first) to ``<profile_dir>/<name>-<pid>.txt``.
+    """
+    if not profile_dir:
+        return None
+    out = Path(profile_dir) / f"{name}-{pid}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "200",
+           "--format", "raw", "--threads", "--nonblocking", "-o", str(out)] + ["--idle"] * PROFILE_IDLE  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def start_bridges(count: int, name: str) -> list[tuple[subprocess.Popen, Path]]:
+    """``count`` bridge processes (with more than one: a shared subscription, one client id each)."""
+    bridges = []
+    for n in range(count):
+        args = ["--client-id", f"bench-bridge-{n}", "--shared-group", "bench"] if count > 1 else []
+        log = ROOT / "var" / f"bench-{name}-{n}.log"
+        with log.open("w") as out:  # the summary lines (batches, acks) are printed with the results
+            bridge = subprocess.Popen([PY, "manage.py", "mqtt_bridge", *args], cwd=ROOT, start_new_session=True,
+                                      env={**ENV, "LOG_LEVEL": "INFO"}, stderr=out)  # fmt: skip
+        bridges.append((bridge, log))
+    return bridges
+
+
+def bench_mqtt(uids: list[str], seconds: int, per_publish: int, profile_dir: str | None = None, bridges: int = 1):
+    """Readings/s stored by the bridge(s) from a QoS 1 publisher; ``per_publish`` messages per MQTT publish."""
     broker = start_broker()
-    bridge = subprocess.Popen([PY, "manage.py", "mqtt_bridge"], cwd=ROOT, env=ENV, start_new_session=True)
+    procs = start_bridges(bridges, f"bridge-{per_publish}")
     time.sleep(3)
     try:
-        rss0 = rss_mb(bridge.pid)
+        rss0 = sum(rss_mb(bridge.pid) for bridge, _ in procs)
         before = count_rows()
-        started = time.perf_counter()
+        started, cpu0 = time.perf_counter(), sum(cpu_seconds(bridge.pid) for bridge, _ in procs)
+        profilers = [profile_start(bridge.pid, seconds, f"bridge-{per_publish}", profile_dir) for bridge, _ in procs]
         pub = subprocess.run([PY, "-c", PUBLISHER, ",".join(uids), str(seconds), str(per_publish), str(MQTT_PORT)],
                              capture_output=True, text=True, check=True, env=ENV)  # fmt: skip
         published = int(pub.stdout.strip())  # telemetry messages (5 readings each)
@@ -283,15 +323,25 @@ def bench_mqtt(uids: list[str], seconds: int, per_publish: int) -> dict:
                 last, stalled_since = now_rows, time.monotonic()
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
+        cpu = sum(cpu_seconds(bridge.pid) for bridge, _ in procs) - cpu0
         stored = count_rows() - before
-        return {"messages_per_publish": per_publish, "messages_published": published, "readings_stored": stored,
-                "readings_per_s": stored / elapsed, "seconds_incl_drain": round(elapsed, 1),
-                "lost": published * 5 - stored, "bridge_rss_mb_start": round(rss0, 1),
-                "bridge_rss_mb_end": round(rss_mb(bridge.pid), 1)}  # fmt: skip
+        for profiler in profilers:
+            if profiler:
+                profiler.wait()
+        return {"messages_per_publish": per_publish, "bridges": bridges, "messages_published": published,
+                "readings_stored": stored, "readings_per_s": stored / elapsed, "seconds_incl_drain": round(elapsed, 1),
+                "lost": published * 5 - stored, "bridge_cpu": round(cpu / elapsed, 2),
+                "bridge_rss_mb_start": round(rss0, 1),
+                "bridge_rss_mb_end": round(sum(rss_mb(bridge.pid) for bridge, _ in procs), 1)}  # fmt: skip
     finally:
-        stop(bridge)
+        for bridge, _ in procs:
+            stop(bridge)
         broker.terminate()
         broker.wait()
+        for _, log in procs:
+            stopped = [line for line in log.read_text().splitlines() if "MQTT bridge stopped" in line]
+            if stopped:
+                print("  bridge:", stopped[-1].split("MQTT bridge ", 1)[1], flush=True)
 
 
 def bench_soak(kind: str, workers: int, tokens_file: Path, uids: list[str], seconds: int) -> dict:
@@ -348,6 +398,8 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", default="raw,http_batch,http_single,mqtt,mqtt_gateway")
     parser.add_argument("--soak-seconds", type=int, default=600, help="length of the soak phase (--only soak)")
+    parser.add_argument("--bridges", type=int, default=1, help="bridge processes (>1: MQTT shared subscription)")
+    parser.add_argument("--profile", metavar="DIR", help="record py-spy profiles of the bridge into DIR")
     parser.add_argument("--out", default=str(ROOT / "bench/results/ingest.json"))
     args = parser.parse_args()
     phases = args.only.split(",")
@@ -364,9 +416,9 @@ def main():
     if "http_single" in phases:
         results["http_single"] = bench_http(args.server, args.workers, tokens_file, args.seconds, 1, 1, 64)
     if "mqtt" in phases:
-        results["mqtt"] = bench_mqtt(uids[:16], args.seconds, 1)
+        results["mqtt"] = bench_mqtt(uids[:16], args.seconds, 1, args.profile, args.bridges)
     if "mqtt_gateway" in phases:
-        results["mqtt_gateway"] = bench_mqtt(uids[:16], args.seconds, 20)
+        results["mqtt_gateway"] = bench_mqtt(uids[:16], args.seconds, 20, args.profile, args.bridges)
     if "soak" in phases:
         results["soak"] = bench_soak(args.server, args.workers, tokens_file, uids, args.soak_seconds)
     tokens_file.unlink()
@@ -403,6 +455,7 @@ def report(r: dict) -> None:
             ratio = f"  ({m['readings_per_s'] / raw:.0%} of raw)" if raw else ""
             print(f"  {label:<38} {m['readings_per_s']:>10,.0f} readings/s{ratio}"
                   f"  published {m['messages_published']:,} msgs, lost {m['lost']}"
+                  f"  {m.get('bridges', 1)} bridge(s), CPU {m.get('bridge_cpu', 0):.0%} of a core"
                   f"  bridge RSS {m['bridge_rss_mb_start']}->{m['bridge_rss_mb_end']} MiB")  # fmt: skip
 
     if "soak" in r:
