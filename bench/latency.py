@@ -1,12 +1,15 @@
-"""Live dashboard latency benchmark on the real stack (Daphne + Redis channel layer). Not a test: it prints figures.
+"""Live dashboard latency on the real stack (ASGI server + Redis channel layer). Not a test: it prints figures.
 
     DATABASE_URL=mysql://root@127.0.0.1:3306/factory REDIS_URL=redis://127.0.0.1:6379/13 \\
-      .venv/bin/python bench/latency.py [--devices 500] [--clients 50] [--rates 100,1000] [--seconds 10]
+      .venv/bin/python bench/latency.py [--devices 500] [--clients 50] [--rates 100,1000] [--seconds 10] \\
+        [--server uvicorn|daphne] [--workers 2]
 
 What it does, in one run:
 1. a scratch database (``e2e_<pid>_...`` next to DATABASE_URL's, dropped at the end), migrated and
    seeded with ``--devices`` machines in plant A, an operator, a token per device;
-2. one Daphne (``factory.asgi:application``, DEBUG off) on the Redis channel layer;
+2. the server (``factory.asgi:application``, DEBUG off) on the Redis channel layer: by default the
+   production shape, Uvicorn with 2 worker processes (``--server daphne`` for one Daphne, the
+   development server); devices' POSTs and browsers' WebSockets share it, as in production;
 3. ``--clients`` WebSocket clients (the browser protocol, a real session cookie) subscribed to
    plant A, in two receiver processes so that parsing frames does not slow the load generator;
 4. for each rate: devices POST ``/api/v1/telemetry/`` (one message each, round-robin over the
@@ -78,31 +81,36 @@ def receiver(url: str, cookie: str, plant: int, clients: int, ready, stop, resul
 
 
 async def post_load(url: str, devices: list[dict], rate: int, seconds: float, first_seq: int):
-    """POST one message per request at ``rate``/s; return {seq: send time}, {seq: 202 time}, error count."""
-    import httpx
+    """POST one message per request at ``rate``/s; return {seq: send time}, {seq: 202 time}, error count.
+
+    aiohttp, not httpx: httpx's pool could not send more than ~50 requests/s here with a few dozen
+    connections while the server sat idle (py-spy), which measured the client instead of the stack.
+    """
+    import aiohttp
 
     sent: dict[int, float] = {}
     acked: dict[int, float] = {}
     errors = 0
     total = int(rate * seconds)
-    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=httpx.Timeout(30, pool=None)) as client:
+    connector = aiohttp.TCPConnector(limit=128)
+    async with aiohttp.ClientSession(url, connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as client:
 
         async def one(seq: int, device: dict):
             nonlocal errors
-            body = {"values": {"seq": seq, "temperature": 20 + seq % 50}, "state": "running"}
+            body = json.dumps({"values": {"seq": seq, "temperature": 20 + seq % 50}, "state": "running"})
+            headers = {"Authorization": f"Device {device['token']}", "Content-Type": "application/json"}
             sent[seq] = time.monotonic()
             try:
-                response = await client.post(
-                    "/api/v1/telemetry/", json=body, headers={"Authorization": f"Device {device['token']}"}
-                )
-                ok = response.status_code == 202
+                async with client.post("/api/v1/telemetry/", data=body, headers=headers) as response:
+                    await response.read()
+                    ok = response.status == 202
                 acked[seq] = time.monotonic()
-            except httpx.HTTPError:
+            except (aiohttp.ClientError, TimeoutError):
                 ok = False
             if not ok:
                 errors += 1
                 del sent[seq]  # never stored: not expected on any screen
+                acked.pop(seq, None)
 
         tasks = []
         start = time.monotonic()
@@ -198,6 +206,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rates", default="100,1000")
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument(
+        "--server",
+        choices=["daphne", "uvicorn"],
+        default="uvicorn",
+        help="uvicorn: the production shape (docker-compose: Uvicorn workers); daphne: the development server",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="Uvicorn worker processes (default 2, as in production)")
     options = parser.parse_args()
 
     import django
@@ -231,9 +246,18 @@ def main() -> None:
             f"from devices.tests.e2e_seed import seed; seed(devices={options.devices}, sensor=False)"
         )
         devices = [d for d in seeded["devices"].values() if d["plant"] == seeded["plants"]["A"]]
-        server = Daphne(database.env, log=workdir / "daphne.log").start()
+        if options.server == "uvicorn":
+            args = [Path(sys.executable).parent / "uvicorn", "factory.asgi:application", "--host", "127.0.0.1",
+                    "--port", "{port}", "--workers", options.workers, "--no-access-log", "--lifespan", "off",
+                    "--log-level", "warning"]  # fmt: skip
+            label = f"Uvicorn ({options.workers} workers)"
+        else:
+            args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "--access-log", os.devnull,
+                    "factory.asgi:application"]  # fmt: skip
+            label = "Daphne"
+        server = Daphne(database.env, log=workdir / "server.log", server_args=args).start()
         cookie = session_login(server.url, "operator", seeded["password"])
-        print(f"Daphne {server.url}, {len(devices)} devices in plant A, {options.clients} WebSocket clients")
+        print(f"{label} {server.url}, {len(devices)} devices in plant A, {options.clients} WebSocket clients")
         print("post→frame: device POST to browser frame; post→202: the ingest's answer; 202→frame: publish + fan-out")
         print(
             f"{'msgs/s':>7} {'done/s':>7} {'sent':>6} {'err':>4} {'frames':>7} {'coal.':>6} {'lost':>5} "

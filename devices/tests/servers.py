@@ -7,8 +7,10 @@ subprocesses; ``Daphne`` runs ``factory.asgi:application`` on it and can be rest
 same port.
 """
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -101,9 +103,11 @@ class ServerDatabase:
 class Daphne:
     """One Daphne process on ``port`` (restartable there)."""
 
-    def __init__(self, env: dict, port: int | None = None, log: Path | None = None):
+    def __init__(self, env: dict, port: int | None = None, log: Path | None = None, server_args: list | None = None):
+        """``server_args``: another server's command line, with ``{port}`` (e.g. Uvicorn workers in bench/)."""
         self.env, self.port = env, port or free_port()
         self.log_path = log
+        self.server_args = server_args
         self.process = None
 
     @property
@@ -113,7 +117,12 @@ class Daphne:
     def start(self, timeout: float = 20) -> "Daphne":
         log = self.log_path.open("a") if self.log_path else subprocess.DEVNULL
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "factory.asgi:application"]
-        self.process = subprocess.Popen(command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        if self.server_args:
+            command = [str(arg).format(port=self.port) for arg in self.server_args]
+        self.process = subprocess.Popen(
+            command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=bool(self.server_args),
+        )
         deadline = time.monotonic() + timeout
         while True:
             with socket.socket() as sock:
@@ -131,6 +140,9 @@ class Daphne:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if self.process and self.server_args:  # a server with worker processes: none may outlive it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
 
     def log_tail(self) -> str:
         return self.log_path.read_text()[-3000:] if self.log_path and self.log_path.exists() else ""
