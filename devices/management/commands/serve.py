@@ -9,13 +9,19 @@ from that thread is handed to the server's event loop, see ``devices.live``).
 
 With a broker, tasks run on workers and beat is a process of its own (README "Running on the real
 services"): this command then starts Daphne alone, unless ``--beat`` asks for the thread anyway.
+
+The MQTT bridge is the same story: with ``MQTT_URL`` set and the in-memory channel layer (no
+``REDIS_URL``), its readings' live events and alarms would stay in its own process, so it runs as
+a thread here too (``--mqtt-bridge auto``). With Redis, run ``manage.py mqtt_bridge`` on its own.
 """
 
 import logging
+import threading
 
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from daphne.cli import CommandLineInterface
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +39,13 @@ class Command(BaseCommand):
             default="auto",
             help="Celery beat in this process: auto (default) = only when Celery is eager (no broker).",
         )
+        parser.add_argument(
+            "--mqtt-bridge",
+            choices=("auto", "on", "off"),
+            default="auto",
+            help="The MQTT bridge in this process: auto (default) = when MQTT_URL is set and the channel layer "
+            "is in-memory (no REDIS_URL), whose live events cannot leave the process.",
+        )
         parser.add_argument("application", nargs="?", default="factory.asgi:application", help="ASGI application.")
 
     def handle(self, *args, **options):
@@ -40,12 +53,19 @@ class Command(BaseCommand):
         wanted = options["beat"] == "on" or (options["beat"] == "auto" and settings.CELERY_TASK_ALWAYS_EAGER)
         if wanted:
             beat = start_embedded_beat()
+        bridge = None
+        in_memory = isinstance(get_channel_layer(), InMemoryChannelLayer)
+        if options["mqtt_bridge"] == "on" or (options["mqtt_bridge"] == "auto" and settings.MQTT_URL and in_memory):
+            bridge = start_embedded_bridge()
         argv = ["-b", options["bind"], "-p", str(options["port"])]
         if options["access_log"]:
             argv += ["--access-log", options["access_log"]]
         try:
             CommandLineInterface().run([*argv, options["application"]])
         finally:
+            if bridge is not None:
+                bridge.stop()  # stores and acknowledges what it holds, then disconnects
+                bridge.thread.join(30)
             if beat is not None:
                 beat.stop()
 
@@ -60,3 +80,16 @@ def start_embedded_beat():
     beat.start()
     logger.info("Celery beat runs in this process (%s).", settings.CELERY_BEAT_SCHEDULER)
     return beat
+
+
+def start_embedded_bridge():
+    """Start the MQTT bridge (``MQTT_URL``, the settings' client id) in a daemon thread and return it."""
+    from devices.services.mqtt_bridge import MqttBridge
+
+    if not settings.MQTT_URL:
+        raise CommandError("--mqtt-bridge on needs MQTT_URL (e.g. MQTT_URL=mqtt://127.0.0.1:1883).")
+    bridge = MqttBridge(settings.MQTT_URL, client_id=settings.MQTT_BRIDGE_CLIENT_ID)
+    bridge.thread = threading.Thread(target=bridge.run, name="mqtt-bridge", daemon=True)
+    bridge.thread.start()
+    logger.info("The MQTT bridge runs in this process (%s).", settings.MQTT_URL)
+    return bridge

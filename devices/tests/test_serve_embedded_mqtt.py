@@ -1,0 +1,69 @@
+"""The embedded default with MQTT (`make run` with MQTT_URL, no Redis): a reading published over MQTT
+reaches a browser stream.
+
+Without Redis the channel layer is in-memory: a separate bridge process would publish its live
+events into its own process, and no browser would see MQTT data move. ``manage.py serve`` runs the
+bridge as a thread of the web process then. A real server runs that command against the real
+broker; a real WebSocket client follows plant A; a real MQTT client publishes a reading.
+"""
+
+import json
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from websockets.sync.client import connect
+
+from alerts.tests.test_embedded_beat import EmbeddedServer
+from conftest import require_service
+from devices.tests.servers import ServerDatabase, session_login
+
+
+@pytest.fixture
+def embedded_with_mqtt(tmp_path):
+    broker = require_service("MQTT_URL")
+    database = ServerDatabase(tmp_path).create()
+    database.env.pop("REDIS_URL", None)  # the embedded default: in-memory channel layer
+    database.env.update(MQTT_URL=broker, MQTT_BRIDGE_CLIENT_ID=f"serve-test-{uuid.uuid4().hex[:8]}")
+    seeded = database.run_python("from devices.tests.e2e_seed import seed; seed(devices=1, sensor=False)")
+    server = EmbeddedServer(database.env, log=tmp_path / "serve.log").start()
+    try:
+        yield broker, server, seeded
+    finally:
+        server.stop()
+        database.drop()
+
+
+def publish(broker: str, topic: str, payload: dict) -> None:
+    host, port = broker.removeprefix("mqtt://").split(":")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"device-{uuid.uuid4().hex[:8]}")
+    client.connect(host, int(port))
+    client.loop_start()
+    client.publish(topic, json.dumps(payload), qos=1).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+
+
+def test_a_reading_published_over_mqtt_reaches_a_browser_of_the_web_process(embedded_with_mqtt):
+    broker, server, seeded = embedded_with_mqtt
+    press = seeded["devices"]["press-001"]
+    cookie = session_login(server.url, "operator", seeded["password"])
+    ws_url = server.url.replace("http://", "ws://") + f"/ws/live/?plant={seeded['plants']['A']}"
+    headers = {"Cookie": f"sessionid={cookie}", "Origin": server.url}
+    with connect(ws_url, additional_headers=headers, open_timeout=5) as browser:
+        assert json.loads(browser.recv(timeout=5))["kind"] == "hello"
+        reading, frames, deadline = None, [], time.monotonic() + 15
+        while reading is None and time.monotonic() < deadline:
+            # Until the bridge has subscribed, a QoS 1 message to nobody is dropped: publish again.
+            publish(broker, "factory/devices/press-001/telemetry", {"values": {"temperature": 64.25}})
+            try:
+                data = json.loads(browser.recv(timeout=1))
+            except TimeoutError:
+                continue
+            frames += data if isinstance(data, list) else [data]
+            reading = next((f for f in frames if f.get("kind") == "telemetry"), None)
+    assert reading is not None, f"no telemetry within 15 s; frames: {frames}; server log: {server.log_tail()}"
+    assert reading["device_id"] == press["id"]
+    assert reading["values"]["temperature"]["value"] == 64.25
