@@ -225,22 +225,34 @@ def bench_reports_uvicorn(pairs: list[tuple[int, str]], workers: int) -> dict:
     pairs_file.write_text("".join(f"{pk} {token}\n" for pk, token in pairs))
     server = _start_uvicorn(port, workers)
     events_before = RolloutTargetEvent.objects.count()
+    expected = events_before + 4 * len(pairs)
     try:
         started = time.perf_counter()
-        out = subprocess.run(
-            ["wrk", "-t2", "-c32", "-d600s", "--timeout", "30s", "--latency", "-s", str(ROOT / "bench/wrk_status.lua"),  # noqa: S607
-             f"http://127.0.0.1:{port}", "--", str(pairs_file), "2"],
-            capture_output=True, text=True, check=True,
+        client = subprocess.Popen(
+            ["wrk", "-t2", "-c32", "-d600s", "--timeout", "30s", "--latency", "-s",  # noqa: S607
+             str(ROOT / "bench/wrk_status.lua"), f"http://127.0.0.1:{port}", "--", str(pairs_file), "2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        # Done when every report's history row is there (or nothing new for 10 s); then wrk is
+        # interrupted (it prints its latency figures on SIGINT).
+        last, stalled_since = events_before, time.monotonic()
+        while client.poll() is None and last < expected and time.monotonic() - stalled_since < 10:
+            time.sleep(0.25)
+            if (now := RolloutTargetEvent.objects.count()) > last:
+                last, stalled_since = now, time.monotonic()
         elapsed = time.perf_counter() - started
+        if client.poll() is None:
+            client.send_signal(2)
+        stdout, stderr = client.communicate(timeout=30)
+        out = subprocess.CompletedProcess(client.args, client.returncode, stdout, stderr)
     finally:
         os.killpg(server.pid, 15)
         server.wait(20)
         pairs_file.unlink()
     ids = [pk for pk, _ in pairs]
     events = RolloutTargetEvent.objects.count() - events_before
-    # The server's own pace: from the first to the last history row the reports wrote (wrk's wall
-    # time also holds its start and the answers still in flight when a thread stops).
+    # The server's own pace: from the first to the last history row the reports wrote (the wall
+    # time also holds wrk's start and the polling above).
     span = (
         RolloutTargetEvent.objects.filter(target_id__in=ids)
         .exclude(status="notified")
