@@ -208,12 +208,17 @@ def wrk(tokens_file: Path, seconds: int, batch: int, values: int, connections: i
     }
 
 
-def bench_http(kind, workers, tokens_file, seconds, batch, values, connections) -> dict:
+def bench_http(kind, workers, tokens_file, seconds, batch, values, connections, profile_dir=None) -> dict:
     server = start_server(kind, workers)
     try:
         wrk(tokens_file, 2, batch, values, connections)  # warm-up: connections, metric cache
         before, rss0, started = count_rows(), rss_mb(server.pid), time.perf_counter()
+        children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
+        profilers = [profile_start(int(pid), seconds, f"http-{batch}", profile_dir) for pid in children or [server.pid]]
         result = wrk(tokens_file, seconds, batch, values, connections)
+        for profiler in profilers:
+            if profiler:
+                profiler.wait()
         elapsed = time.perf_counter() - started
         result["readings_per_s"] = (count_rows() - before) / elapsed
         result["rss_mb_start"], result["rss_mb_end"] = round(rss0, 1), round(rss_mb(server.pid), 1)
@@ -399,7 +404,7 @@ def main():
     parser.add_argument("--only", default="raw,http_batch,http_single,mqtt,mqtt_gateway")
     parser.add_argument("--soak-seconds", type=int, default=600, help="length of the soak phase (--only soak)")
     parser.add_argument("--bridges", type=int, default=1, help="bridge processes (>1: MQTT shared subscription)")
-    parser.add_argument("--profile", metavar="DIR", help="record py-spy profiles of the bridge into DIR")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy profiles of bridges and server workers")
     parser.add_argument("--out", default=str(ROOT / "bench/results/ingest.json"))
     args = parser.parse_args()
     phases = args.only.split(",")
@@ -409,12 +414,13 @@ def main():
     tokens_file.write_text("\n".join(tokens) + "\n")
     results = {"server": f"{args.server} x{args.workers}", "seconds": args.seconds, "devices": args.devices}
     results.update(started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), loadavg_start=os.getloadavg())
+    server = (args.server, args.workers)
     if "raw" in phases:
         results["raw_insert_rows_per_s"] = bench_raw()
     if "http_batch" in phases:
-        results["http_batch"] = bench_http(args.server, args.workers, tokens_file, args.seconds, 100, 5, 32)
+        results["http_batch"] = bench_http(*server, tokens_file, args.seconds, 100, 5, 32, args.profile)
     if "http_single" in phases:
-        results["http_single"] = bench_http(args.server, args.workers, tokens_file, args.seconds, 1, 1, 64)
+        results["http_single"] = bench_http(*server, tokens_file, args.seconds, 1, 1, 64, args.profile)
     if "mqtt" in phases:
         results["mqtt"] = bench_mqtt(uids[:16], args.seconds, 1, args.profile, args.bridges)
     if "mqtt_gateway" in phases:
