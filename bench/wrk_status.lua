@@ -2,7 +2,8 @@
 -- succeeded through POST /api/v1/device/firmware/status/.
 -- args: <file of "update_id token" lines> <wrk threads>
 -- Devices are split between wrk threads; a thread sends each status to all its devices before the
--- next status, so a device's reports arrive in order. A thread stops after its last answer.
+-- next status, so a device's reports arrive in order. After its last report a thread sends cheap
+-- 405 GETs; bench/rollout.py interrupts wrk once every report's history row is written.
 local thread_count = 0
 
 function setup(thread)

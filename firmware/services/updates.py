@@ -100,7 +100,8 @@ def updates_report_many(
     ids = sorted({r.update_id for r in reports})
     results: list[RolloutTarget | UpdateReportError] = []
     with transaction.atomic():
-        # Locked in primary-key order: two batches never wait for each other in a cycle.
+        # Locked in primary-key order: two batches never wait for each other in a cycle. (SQLite ignores
+        # FOR UPDATE; its transactions are IMMEDIATE in our settings, so batches run one after the other.)
         # No join here: FOR UPDATE would lock the shared image row too and serialise every batch.
         targets = {t.pk: t for t in RolloutTarget.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
         changed, repeated, events, versions, touched, finished = {}, set(), [], {}, set(), set()
