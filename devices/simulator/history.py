@@ -37,6 +37,7 @@ def history_fill(*, plant: Plant, now: datetime, seed: int | None = None, step: 
     """
     midnight = datetime.combine(now.astimezone(ZoneInfo(plant.time_zone)).date(), time(), ZoneInfo(plant.time_zone))
     rng = random.Random(seed)  # noqa: S311 (behaviour, not secrets)
+    planned = _planned(plant, midnight, now)
     stored = 0
     for device in Device.objects.filter(plant=plant, enabled=True).order_by("pk"):
         start = max(midnight, device.last_seen_at or midnight)
@@ -48,7 +49,15 @@ def history_fill(*, plant: Plant, now: datetime, seed: int | None = None, step: 
         )  # fmt: skip
         messages = []
         ts = start + timedelta(seconds=step)
+        off_shift = False
         while ts < now:
+            if planned is not None and device.kind == Device.Kind.MACHINE and not _in(planned, ts):
+                # Breaks and time between shifts: the crew stops the machine (planned_stop, no
+                # pieces) instead of producing into time the OEE does not plan, which made
+                # performance exceed 100 % (pieces without planned run time).
+                model.state, model.dwell_left, off_shift = "planned_stop", 1e9, True
+            elif off_shift:
+                model.dwell_left, off_shift = 0.0, False  # back on shift: the next state is drawn now
             sent = model.step(ts, step)
             messages.append(Message(ts=ts, values=sent["values"], state=sent.get("state")))
             ts += timedelta(seconds=step)
@@ -58,3 +67,21 @@ def history_fill(*, plant: Plant, now: datetime, seed: int | None = None, step: 
     if stored:
         logger.info("Demo history: %d message(s) for '%s' since %s.", stored, plant.name, midnight.isoformat())
     return stored
+
+
+def _planned(plant: Plant, start: datetime, end: datetime) -> list[tuple[datetime, datetime]] | None:
+    """The plant's planned production time in ``[start, end)``: its shifts minus breaks (analytics);
+    None for a plant without a shift calendar (its machines then play around the clock)."""
+    from analytics.calendar import occurrences
+    from analytics.models import NonProductionDay, Shift
+
+    shifts = Shift.objects.filter(plant=plant).prefetch_related("breaks")
+    if not shifts:
+        return None
+    closed = set(NonProductionDay.objects.filter(plant=plant).values_list("date", flat=True))
+    tz = ZoneInfo(plant.time_zone)
+    return [interval for occ in occurrences(shifts, start, end, tz, closed) for interval in occ.planned()]
+
+
+def _in(intervals: list[tuple[datetime, datetime]], at: datetime) -> bool:
+    return any(begin <= at < finish for begin, finish in intervals)

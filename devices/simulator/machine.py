@@ -92,12 +92,18 @@ class MachineModel:
     def step(self, ts: datetime, dt: float) -> dict:
         """Advance by ``dt`` real seconds; return the message the machine sends at ``ts``."""
         model_dt = dt * self.speed
+        # The pieces of the last ``dt`` belong to the state the machine reported at its start (a
+        # state holds until the next message): a machine that starts running now has made nothing
+        # yet, and one that just stopped did make the pieces of the time it still ran. Counting by
+        # the new state instead credited a whole step of pieces to an idle machine, which pushed
+        # performance over 100 % with the minute steps of the demo history.
+        was_running = self.state == "running"
         restarted = self._advance_state(model_dt)
         restarted |= self.rng.random() < RESTART_PER_HOUR * model_dt / 3600.0
         if restarted:
             self.count_total = self.count_good = 0
             self.progress = 0.0
-        elif self.state == "running":
+        elif was_running:
             self._produce(dt)
         self._advance_signals(model_dt)
         values = {

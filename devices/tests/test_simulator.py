@@ -339,3 +339,26 @@ def test_simulated_plant_reaches_the_database_over_http_and_websocket(daphne):
     by_ws = {d.uid: TelemetryReading.objects.filter(device=d).count() for d in [*machines, sensor]}
     assert all(by_ws[uid] > by_http[uid] for uid in by_http), (by_http, by_ws)
     assert DeviceToken.objects.filter(name="simulator").count() == 3, "the second run reuses the tokens"
+
+
+def test_pieces_of_a_step_belong_to_the_state_reported_at_its_start():
+    """A state holds until the next message (CONTRACT.md): pieces counted at the end of a step were
+    made while the machine was in the state it reported at the step's start. Crediting a step's
+    pieces to a machine that has only just started running made performance exceed 100 % in the
+    demo history (minute steps)."""
+    from devices.simulator.machine import MachineModel
+
+    now = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    starting = MachineModel(ideal_cycle_time=1.0, rng=random.Random(7), failure_rate=0)
+    starting.state, starting.dwell_left = "idle", 0.0
+    starting._next = lambda state: "running"
+    message = starting.step(now, 60.0)
+    assert message["state"] == "running" and message["values"]["count_total"] == 0
+
+    stopping = MachineModel(ideal_cycle_time=1.0, rng=random.Random(7), failure_rate=0)
+    stopping._enter("running")
+    stopping.dwell_left = 0.0
+    stopping._next = lambda state: "idle"
+    message = stopping.step(now, 60.0)
+    # 60 s of running at 1 s per piece, 5-25 % slower than ideal.
+    assert message["state"] == "idle" and 45 <= message["values"]["count_total"] <= 58
