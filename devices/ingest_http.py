@@ -5,54 +5,50 @@ request on this machine, STACK.md) and DRF. It still uses the ORM connection and
 service, so validation, storage and after-commit hooks are the same as for MQTT and WebSocket.
 Responses follow CONTRACT.md: 202, 400, 401, 403, 413, 415, 429 (with Retry-After).
 
-Group commit: concurrent requests in one process are handled together by ``IngestBatcher``:
+Group commit: concurrent requests in one process are handled together by ``factory.lean_http.GroupCommitBatcher``:
 one token query for all of them, one rate-limit round trip, and one transaction that stores
 every valid request. Each request still gets its own answer; an invalid request never affects
 another, and a database failure answers 503 to the requests of that batch (nothing stored).
 """
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 
 import orjson
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError
 from django.utils import timezone
 
 from devices.exceptions import DeviceAuthError
 from devices.services.ingest import IngestItem, rate_limit_many, telemetry_parse, telemetry_store
 from devices.services.telemetry_payload import PayloadError
 from devices.services.tokens import tokens_authenticate_many
+from factory.lean_http import GroupCommitBatcher, Response, json_response, read_body, respond
 
 logger = logging.getLogger(__name__)
 
-Response = tuple[int, bytes, dict]
 ONE_MICROSECOND = timedelta(microseconds=1)
 NO_AUTH = "Send the device token as 'Authorization: Device <token>'."
 
 
-def _json(status: int, body: dict, headers: dict | None = None) -> Response:
-    return status, orjson.dumps(body), headers or {}
-
-
 def _unavailable() -> Response:
-    return _json(503, {"detail": "Storage is unavailable; nothing was stored. Retry later."}, {"retry-after": "5"})
+    return json_response(
+        503, {"detail": "Storage is unavailable; nothing was stored. Retry later."}, {"retry-after": "5"}
+    )
 
 
 def telemetry_http_batch(requests: list[tuple[str, bytes]]) -> list[Response]:
     """Authenticate, rate-limit, validate and store several requests ``(authorization, body)``.
 
     Returns one response per request, in order. Runs in the lean path's worker thread (see
-    ``_telemetry_http_batch_in_worker``) or inside a Django view.
+    ``factory.lean_http.GroupCommitBatcher``) or inside a Django view.
     """
     responses: list[Response | None] = [None] * len(requests)
     tokens = {}
     for index, (authorization, _) in enumerate(requests):
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "device" or not token.strip():
-            responses[index] = _json(401, {"detail": NO_AUTH})
+            responses[index] = json_response(401, {"detail": NO_AUTH})
         else:
             tokens[index] = token.strip()
     try:
@@ -62,13 +58,13 @@ def telemetry_http_batch(requests: list[tuple[str, bytes]]) -> list[Response]:
         return [response or _unavailable() for response in responses]
     for index, result in devices.items():
         if isinstance(result, DeviceAuthError):
-            responses[index] = _json(result.status, {"detail": result.message})
+            responses[index] = json_response(result.status, {"detail": result.message})
     authenticated = [i for i, result in devices.items() if not isinstance(result, DeviceAuthError)]
     limit = settings.TELEMETRY_RATE_LIMIT
     for index, retry_after in zip(authenticated, rate_limit_many([devices[i].pk for i in authenticated]), strict=True):
         if retry_after:
             detail = f"Device '{devices[index].uid}' sends more than {limit} requests/s; batch messages or slow down."
-            responses[index] = _json(429, {"detail": detail}, {"retry-after": str(retry_after)})
+            responses[index] = json_response(429, {"detail": detail}, {"retry-after": str(retry_after)})
     pending = [index for index in authenticated if responses[index] is None]
     items, accepted, now = _parse_requests(requests, pending, devices, responses)
     if items:
@@ -80,7 +76,7 @@ def telemetry_http_batch(requests: list[tuple[str, bytes]]) -> list[Response]:
                 responses[index] = _unavailable()
             return responses
         for index, count in accepted.items():
-            responses[index] = _json(202, {"accepted": count})
+            responses[index] = json_response(202, {"accepted": count})
     return responses
 
 
@@ -101,11 +97,11 @@ def _parse_requests(requests, pending: list[int], devices: dict, responses: list
         try:
             messages = telemetry_parse(requests[index][1], now=now)
         except PayloadError as exc:
-            responses[index] = _json(exc.status, {"errors": exc.errors})
+            responses[index] = json_response(exc.status, {"errors": exc.errors})
             continue
         except Exception:  # a parser bug answers this request only, not its whole group
             logger.exception("telemetry: could not parse a request of device %s", devices[index].uid)
-            responses[index] = _json(500, {"detail": "Internal error; nothing was stored. Retry later."})
+            responses[index] = json_response(500, {"detail": "Internal error; nothing was stored. Retry later."})
             continue
         device = devices[index]
         items.setdefault(device.pk, IngestItem(device=device, messages=[])).messages.extend(messages)
@@ -113,109 +109,38 @@ def _parse_requests(requests, pending: list[int], devices: dict, responses: list
     return items, accepted, now
 
 
-def _telemetry_http_batch_in_worker(requests: list[tuple[str, bytes]]) -> list[Response]:
-    """``telemetry_http_batch`` from a worker thread, which no request signal reaches.
-
-    Django drops stale connections (``CONN_MAX_AGE``, a restarted MariaDB) when a request starts;
-    this thread does it itself. Never inside a Django view: there it would close the connection
-    of an open transaction (``ATOMIC_REQUESTS``, a test) and break it.
-    """
-    close_old_connections()
-    return telemetry_http_batch(requests)
-
-
 def telemetry_http_sync(authorization: str, body: bytes) -> Response:
     """One request (the Django fallback view and tests)."""
     return telemetry_http_batch([(authorization, body)])[0]
 
 
-class IngestBatcher:
-    """Collects concurrent requests of this process and hands them to ``telemetry_http_batch``.
-
-    While one batch is in the database the next requests queue up, so batches grow with load
-    (group commit) and a lone request waits for nobody. ``workers`` batches may be in flight.
-    """
-
-    def __init__(self, max_batch: int = 200, workers: int = 2):
-        self.max_batch, self.workers = max_batch, workers
-        self.queue: asyncio.Queue | None = None
-        self.loop = None
-
-    def _start(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.queue = asyncio.Queue()
-        for _ in range(self.workers):
-            self.loop.create_task(self._worker())
-
-    async def submit(self, authorization: str, body: bytes) -> Response:
-        if self.loop is not asyncio.get_running_loop():
-            self._start()
-        future = self.loop.create_future()
-        await self.queue.put((authorization, body, future))
-        return await future
-
-    async def _worker(self) -> None:
-        handle = sync_to_async(_telemetry_http_batch_in_worker, thread_sensitive=False)
-        while True:
-            batch = [await self.queue.get()]
-            while len(batch) < self.max_batch and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            try:
-                responses = await handle([(authorization, body) for authorization, body, _ in batch])
-            except Exception:  # never leave a request hanging
-                logger.exception("telemetry: batch failed")
-                responses = [_json(500, {"detail": "Internal error; nothing was stored. Retry later."})] * len(batch)
-            for (_, _, future), response in zip(batch, responses, strict=True):
-                if not future.done():
-                    future.set_result(response)
-
-
-batcher = IngestBatcher()
-
-
-async def _respond(send, status: int, body: bytes, headers: dict | None = None) -> None:
-    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _read_body(receive, limit: int) -> bytes | None:
-    """The request body, or None as soon as it exceeds ``limit`` bytes."""
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return b""
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+batcher = GroupCommitBatcher(
+    telemetry_http_batch,
+    name="telemetry",
+    failure=json_response(500, {"detail": "Internal error; nothing was stored. Retry later."}),
+)
 
 
 async def telemetry_endpoint(scope, receive, send) -> None:
     """The ASGI callable for ``/api/v1/telemetry/``."""
     if scope["method"] != "POST":
-        await _respond(send, 405, orjson.dumps({"detail": "Use POST."}), {"allow": "POST"})
+        await respond(send, 405, orjson.dumps({"detail": "Use POST."}), {"allow": "POST"})
         return
     headers = dict(scope["headers"])
     limit = settings.TELEMETRY_MAX_BODY_BYTES
     too_large = orjson.dumps({"detail": f"Body larger than {limit} bytes; send smaller batches."})
     length = headers.get(b"content-length", b"")
     if length.isdigit() and int(length) > limit:
-        await _respond(send, 413, too_large)
+        await respond(send, 413, too_large)
         return
     content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
     if content_type != b"application/json":
-        await _respond(send, 415, orjson.dumps({"detail": "Send Content-Type: application/json."}))
+        await respond(send, 415, orjson.dumps({"detail": "Send Content-Type: application/json."}))
         return
-    body = await _read_body(receive, limit)
+    body = await read_body(receive, limit)
     if body is None:
-        await _respond(send, 413, too_large)
+        await respond(send, 413, too_large)
         return
     authorization = headers.get(b"authorization", b"").decode("latin-1")
     status, payload, extra = await batcher.submit(authorization, body)
-    await _respond(send, status, payload, extra)
+    await respond(send, status, payload, extra)
