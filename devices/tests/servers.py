@@ -158,3 +158,42 @@ def session_login(base_url: str, username: str, password: str) -> str:
         response = client.post("/accounts/login/", data=form)
         assert response.status_code == 302, f"login as {username} failed: {response.status_code}"
         return client.cookies["sessionid"]
+
+
+def embedded_server(env: dict, log: Path) -> Daphne:
+    """``manage.py serve`` (the embedded default's web process: Daphne with Celery beat and, with
+    MQTT_URL, the MQTT bridge inside), not yet started."""
+    return Daphne(env, log=log, server_args=[sys.executable, "manage.py", "serve", "-b", "127.0.0.1", "-p", "{port}"])
+
+
+@contextlib.contextmanager
+def live_stream(server: Daphne, username: str, password: str, plant: int):
+    """A browser's ``/ws/live/?plant=`` stream on ``server``, logged in through the form, past its hello."""
+    from websockets.sync.client import connect
+
+    cookie = session_login(server.url, username, password)
+    ws_url = server.url.replace("http://", "ws://") + f"/ws/live/?plant={plant}"
+    headers = {"Cookie": f"sessionid={cookie}", "Origin": server.url}
+    with connect(ws_url, additional_headers=headers, open_timeout=5) as browser:
+        assert json.loads(browser.recv(timeout=5))["kind"] == "hello"
+        yield browser
+
+
+def next_event(browser, kind: str, timeout: float, before_each=None) -> tuple[dict | None, list[dict]]:
+    """The first event of ``kind`` within ``timeout`` seconds (None if none came) and every event seen.
+
+    ``before_each`` runs before each wait of at most a second (e.g. publish again until it arrives).
+    """
+    frames, deadline = [], time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        if before_each is not None:
+            before_each()
+        try:
+            data = json.loads(browser.recv(timeout=min(left, 1.0) if before_each else left))
+        except TimeoutError:
+            continue
+        frames += data if isinstance(data, list) else [data]
+        found = next((frame for frame in frames if frame.get("kind") == kind), None)
+        if found is not None:
+            return found, frames
+    return None, frames

@@ -8,17 +8,14 @@ broker; a real WebSocket client follows plant A; a real MQTT client publishes a 
 """
 
 import json
-import time
 import uuid
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from websockets.sync.client import connect
 
-from alerts.tests.test_embedded_beat import EmbeddedServer
 from conftest import require_service
-from devices.tests.servers import ServerDatabase, session_login
+from devices.tests.servers import ServerDatabase, embedded_server, live_stream, next_event
 
 
 @pytest.fixture
@@ -28,7 +25,7 @@ def embedded_with_mqtt(tmp_path):
     database.env.pop("REDIS_URL", None)  # the embedded default: in-memory channel layer
     database.env.update(MQTT_URL=broker, MQTT_BRIDGE_CLIENT_ID=f"serve-test-{uuid.uuid4().hex[:8]}")
     seeded = database.run_python("from devices.tests.e2e_seed import seed; seed(devices=1, sensor=False)")
-    server = EmbeddedServer(database.env, log=tmp_path / "serve.log").start()
+    server = embedded_server(database.env, tmp_path / "serve.log").start(timeout=30)
     try:
         yield broker, server, seeded
     finally:
@@ -49,21 +46,12 @@ def publish(broker: str, topic: str, payload: dict) -> None:
 def test_a_reading_published_over_mqtt_reaches_a_browser_of_the_web_process(embedded_with_mqtt):
     broker, server, seeded = embedded_with_mqtt
     press = seeded["devices"]["press-001"]
-    cookie = session_login(server.url, "operator", seeded["password"])
-    ws_url = server.url.replace("http://", "ws://") + f"/ws/live/?plant={seeded['plants']['A']}"
-    headers = {"Cookie": f"sessionid={cookie}", "Origin": server.url}
-    with connect(ws_url, additional_headers=headers, open_timeout=5) as browser:
-        assert json.loads(browser.recv(timeout=5))["kind"] == "hello"
-        reading, frames, deadline = None, [], time.monotonic() + 15
-        while reading is None and time.monotonic() < deadline:
-            # Until the bridge has subscribed, a QoS 1 message to nobody is dropped: publish again.
+    with live_stream(server, "operator", seeded["password"], seeded["plants"]["A"]) as browser:
+        # Until the bridge has subscribed, a QoS 1 message to nobody is dropped: publish again each second.
+        def send():
             publish(broker, "factory/devices/press-001/telemetry", {"values": {"temperature": 64.25}})
-            try:
-                data = json.loads(browser.recv(timeout=1))
-            except TimeoutError:
-                continue
-            frames += data if isinstance(data, list) else [data]
-            reading = next((f for f in frames if f.get("kind") == "telemetry"), None)
+
+        reading, frames = next_event(browser, "telemetry", timeout=15, before_each=send)
     assert reading is not None, f"no telemetry within 15 s; frames: {frames}; server log: {server.log_tail()}"
     assert reading["device_id"] == press["id"]
     assert reading["values"]["temperature"]["value"] == 64.25
