@@ -197,3 +197,19 @@ def next_event(browser, kind: str, timeout: float, before_each=None) -> tuple[di
         if found is not None:
             return found, frames
     return None, frames
+
+
+@contextlib.contextmanager
+def seeded_stack(workdir: Path, seed_code: str):
+    """A scratch database seeded by ``seed_code`` (prints one JSON object) and a Daphne on it:
+    yields ``(server, seeded)``; both are gone afterwards."""
+    database = ServerDatabase(workdir).create()
+    try:
+        seeded = database.run_python(seed_code)
+        server = Daphne(database.env, log=workdir / "daphne.log").start()
+        try:
+            yield server, seeded
+        finally:
+            server.stop()
+    finally:
+        database.drop()

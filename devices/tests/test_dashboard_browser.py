@@ -16,7 +16,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from devices.tests.servers import Daphne, ServerDatabase
+from devices.tests.servers import seeded_stack
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -37,15 +37,9 @@ if not Path(CHROMIUM).exists():
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("dashboard-e2e")
-    database = ServerDatabase(workdir).create()
-    seeded = database.run_python("from devices.tests.e2e_seed import seed; seed()")
-    server = Daphne(database.env, log=workdir / "daphne.log").start()
-    try:
+    seed = "from devices.tests.e2e_seed import seed; seed()"
+    with seeded_stack(tmp_path_factory.mktemp("dashboard-e2e"), seed) as (server, seeded):
         yield server, seeded
-    finally:
-        server.stop()
-        database.drop()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from devices.tests import test_dashboard_browser as browser  # skips this module too without Chromium
-from devices.tests.servers import Daphne, ServerDatabase
+from devices.tests.servers import seeded_stack
 
 # The dashboard tests' fixtures (one Chromium per module, a fresh context per test) and helpers.
 chromium_browser, tab = browser.chromium_browser, browser.tab
@@ -34,15 +34,8 @@ print(json.dumps(data))
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("rollouts-e2e")
-    database = ServerDatabase(workdir).create()
-    seeded = database.run_python(SEED)
-    server = Daphne(database.env, log=workdir / "daphne.log").start()
-    try:
+    with seeded_stack(tmp_path_factory.mktemp("rollouts-e2e"), SEED) as (server, seeded):
         yield server, seeded
-    finally:
-        server.stop()
-        database.drop()
 
 
 def report(server, seeded, uid: str, status: str, detail: str = ""):
