@@ -77,7 +77,8 @@ _SQL = {
         # MySQL evaluates ON DUPLICATE KEY assignments left to right: value must be set before ts.
         "latest": "INSERT INTO telemetry_latest (device_id, metric_id, ts, value) VALUES (%s, %s, %s, %s) "
         "ON DUPLICATE KEY UPDATE value = IF(VALUES(ts) > ts, VALUES(value), value), ts = GREATEST(ts, VALUES(ts))",
-        "pending": "INSERT INTO telemetry_rollup_pending (device_id, bucket, generation) VALUES (%s, %s, 1) "
+        # Placeholders only: mysqlclient folds an executemany into one multi-row INSERT only then.
+        "pending": "INSERT INTO telemetry_rollup_pending (device_id, bucket, generation) VALUES (%s, %s, %s) "
         "ON DUPLICATE KEY UPDATE generation = generation + 1",
     },
     "sqlite": {
@@ -87,7 +88,7 @@ _SQL = {
         "ON CONFLICT (device_id, metric_id) DO UPDATE SET "
         "value = CASE WHEN excluded.ts > telemetry_latest.ts THEN excluded.value ELSE telemetry_latest.value END, "
         "ts = MAX(telemetry_latest.ts, excluded.ts)",
-        "pending": "INSERT INTO telemetry_rollup_pending (device_id, bucket, generation) VALUES (%s, %s, 1) "
+        "pending": "INSERT INTO telemetry_rollup_pending (device_id, bucket, generation) VALUES (%s, %s, %s) "
         "ON CONFLICT (device_id, bucket) DO UPDATE SET generation = generation + 1",
     },
 }
@@ -206,7 +207,7 @@ def _store_once(items: list[IngestItem], received_at: datetime, defer_hooks: Def
             _insert_numbers(cursor, _sql("reading"), readings)
             latest_rows = sorted((d, ids[n], adapt(ts), v) for (d, n), (ts, v) in latest.items())
             _insert_numbers(cursor, _sql("latest"), latest_rows)
-            _executemany(cursor, _sql("pending"), sorted(pending))
+            _executemany(cursor, _sql("pending"), [(device_id, minute, 1) for device_id, minute in sorted(pending)])
             _executemany(cursor, _sql("state"), states)
         came_online = _touch_devices(items, received_at, current_state)
         hooks = partial(_after_commit, items, received_at, came_online)

@@ -316,3 +316,29 @@ def test_hands_the_after_commit_signals_to_defer_hooks_when_given(device, events
 
     [(name, kwargs)] = events
     assert name == "ingested" and kwargs["items"][0].messages == [msg(0, temperature=20)]
+
+
+@pytest.mark.django_db(transaction=True)  # committed, as in production: the metric ids are cached
+def test_a_batch_of_many_devices_costs_a_fixed_number_of_insert_statements(device):
+    """Each insert kind is one multi-row statement, however many devices a batch holds: mysqlclient
+    only folds ``executemany`` into one statement when every value is a placeholder, and the rollup
+    queue's literal ``1`` made it send one INSERT per device and minute (bench/latency.py: 14 of a
+    batch's 20 statements)."""
+    from django.db import connection
+
+    if connection.vendor != "mysql":
+        pytest.skip("counts MariaDB's statements (SQLite's executemany is one C loop)")
+    devices = [Device.objects.get(pk=make_device(device.line, f"press-{i}").pk) for i in range(20)]
+    items = [IngestItem(device=d, messages=[msg(i, "running", power=i)]) for i, d in enumerate(devices)]
+
+    def inserts() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW SESSION STATUS LIKE 'Com_insert'")
+            return int(cursor.fetchone()[1])
+
+    store(device, msg(0, power=1))  # the metric exists already, as in a running plant
+    before = inserts()
+    assert telemetry_store(items, received_at=at(3600)) == 20
+    assert inserts() - before == 4  # readings, latest values, rollup queue, state changes
+    assert RollupPending.objects.filter(device__in=devices).count() == 20
+    assert MachineState.objects.filter(device__in=devices).count() == 20
