@@ -22,14 +22,11 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.db import close_old_connections
 
 from accounts.selectors import plant_list_for, scope_to_plants
+from devices.dashboard.frames import BATCH_SECONDS, COALESCE_SECONDS, Framer
 from devices.dashboard.hub import hub
 from devices.models import Device
 
-# Telemetry frames per device and browser: at most one per interval; newer values replace older.
-COALESCE_SECONDS = 0.25
-# Frames per browser: events ready within this window leave together as one JSON array, so a busy
-# plant costs a browser (and the server) at most 1/BATCH_SECONDS frames a second.
-BATCH_SECONDS = 0.02
+__all__ = ["BATCH_SECONDS", "COALESCE_SECONDS", "LiveConsumer"]
 # A session that expires or is logged out elsewhere ends the stream within this time.
 SESSION_RECHECK_SECONDS = 30.0
 MAX_SUBSCRIPTIONS = 200
@@ -59,33 +56,17 @@ def _visible_device_plant(user, device_id: int) -> int | None:
     return scope_to_plants(Device.objects.filter(pk=device_id), user).values_list("plant_id", flat=True).first()
 
 
-def _merge(pending: dict, event: dict) -> None:
-    """Fold a newer telemetry event into the pending one: per metric the newer reading wins."""
-    values = pending.setdefault("values", {})
-    for name, reading in (event.get("values") or {}).items():
-        if name not in values or (reading.get("ts") or "") >= (values[name].get("ts") or ""):
-            values[name] = reading
-    for key, value in event.items():
-        if key not in ("values", "n"):
-            pending[key] = value
-    pending["n"] = pending.get("n", 1) + event.get("n", 1)
-
-
 class LiveConsumer(AsyncWebsocketConsumer):
     """Authenticates the session user, checks every subscription through ``accounts.selectors``,
     follows plants and devices through the process's plant hub and forwards their events. Writes nothing;
-    coalesces telemetry per device (``COALESCE_SECONDS``); closes 4401 when the session ends."""
+    telemetry is coalesced per device (``frames.COALESCE_SECONDS``): for followed plants by the hub,
+    once for all browsers of the process, for single devices here; closes 4401 when the session ends."""
 
     async def connect(self):
         self.user = self.scope.get("user")
         self.plants: set[int] = set()
         self.devices: dict[int, int] = {}  # device id → its plant id
-        self.pending: dict[object, dict] = {}
-        self.last_sent: dict[object, float] = {}
-        self.flush_handle: asyncio.TimerHandle | None = None
-        self.outbox: list[dict] = []
-        self.outbox_handle: asyncio.TimerHandle | None = None
-        self.last_frame = -1e9
+        self.framer = Framer(self.send_frame)  # the events of single devices (plants: the hub's)
         self.watchdog = None
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
@@ -105,9 +86,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.watchdog:
             self.watchdog.cancel()
-        for handle in (getattr(self, "flush_handle", None), getattr(self, "outbox_handle", None)):
-            if handle:
-                handle.cancel()
+        if getattr(self, "framer", None):
+            self.framer.close()
         for plant_id in set(getattr(self, "plants", ())) | set(getattr(self, "devices", {}).values()):
             await hub().leave(plant_id, self)
 
@@ -170,78 +150,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await hub().leave(plant_id, self)
         return None
 
-    async def deliver(self, events: list, message: dict, plant_id: int | None = None):
-        """Forward the events of a plant message (handed over by the hub) that this browser follows.
+    async def deliver(self, pairs: list[tuple[dict, int | None]]) -> None:
+        """Keep the events of followed devices among a plant's ``(event, device id)`` pairs (handed over
+        by the hub for plants this browser does not follow as a whole)."""
+        mine = [event for event, device_id in pairs if device_id in self.devices]
+        if mine:
+            await self.framer.add(mine)
 
-        All of them when it follows the plant; those of its devices when it follows devices only.
-        Telemetry is coalesced per device; everything else goes at once (within ``BATCH_SECONDS``).
-        """
-        plant_id = message.get("plant_id") if plant_id is None else plant_id
-        whole_plant = plant_id in self.plants
-        device_ids = message.get("device_ids")
-        if not isinstance(device_ids, list) or len(device_ids) != len(events):
-            device_ids = [event.get("device_id") if isinstance(event, dict) else None for event in events]
-        now = time.monotonic()
-        ready = []
-        for event, device_id in zip(events, device_ids, strict=True):
-            if not isinstance(event, dict) or not (whole_plant or device_id in self.devices):
-                continue
-            if event.get("kind") != "telemetry":
-                ready.append(event)
-                continue
-            key = event.get("device_id")
-            if key in self.pending:
-                _merge(self.pending[key], event)
-            elif now - self.last_sent.get(key, -1e9) >= COALESCE_SECONDS:
-                self.last_sent[key] = now
-                ready.append({**event, "n": event.get("n", 1)})
-            else:
-                self.pending[key] = {**event, "values": dict(event.get("values") or {}), "n": event.get("n", 1)}
-                self._schedule_flush(self.last_sent[key] + COALESCE_SECONDS - now)
-        if ready:
-            await self._emit(ready)
-
-    def _schedule_flush(self, delay: float):
-        if self.flush_handle is None:
-            self.flush_handle = asyncio.get_running_loop().call_later(max(delay, 0), self._start_flush)
-
-    def _start_flush(self):
-        self.flush_handle = None
-        self.flush_task = asyncio.ensure_future(self._flush())
-
-    async def _flush(self):
-        """Send every coalesced reading whose device may have a frame again; wait for the rest."""
-        now = time.monotonic()
-        due = [key for key in self.pending if now - self.last_sent.get(key, -1e9) >= COALESCE_SECONDS - 0.005]
-        ready = []
-        for key in due:
-            ready.append(self.pending.pop(key))
-            self.last_sent[key] = now
-        if self.pending:
-            self._schedule_flush(min(self.last_sent[k] for k in self.pending) + COALESCE_SECONDS - now)
-        if ready:
-            await self._emit(ready)
-
-    async def _emit(self, events: list[dict]):
-        """Send now when the last frame is older than ``BATCH_SECONDS``, else with the next batch."""
-        self.outbox.extend(events)
-        if self.outbox_handle is not None:
-            return
-        wait = self.last_frame + BATCH_SECONDS - time.monotonic()
-        if wait <= 0:
-            await self._send_outbox()
-        else:
-            self.outbox_handle = asyncio.get_running_loop().call_later(wait, self._start_outbox)
-
-    def _start_outbox(self):
-        self.outbox_handle = None
-        self.outbox_task = asyncio.ensure_future(self._send_outbox())
-
-    async def _send_outbox(self):
-        events, self.outbox = self.outbox, []
-        if events and self.user is not None:
-            self.last_frame = time.monotonic()
-            await self._send(events[0] if len(events) == 1 else events)
+    async def send_frame(self, text: str) -> None:
+        """A frame of events, already encoded (the hub encodes once for every browser of a plant)."""
+        if self.user is not None:  # not after a denial: the connection is closing
+            await self.send(text_data=text)
 
     async def _watch_session(self):
         while True:

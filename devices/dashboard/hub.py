@@ -4,7 +4,9 @@ With the Redis layer, a group send copies the message once per member channel: 5
 one plant on one Daphne would make every event 50 Redis messages, each popped, decoded and
 dispatched separately (bench/latency.py measured the process saturating near 100 events/s).
 Instead the hub joins ``live.plant.<id>`` once per process with its own channel and hands each
-message to the local consumers that follow that plant, in the same event loop.
+message to the local consumers that follow that plant, in the same event loop. For the consumers that
+follow the whole plant it also builds the frames once (``frames.Framer``) and sends each of them the
+same text; consumers that follow single devices of the plant get the events and keep their own.
 """
 
 import asyncio
@@ -13,6 +15,7 @@ import weakref
 
 from channels.layers import get_channel_layer
 
+from devices.dashboard.frames import Framer
 from devices.live import plant_group, register_server_loop
 
 logger = logging.getLogger(__name__)
@@ -32,11 +35,14 @@ class PlantHub:
         self.layer = get_channel_layer()
         self.members: dict[int, set] = {}
         self.readers: dict[int, tuple[str, asyncio.Task]] = {}
+        self.framers: dict[int, Framer] = {}  # per plant: the frames of its whole-plant followers
         self.lock = asyncio.Lock()  # joins and leaves of one plant must not interleave their awaits
 
     async def join(self, plant_id: int, consumer) -> None:
         async with self.lock:
             self.members.setdefault(plant_id, set()).add(consumer)
+            if plant_id not in self.framers:
+                self.framers[plant_id] = Framer(self._sender(plant_id))
             if plant_id not in self.readers:
                 # The default prefix: the Redis layer pops every process-local channel of one prefix
                 # in one loop, and a second prefix would starve behind the consumers' receives.
@@ -54,6 +60,7 @@ class PlantHub:
             members.discard(consumer)
             if not members:
                 del self.members[plant_id]
+                self.framers.pop(plant_id).close()
                 channel, task = self.readers.pop(plant_id)
                 task.cancel()
                 await self.layer.group_discard(plant_group(plant_id), channel)
@@ -69,11 +76,28 @@ class PlantHub:
                 await asyncio.sleep(1)
                 continue
             events = message.get("events") or [message.get("event")]
-            for consumer in list(self.members.get(plant_id, ())):
+            device_ids = message.get("device_ids")
+            if not isinstance(device_ids, list) or len(device_ids) != len(events):
+                device_ids = [event.get("device_id") if isinstance(event, dict) else None for event in events]
+            pairs = [pair for pair in zip(events, device_ids, strict=True) if isinstance(pair[0], dict)]
+            members = self.members.get(plant_id, ())
+            if any(plant_id in consumer.plants for consumer in members):
+                await self.framers[plant_id].add([event for event, _ in pairs])
+            for consumer in [c for c in members if plant_id not in c.plants]:  # they follow some of its devices
                 try:
-                    await consumer.deliver(events, message, plant_id)
+                    await consumer.deliver(pairs)
                 except Exception:  # one broken browser connection must not stop the others
                     logger.warning("live hub: delivery failed", exc_info=True)
+
+    def _sender(self, plant_id: int):
+        async def send(text: str) -> None:
+            for consumer in [c for c in self.members.get(plant_id, ()) if plant_id in c.plants]:
+                try:
+                    await consumer.send_frame(text)
+                except Exception:  # one broken browser connection must not stop the others
+                    logger.warning("live hub: delivery failed", exc_info=True)
+
+        return send
 
 
 def hub() -> PlantHub:

@@ -297,3 +297,30 @@ async def test_an_event_published_from_a_plain_thread_of_the_server_process_reac
     await asyncio.to_thread(live_publish, plant_id=plant_a.pk, event=event)
     assert await receive(communicator) == event
     await communicator.disconnect()
+
+
+async def test_browsers_of_one_plant_get_the_same_frames_encoded_once_for_all(viewer, plant_a, monkeypatch):
+    """Fan-out cost per event must not grow with the number of wall screens (bench/latency.py):
+    the hub coalesces and encodes a plant's frame once and sends every follower the same text."""
+    from devices.dashboard import frames
+
+    encoded = []
+    real_dumps = frames.orjson.dumps
+
+    class CountingOrjson:
+        @staticmethod
+        def dumps(value):
+            encoded.append(value)
+            return real_dumps(value)
+
+    browsers = [await connect(viewer, f"?plant={plant_a.pk}") for _ in range(5)]
+    for browser in browsers:
+        await receive(browser)  # hello
+    monkeypatch.setattr(frames, "orjson", CountingOrjson)
+    layer, group = get_channel_layer(), plant_group(plant_a.pk)
+    await layer.group_send(group, {"type": "live.events", "events": [telemetry(5, 1, 60.0), telemetry(6, 1, 20.0)]})
+    texts = [await browser.receive_from(timeout=2) for browser in browsers]
+    assert len(set(texts)) == 1 and [e["device_id"] for e in orjson.loads(texts[0])] == [5, 6]
+    assert len(encoded) == 1, "one encoding for five browsers"
+    for browser in browsers:
+        await browser.disconnect()
