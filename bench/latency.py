@@ -12,14 +12,15 @@ What it does, in one run:
    development server); devices' POSTs and browsers' WebSockets share it, as in production;
 3. ``--clients`` WebSocket clients (the browser protocol, a real session cookie) subscribed to
    plant A, in two receiver processes so that parsing frames does not slow the load generator;
-4. for each rate: devices POST ``/api/v1/telemetry/`` (one message each, round-robin over the
+4. a warm-up, not measured: each device posts once (online, in its state, as in a running plant);
+5. for each rate: devices POST ``/api/v1/telemetry/`` (one message each, round-robin over the
    devices, values ``seq`` and ``temperature``) at that total rate for ``--seconds``. Latency is
    client clock from just before the POST to the frame carrying that ``seq`` (the same monotonic
    clock in every process), split into the ingest's answer (POST to 202) and the live path (202
    to frame: publish after commit, Redis, fan-out, WebSocket). Each telemetry event says how many
    readings it carries (``n``, more than 1 when coalesced); frames lost = readings sent x clients -
    readings delivered;
-5. page load of the plant overview with all devices in Chromium (Performance API, median of 5).
+6. page load of the plant overview with all devices in Chromium (Performance API, median of 5).
 """
 
 import argparse
@@ -30,6 +31,7 @@ import os
 import statistics
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,8 +44,54 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (from /proc: no psutil here)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(parents.get(current, []))
+    return found
+
+
+def named(name: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of ``pids`` (processes that are gone count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
 def receiver(url: str, cookie: str, plant: int, clients: int, ready, stop, results) -> None:
     """Run ``clients`` WebSocket clients; put one list of (monotonic, device, seq, n) per client."""
+    import orjson
     import websockets
 
     async def client(log: list, connected: asyncio.Event):
@@ -52,20 +100,24 @@ def receiver(url: str, cookie: str, plant: int, clients: int, ready, stop, resul
         async with websockets.connect(ws_url, additional_headers=headers, max_queue=None) as ws:
             await ws.recv()  # hello
             connected.set()
-            while True:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
-                except TimeoutError:
-                    if stop.is_set():
-                        return
-                    continue
-                now = time.monotonic()
-                if stop.is_set():
-                    return  # still backlogged when the drain time ended: the rest counts as lost
-                data = json.loads(raw)
-                for frame in data if isinstance(data, list) else [data]:
-                    if frame.get("kind") == "telemetry" and "seq" in frame["values"]:
-                        log.append((now, frame["device_id"], int(frame["values"]["seq"]["value"]), frame.get("n", 1)))
+
+            async def close_at_stop():
+                while not stop.is_set():
+                    await asyncio.sleep(0.2)
+                await ws.close()  # still backlogged when the drain time ended: the rest counts as lost
+
+            closer = asyncio.create_task(close_at_stop())
+            # No timeout per frame (asyncio.wait_for made a task per frame) and orjson: the receivers
+            # stand in for browsers on other machines, so they should take as little CPU as they can.
+            with suppress(websockets.ConnectionClosed):
+                async for raw in ws:
+                    now = time.monotonic()
+                    data = orjson.loads(raw)
+                    for frame in data if isinstance(data, list) else [data]:
+                        if frame.get("kind") == "telemetry" and "seq" in frame["values"]:
+                            seq = int(frame["values"]["seq"]["value"])
+                            log.append((now, frame["device_id"], seq, frame.get("n", 1)))
+            closer.cancel()
 
     async def main():
         logs = [[] for _ in range(clients)]
@@ -125,7 +177,7 @@ async def post_load(url: str, devices: list[dict], rate: int, seconds: float, fi
     return sent, acked, errors
 
 
-def run_rate(server_url, cookie, plant, devices, clients, rate, seconds, first_seq) -> dict:
+def run_rate(server_url, cookie, plant, devices, clients, rate, seconds, first_seq, server_pid) -> dict:
     ctx = mp.get_context("spawn")
     ready_events, stop, results = [], ctx.Event(), ctx.Queue()
     processes = []
@@ -138,10 +190,20 @@ def run_rate(server_url, cookie, plant, devices, clients, rate, seconds, first_s
     for ready in ready_events:
         assert ready.wait(60), "receivers did not connect"
     time.sleep(0.5)
+    roles = {
+        "server": descendants(server_pid),
+        "load generator": [os.getpid()],
+        "browsers": [p.pid for p in processes],
+        "MariaDB": named("mariadbd"),
+        "Redis": named("redis-server"),
+    }
+    before = {role: cpu_seconds(pids) for role, pids in roles.items()}
     started = time.monotonic()
     import uvloop  # the load generator is the busiest process here: the faster loop leaves more CPU to the stack
 
     sent, acked, errors = uvloop.run(post_load(server_url, devices, rate, seconds, first_seq))
+    elapsed = time.monotonic() - started
+    cpu = {role: (cpu_seconds(pids) - before[role]) / elapsed for role, pids in roles.items()}
     achieved = len(sent) / (max(acked.values(), default=started) - started)
     time.sleep(5)  # drain: let coalesced frames and queued messages arrive
     stop.set()
@@ -174,6 +236,7 @@ def run_rate(server_url, cookie, plant, devices, clients, rate, seconds, first_s
         "fan_p50": percentile(after_ack, 50),
         "fan_p95": percentile(after_ack, 95),
         "fan_p99": percentile(after_ack, 99),
+        "cpu": cpu,  # cores busy per role while posting (the machine has os.cpu_count())
     }
 
 
@@ -251,10 +314,27 @@ def main() -> None:
         )
         devices = [d for d in seeded["devices"].values() if d["plant"] == seeded["plants"]["A"]]
         if options.server == "uvicorn":
-            args = [Path(sys.executable).parent / "uvicorn", "factory.asgi:application", "--host", "127.0.0.1",
-                    "--port", "{port}", "--workers", options.workers, "--no-access-log", "--lifespan", "off",
-                    "--loop", "uvloop", "--http", "httptools", "--ws-per-message-deflate", "false",
-                    "--log-level", "warning"]  # fmt: skip  (docker-compose.yml's command)
+            args = [
+                Path(sys.executable).parent / "uvicorn",
+                "factory.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--workers",
+                options.workers,
+                "--no-access-log",
+                "--lifespan",
+                "off",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--ws-per-message-deflate",
+                "false",
+                "--log-level",
+                "warning",
+            ]  # fmt: skip  (docker-compose.yml's command)
             label = f"Uvicorn ({options.workers} workers)"
         else:
             args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "--access-log", os.devnull,
@@ -268,10 +348,25 @@ def main() -> None:
             f"{'msgs/s':>7} {'done/s':>7} {'sent':>6} {'err':>4} {'frames':>7} {'coal.':>6} {'lost':>5} "
             f"{'post→frame p50/p95/p99 ms':>27} {'post→202 p50/p95':>17} {'202→frame p50/p95/p99':>22}"
         )
+        # Warm-up, not measured: every device posts once, so the runs see what a running plant sends
+        # (devices online, in their state, connections and caches warm), not each device's first
+        # message (online transition, state change, status event), which half of a 10 s run at 100/s was.
+        import uvloop
+
+        uvloop.run(post_load(server.url, devices, 250, len(devices) / 250, 10**9))
+        time.sleep(2)
         first_seq = 0
         for rate in (int(r) for r in options.rates.split(",")):
             r = run_rate(
-                server.url, cookie, seeded["plants"]["A"], devices, options.clients, rate, options.seconds, first_seq
+                server.url,
+                cookie,
+                seeded["plants"]["A"],
+                devices,
+                options.clients,
+                rate,
+                options.seconds,
+                first_seq,
+                server.process.pid,
             )
             first_seq += r["sent"]
             print(
@@ -280,6 +375,8 @@ def main() -> None:
                 f"{r['p50']:>9.0f}/{r['p95']:>7.0f}/{r['p99']:>7.0f} {r['post_p50']:>8.0f}/{r['post_p95']:>7.0f} "
                 f"{r['fan_p50']:>8.1f}/{r['fan_p95']:>6.1f}/{r['fan_p99']:>6.1f}"
             )
+            busy = ", ".join(f"{role} {cores:.2f}" for role, cores in r["cpu"].items())
+            print(f"{'':>7} cores busy while posting (of {os.cpu_count()}): {busy}, total {sum(r['cpu'].values()):.2f}")
         load = page_load(server.url, seeded["password"], seeded["plants"]["A"])
         print(
             f"Overview page, {load['tiles']:.0f} devices, Chromium (median of 5): TTFB {load['ttfb']:.0f} ms, "
