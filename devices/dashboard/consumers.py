@@ -11,7 +11,9 @@ Protocol (README "Live dashboard"):
 """
 
 import asyncio
+import logging
 import time
+from collections import deque
 from urllib.parse import parse_qs
 
 import orjson
@@ -27,10 +29,16 @@ from devices.dashboard.hub import hub
 from devices.models import Device
 
 __all__ = ["BATCH_SECONDS", "COALESCE_SECONDS", "LiveConsumer"]
+logger = logging.getLogger(__name__)
 # A session that expires or is logged out elsewhere ends the stream within this time.
 SESSION_RECHECK_SECONDS = 30.0
 MAX_SUBSCRIPTIONS = 200
 MAX_FRAME_BYTES = 4096
+# Frames waiting for one browser (5 s of them at 1/BATCH_SECONDS): a browser that cannot take its
+# plant's frames as fast as they come (a tablet on weak Wi-Fi) is closed with 4008 instead of
+# holding up the other browsers of its plant or growing server memory; it reconnects and catches
+# up over REST (static/js/live.js).
+MAX_QUEUED_FRAMES = 250
 
 
 def _session_still_valid(session: SessionBase, user) -> bool:
@@ -67,6 +75,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.plants: set[int] = set()
         self.devices: dict[int, int] = {}  # device id → its plant id
         self.framer = Framer(self.send_frame)  # the events of single devices (plants: the hub's)
+        self.backlog: deque[str] = deque()
+        self.writer: asyncio.Task | None = None
         self.watchdog = None
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
@@ -88,6 +98,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.watchdog.cancel()
         if getattr(self, "framer", None):
             self.framer.close()
+        if getattr(self, "writer", None):
+            self.writer.cancel()
         for plant_id in set(getattr(self, "plants", ())) | set(getattr(self, "devices", {}).values()):
             await hub().leave(plant_id, self)
 
@@ -158,9 +170,31 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.framer.add(mine)
 
     async def send_frame(self, text: str) -> None:
-        """A frame of events, already encoded (the hub encodes once for every browser of a plant)."""
-        if self.user is not None:  # not after a denial: the connection is closing
-            await self.send(text_data=text)
+        self.push_frame(text)
+
+    def push_frame(self, text: str) -> None:
+        """Queue a frame of events, already encoded (the hub encodes once for every browser of a plant).
+
+        Never waits for this browser's connection: its own task writes the queue in order.
+        """
+        if self.user is None:  # denied or given up: the connection is closing
+            return
+        if len(self.backlog) >= MAX_QUEUED_FRAMES:
+            self._too_slow()
+            return
+        self.backlog.append(text)
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        while self.backlog:
+            await self.send(text_data=self.backlog.popleft())
+
+    def _too_slow(self) -> None:
+        logger.info("live: closing a browser of %s that fell %d frames behind", self.user, len(self.backlog))
+        self.backlog.clear()
+        self.user = None
+        self.closing = asyncio.get_running_loop().create_task(self.close(code=4008))
 
     async def _watch_session(self):
         while True:

@@ -92,10 +92,7 @@ class PlantHub:
     def _sender(self, plant_id: int):
         async def send(text: str) -> None:
             for consumer in [c for c in self.members.get(plant_id, ()) if plant_id in c.plants]:
-                try:
-                    await consumer.send_frame(text)
-                except Exception:  # one broken browser connection must not stop the others
-                    logger.warning("live hub: delivery failed", exc_info=True)
+                consumer.push_frame(text)  # queued per browser: a slow one holds up nobody
 
         return send
 

@@ -324,3 +324,30 @@ async def test_browsers_of_one_plant_get_the_same_frames_encoded_once_for_all(vi
     assert len(encoded) == 1, "one encoding for five browsers"
     for browser in browsers:
         await browser.disconnect()
+
+
+async def test_a_browser_that_cannot_keep_up_is_closed_without_holding_up_the_others(viewer, plant_a, monkeypatch):
+    """A tablet on weak Wi-Fi stops reading: the wall screens of the same plant keep getting frames,
+    and the stuck browser is closed with 4008 once MAX_QUEUED_FRAMES wait (it reconnects and catches
+    up over REST). Before, the hub awaited each browser's send in turn: one stuck socket stopped all."""
+    monkeypatch.setattr(consumers, "MAX_QUEUED_FRAMES", 3)
+    unblock = asyncio.Event()
+    real_send = consumers.LiveConsumer.send
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if b"slow=1" in self.scope["query_string"] and '"hello"' not in (text_data or ""):
+            await unblock.wait()  # this browser's socket is full
+        await real_send(self, text_data=text_data, bytes_data=bytes_data, close=close)
+
+    monkeypatch.setattr(consumers.LiveConsumer, "send", send)
+    slow = await connect(viewer, f"?plant={plant_a.pk}&slow=1")
+    fast = await connect(viewer, f"?plant={plant_a.pk}")
+    await receive(slow), await receive(fast)
+    layer, group = get_channel_layer(), plant_group(plant_a.pk)
+    for i in range(6):
+        await layer.group_send(group, {"type": "live.event", "event": {"kind": "alarm", "id": i}})
+        assert await events(fast, 1) == [{"kind": "alarm", "id": i}], "the fast browser is not held up"
+        await asyncio.sleep(consumers.BATCH_SECONDS * 2)  # one frame each
+    await expect_closed(slow, 4008)
+    unblock.set()
+    await fast.disconnect()
