@@ -49,7 +49,8 @@ class PlantHub:
                 channel = await self.layer.new_channel()
                 task = asyncio.get_running_loop().create_task(self._run(plant_id, channel))
                 self.readers[plant_id] = (channel, task)
-            # Also on every join: it renews the membership, which the Redis layer expires after a day.
+            # Also on every join: it renews the membership, which channels_redis' core layer
+            # (CHANNEL_LAYER=core) expires after a day.
             await self.layer.group_add(plant_group(plant_id), self.readers[plant_id][0])
 
     async def leave(self, plant_id: int, consumer) -> None:

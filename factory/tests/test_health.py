@@ -22,7 +22,8 @@ def redis_caches(url: str) -> dict:
 
 
 def redis_layers(url: str) -> dict:
-    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}}
+    """The production channel layer (factory/settings.py: Redis pub/sub) on ``url``."""
+    return {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [url]}}}
 
 
 @pytest.fixture(autouse=True)
@@ -163,7 +164,7 @@ def test_answers_200_with_redis_cache_and_channel_layer_when_real_redis_is_confi
     assert body["checks"]["cache"]["ok"] is True
     assert body["checks"]["channel_layer"]["ok"] is True
     assert type(caches["default"]).__name__ == "RedisCache"
-    assert type(get_channel_layer()).__name__ == "RedisChannelLayer"
+    assert type(get_channel_layer()).__name__ == "RedisPubSubChannelLayer"
 
 
 @pytest.mark.services

@@ -123,3 +123,21 @@ def test_uses_production_security_defaults_when_debug_is_off(manage):
     result = manage("shell", "--no-imports", "-c", code, SECRET_KEY=production_secret(), **PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "True", "True", "31536000", "True", "False"]
+
+
+@pytest.mark.parametrize(
+    ("choice", "backend"),
+    [(None, "channels_redis.pubsub.RedisPubSubChannelLayer"), ("core", "channels_redis.core.RedisChannelLayer")],
+)
+def test_redis_channel_layer_is_pub_sub_unless_core_is_chosen(manage, choice, backend):
+    env = {"REDIS_URL": "redis://127.0.0.1:6379/0", **({"CHANNEL_LAYER": choice} if choice else {})}
+    result = manage(
+        "shell", "-c", "from django.conf import settings; print(settings.CHANNEL_LAYERS['default']['BACKEND'])", **env
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == backend
+
+
+def test_refuses_an_unknown_channel_layer_naming_the_choices(manage):
+    result = manage("check", REDIS_URL="redis://127.0.0.1:6379/0", CHANNEL_LAYER="rabbitmq")
+    assert "'pubsub' (the default) or 'core'" in assert_refused(result, "CHANNEL_LAYER")
