@@ -258,10 +258,11 @@ async def test_closes_4401_when_the_session_ends_while_connected(viewer, plant_a
     await expect_closed(communicator, 4401)
 
 
-async def test_publishing_never_raises_when_the_channel_layer_is_down(settings, plant_a, caplog):
-    settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://127.0.0.1:9/0"]}}
-    }
+@pytest.mark.parametrize(
+    "backend", ["channels_redis.pubsub.RedisPubSubChannelLayer", "channels_redis.core.RedisChannelLayer"]
+)
+async def test_publishing_never_raises_when_the_channel_layer_is_down(settings, plant_a, caplog, backend):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": {"hosts": ["redis://127.0.0.1:9/0"]}}}
     await sync_to_async(live_publish)(plant_id=plant_a.pk, event={"kind": "status"})
     for _ in range(50):  # the sends run in this event loop after live_publish returned
         if "group sends failed" in caplog.text:
