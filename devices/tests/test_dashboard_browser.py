@@ -117,6 +117,28 @@ def test_operator_sees_the_overview_and_a_posted_reading_within_one_second(stack
     page.wait_for_url(re.compile(r"/devices/\d+/$"))
 
 
+def test_a_tile_below_the_fold_updates_live_and_draws_its_sparkline_when_scrolled_to(stack, chromium_browser):
+    """Tiles off screen skip layout and paint (CSS content-visibility, for 500-device plants): they
+    must still take live readings and draw their sparkline once scrolled into view."""
+    server, seeded = stack
+    context = chromium_browser.new_context(viewport={"width": 400, "height": 300})
+    page = context.new_page()
+    try:
+        log_in(page, server, "operator", seeded["password"])
+        wait_live(page)
+        last = page.locator(".tile").last
+        assert not last.evaluate("node => node.getBoundingClientRect().top < innerHeight"), "last tile on screen"
+        device = last.get_attribute("data-device")
+        uid = next(u for u, d in seeded["devices"].items() if str(d["id"]) == device)
+        post(server, seeded, uid, {"temperature": 42.5}, state="running")
+        playwright_sync.expect(last.locator('[data-role="value"]')).to_have_text("42.50", timeout=2000)
+        last.scroll_into_view_if_needed()
+        playwright_sync.expect(last.locator('[data-role="spark"] canvas')).to_have_count(1, timeout=5000)
+        playwright_sync.expect(last.locator('[data-role="value"]')).to_be_visible()
+    finally:
+        context.close()
+
+
 def test_device_chart_appends_a_posted_reading_within_one_second(stack, tab):
     server, seeded, page = *stack, tab
     device = seeded["devices"]["press-001"]
