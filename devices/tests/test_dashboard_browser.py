@@ -130,7 +130,8 @@ def test_a_tile_below_the_fold_updates_live_and_draws_its_sparkline_when_scrolle
         assert not last.evaluate("node => node.getBoundingClientRect().top < innerHeight"), "last tile on screen"
         device = last.get_attribute("data-device")
         uid = next(u for u, d in seeded["devices"].items() if str(d["id"]) == device)
-        post(server, seeded, uid, {"temperature": 42.5}, state="running")
+        # No state: the module's later tests read this device's state timeline (OEE run time).
+        post(server, seeded, uid, {"temperature": 42.5})
         playwright_sync.expect(last.locator('[data-role="value"]')).to_have_text("42.50", timeout=2000)
         last.scroll_into_view_if_needed()
         playwright_sync.expect(last.locator('[data-role="spark"] canvas')).to_have_count(1, timeout=5000)
