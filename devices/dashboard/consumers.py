@@ -187,8 +187,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.writer = asyncio.get_running_loop().create_task(self._write())
 
     async def _write(self) -> None:
-        while self.backlog:
-            await self.send(text_data=self.backlog.popleft())
+        try:
+            while self.backlog:
+                await self.send(text_data=self.backlog.popleft())
+        except Exception:  # the connection went away mid-write: disconnect() follows, nothing to send to
+            logger.debug("live: frame not sent, the browser is gone", exc_info=True)
+            self.backlog.clear()
 
     def _too_slow(self) -> None:
         logger.info("live: closing a browser of %s that fell %d frames behind", self.user, len(self.backlog))

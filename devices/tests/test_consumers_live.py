@@ -352,3 +352,31 @@ async def test_a_browser_that_cannot_keep_up_is_closed_without_holding_up_the_ot
     await expect_closed(slow, 4008)
     unblock.set()
     await fast.disconnect()
+
+
+async def test_a_browser_whose_connection_broke_mid_write_costs_the_others_nothing(
+    viewer, plant_a, monkeypatch, caplog
+):
+    real_send = consumers.LiveConsumer.send
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if b"broken=1" in self.scope["query_string"] and '"hello"' not in (text_data or ""):
+            raise ConnectionResetError("the tablet left the Wi-Fi")
+        await real_send(self, text_data=text_data, bytes_data=bytes_data, close=close)
+
+    monkeypatch.setattr(consumers.LiveConsumer, "send", send)
+    broken = await connect(viewer, f"?plant={plant_a.pk}&broken=1")
+    fast = await connect(viewer, f"?plant={plant_a.pk}")
+    await receive(broken), await receive(fast)
+    layer, group = get_channel_layer(), plant_group(plant_a.pk)
+    for i in range(3):
+        await layer.group_send(group, {"type": "live.event", "event": {"kind": "alarm", "id": i}})
+        assert await events(fast, 1) == [{"kind": "alarm", "id": i}]
+        await asyncio.sleep(consumers.BATCH_SECONDS * 2)
+    import gc
+
+    gc.collect()  # an unretrieved task exception is logged when the task is collected
+    await asyncio.sleep(0)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
+    await fast.disconnect()
+    await broken.disconnect()
