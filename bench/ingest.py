@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from procs import cpu_seconds, rss_mb  # bench/procs.py (this script's directory is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 DB = "factory_bench_ingest"
 ENV = {
@@ -133,31 +135,6 @@ def bench_raw(rows: int = 500_000) -> float:
     conn.commit()
     conn.close()
     return len(data) / elapsed
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (uvicorn workers), in MiB."""
-    total = 0
-    pids = [pid] + [
-        int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    ]
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far, in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(kind: str, workers: int) -> subprocess.Popen:
@@ -316,7 +293,7 @@ def bench_mqtt(uids: list[str], seconds: int, per_publish: int, profile_dir: str
     try:
         rss0 = sum(rss_mb(bridge.pid) for bridge, _ in procs)
         before = count_rows()
-        started, cpu0 = time.perf_counter(), sum(cpu_seconds(bridge.pid) for bridge, _ in procs)
+        started, cpu0 = time.perf_counter(), cpu_seconds([bridge.pid for bridge, _ in procs])
         profilers = [profile_start(bridge.pid, seconds, f"bridge-{per_publish}", profile_dir) for bridge, _ in procs]
         pub = subprocess.run([PY, "-c", PUBLISHER, ",".join(uids), str(seconds), str(per_publish), str(MQTT_PORT)],
                              capture_output=True, text=True, check=True, env=ENV)  # fmt: skip
@@ -328,7 +305,7 @@ def bench_mqtt(uids: list[str], seconds: int, per_publish: int, profile_dir: str
                 last, stalled_since = now_rows, time.monotonic()
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
-        cpu = sum(cpu_seconds(bridge.pid) for bridge, _ in procs) - cpu0
+        cpu = cpu_seconds([bridge.pid for bridge, _ in procs]) - cpu0
         stored = count_rows() - before
         for profiler in profilers:
             if profiler:

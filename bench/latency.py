@@ -34,6 +34,8 @@ import time
 from contextlib import suppress
 from pathlib import Path
 
+from procs import cpu_seconds, named, tree  # bench/procs.py (this script's directory is on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "factory.settings")
@@ -42,51 +44,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "factory.settings")
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
-
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (from /proc: no psutil here)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(parents.get(current, []))
-    return found
-
-
-def named(name: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == name:
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of ``pids`` (processes that are gone count 0)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / TICKS
 
 
 def receiver(url: str, cookie: str, plant: int, clients: int, ready, stop, results) -> None:
@@ -191,7 +148,7 @@ def run_rate(server_url, cookie, plant, devices, clients, rate, seconds, first_s
         assert ready.wait(60), "receivers did not connect"
     time.sleep(0.5)
     roles = {
-        "server": descendants(server_pid),
+        "server": tree(server_pid),
         "load generator": [os.getpid()],
         "browsers": [p.pid for p in processes],
         "MariaDB": named("mariadbd"),
