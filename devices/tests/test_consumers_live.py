@@ -327,28 +327,39 @@ async def test_browsers_of_one_plant_get_the_same_frames_encoded_once_for_all(vi
         await browser.disconnect()
 
 
+def patch_socket(monkeypatch, marker: str, on_write) -> None:
+    """Browsers connected with ``&<marker>=1`` await ``on_write()`` before each frame after the hello:
+    a socket that is full (it blocks) or broken (it raises)."""
+    real_send = consumers.LiveConsumer.send
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if f"{marker}=1".encode() in self.scope["query_string"] and '"hello"' not in (text_data or ""):
+            await on_write()
+        await real_send(self, text_data=text_data, bytes_data=bytes_data, close=close)
+
+    monkeypatch.setattr(consumers.LiveConsumer, "send", send)
+
+
+async def alarms_reach_at_once(browser, plant_id: int, count: int) -> None:
+    """Publish ``count`` alarms to the plant, one frame apart; each must reach ``browser`` right away."""
+    layer, group = get_channel_layer(), plant_group(plant_id)
+    for i in range(count):
+        await layer.group_send(group, {"type": "live.event", "event": {"kind": "alarm", "id": i}})
+        assert await events(browser, 1) == [{"kind": "alarm", "id": i}], "this browser is not held up"
+        await asyncio.sleep(consumers.BATCH_SECONDS * 2)  # one frame each
+
+
 async def test_a_browser_that_cannot_keep_up_is_closed_without_holding_up_the_others(viewer, plant_a, monkeypatch):
     """A tablet on weak Wi-Fi stops reading: the wall screens of the same plant keep getting frames,
     and the stuck browser is closed with 4008 once MAX_QUEUED_FRAMES wait (it reconnects and catches
     up over REST). Before, the hub awaited each browser's send in turn: one stuck socket stopped all."""
     monkeypatch.setattr(consumers, "MAX_QUEUED_FRAMES", 3)
     unblock = asyncio.Event()
-    real_send = consumers.LiveConsumer.send
-
-    async def send(self, text_data=None, bytes_data=None, close=False):
-        if b"slow=1" in self.scope["query_string"] and '"hello"' not in (text_data or ""):
-            await unblock.wait()  # this browser's socket is full
-        await real_send(self, text_data=text_data, bytes_data=bytes_data, close=close)
-
-    monkeypatch.setattr(consumers.LiveConsumer, "send", send)
+    patch_socket(monkeypatch, "slow", unblock.wait)
     slow = await connect(viewer, f"?plant={plant_a.pk}&slow=1")
     fast = await connect(viewer, f"?plant={plant_a.pk}")
     await receive(slow), await receive(fast)
-    layer, group = get_channel_layer(), plant_group(plant_a.pk)
-    for i in range(6):
-        await layer.group_send(group, {"type": "live.event", "event": {"kind": "alarm", "id": i}})
-        assert await events(fast, 1) == [{"kind": "alarm", "id": i}], "the fast browser is not held up"
-        await asyncio.sleep(consumers.BATCH_SECONDS * 2)  # one frame each
+    await alarms_reach_at_once(fast, plant_a.pk, 6)
     await expect_closed(slow, 4008)
     unblock.set()
     await fast.disconnect()
@@ -357,22 +368,14 @@ async def test_a_browser_that_cannot_keep_up_is_closed_without_holding_up_the_ot
 async def test_a_browser_whose_connection_broke_mid_write_costs_the_others_nothing(
     viewer, plant_a, monkeypatch, caplog
 ):
-    real_send = consumers.LiveConsumer.send
+    async def broken_socket():
+        raise ConnectionResetError("the tablet left the Wi-Fi")
 
-    async def send(self, text_data=None, bytes_data=None, close=False):
-        if b"broken=1" in self.scope["query_string"] and '"hello"' not in (text_data or ""):
-            raise ConnectionResetError("the tablet left the Wi-Fi")
-        await real_send(self, text_data=text_data, bytes_data=bytes_data, close=close)
-
-    monkeypatch.setattr(consumers.LiveConsumer, "send", send)
+    patch_socket(monkeypatch, "broken", broken_socket)
     broken = await connect(viewer, f"?plant={plant_a.pk}&broken=1")
     fast = await connect(viewer, f"?plant={plant_a.pk}")
     await receive(broken), await receive(fast)
-    layer, group = get_channel_layer(), plant_group(plant_a.pk)
-    for i in range(3):
-        await layer.group_send(group, {"type": "live.event", "event": {"kind": "alarm", "id": i}})
-        assert await events(fast, 1) == [{"kind": "alarm", "id": i}]
-        await asyncio.sleep(consumers.BATCH_SECONDS * 2)
+    await alarms_reach_at_once(fast, plant_a.pk, 3)
     import gc
 
     gc.collect()  # an unretrieved task exception is logged when the task is collected
