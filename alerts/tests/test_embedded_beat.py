@@ -9,32 +9,28 @@ client follows plant A; then a "no data" rule is added. Nothing is posted: only 
 
 import pytest
 
-from devices.tests.servers import ServerDatabase, embedded_server, live_stream, next_event
+from devices.tests.servers import live_stream, next_event, run_python, seeded_stack
 
 
 @pytest.fixture
 def embedded(tmp_path):
-    database = ServerDatabase(tmp_path).create()
-    database.env.pop("MQTT_URL", None)  # no MQTT bridge here: test_serve_embedded_mqtt.py tests that
-    seeded = database.run_python("from devices.tests.e2e_seed import seed; seed(devices=1, sensor=False)")
-    database.manage("sync_schedules")
-    server = embedded_server(database.env, tmp_path / "serve.log").start(timeout=30)
-    try:
-        yield database, server, seeded
-    finally:
-        server.stop()
-        database.drop()
+    seed = "from devices.tests.e2e_seed import seed; seed(devices=1, sensor=False)"
+    # No MQTT bridge here: test_serve_embedded_mqtt.py tests that.
+    stack = seeded_stack(tmp_path, seed, env={"MQTT_URL": None}, prepare=[("sync_schedules",)], embedded=True)
+    with stack as (server, seeded):
+        yield server, seeded
 
 
 def test_alarm_raised_by_a_beat_timer_reaches_a_browser_of_the_web_process(embedded):
-    database, server, seeded = embedded
+    server, seeded = embedded
     plant = seeded["plants"]["A"]
     with live_stream(server, "operator", seeded["password"], plant) as browser:
         # The press has never sent anything: the next timer run (every 5 s) finds it silent.
-        database.run_python(
+        run_python(
+            server.env,
             "from alerts.tests.factories import make_rule; from devices.models import Plant; "
             f"make_rule(Plant.objects.get(pk={plant}), name='Press silent', metric='', condition='no_data', "
-            "no_data_seconds=60, threshold=None, severity='info', action='Check the network.'); print('{}')"
+            "no_data_seconds=60, threshold=None, severity='info', action='Check the network.'); print('{}')",
         )
         alarm, frames = next_event(browser, "alarm", timeout=20)
     assert alarm is not None, f"no alarm event within 20 s; frames: {frames}; server log: {server.log_tail()}"

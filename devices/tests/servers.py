@@ -83,21 +83,30 @@ class ServerDatabase:
             conn.close()
 
     def manage(self, *args: str, timeout: float = 120) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=BASE_DIR,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-        return result.stdout
+        return manage(self.env, *args, timeout=timeout)
 
     def run_python(self, code: str) -> dict:
-        """Run ``code`` with Django set up in a subprocess; it prints one JSON object, returned here."""
-        out = self.manage("shell", "-c", code)
-        return json.loads(out.strip().splitlines()[-1])
+        return run_python(self.env, code)
+
+
+def manage(env: dict, *args: str, timeout: float = 120) -> str:
+    """``manage.py <args>`` under ``env`` (a server's: its database and settings); its output."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def run_python(env: dict, code: str) -> dict:
+    """Run ``code`` with Django set up in a subprocess under ``env``; it prints one JSON object, returned here."""
+    out = manage(env, "shell", "-c", code)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 class Daphne:
@@ -120,7 +129,11 @@ class Daphne:
         if self.server_args:
             command = [str(arg).format(port=self.port) for arg in self.server_args]
         self.process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            command,
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=bool(self.server_args),
         )
         deadline = time.monotonic() + timeout
@@ -200,13 +213,29 @@ def next_event(browser, kind: str, timeout: float, before_each=None) -> tuple[di
 
 
 @contextlib.contextmanager
-def seeded_stack(workdir: Path, seed_code: str):
-    """A scratch database seeded by ``seed_code`` (prints one JSON object) and a Daphne on it:
-    yields ``(server, seeded)``; both are gone afterwards."""
+def seeded_stack(workdir: Path, seed_code: str, *, env: dict | None = None, prepare=(), embedded: bool = False):
+    """A scratch database seeded by ``seed_code`` (prints one JSON object) and a server on it:
+    yields ``(server, seeded)``; both are gone afterwards.
+
+    ``env``: changes to the server's environment (``None`` removes a variable); ``prepare``:
+    ``manage.py`` commands (tuples of arguments) run before the server starts; ``embedded``:
+    ``manage.py serve`` (Daphne with beat and the MQTT bridge inside) instead of plain Daphne.
+    """
     database = ServerDatabase(workdir).create()
+    for name, value in (env or {}).items():
+        if value is None:
+            database.env.pop(name, None)
+        else:
+            database.env[name] = value
     try:
         seeded = database.run_python(seed_code)
-        server = Daphne(database.env, log=workdir / "daphne.log").start()
+        for command in prepare:
+            database.manage(*command)
+        if embedded:
+            server = embedded_server(database.env, workdir / "serve.log")
+        else:
+            server = Daphne(database.env, log=workdir / "daphne.log")
+        server.start(timeout=30)
         try:
             yield server, seeded
         finally:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from conftest import REQUIRE_SERVICES, require_service
-from devices.tests.servers import Daphne, ServerDatabase, free_port, live_stream, next_event
+from devices.tests.servers import free_port, live_stream, next_event, seeded_stack
 
 
 def start_redis(port: int) -> subprocess.Popen:
@@ -56,12 +56,9 @@ def private_redis():
 
 def test_a_browser_gets_readings_again_after_redis_restarts(tmp_path, private_redis):
     port, restart = private_redis
-    database = ServerDatabase(tmp_path).create()
-    database.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
-    try:
-        seeded = database.run_python("from devices.tests.e2e_seed import seed; seed(devices=1, sensor=False)")
+    seed = "from devices.tests.e2e_seed import seed; seed(devices=1, sensor=False)"
+    with seeded_stack(tmp_path, seed, env={"REDIS_URL": f"redis://127.0.0.1:{port}/0"}) as (server, seeded):
         press = seeded["devices"]["press-001"]
-        server = Daphne(database.env, log=tmp_path / "daphne.log").start()
         value = iter(range(1, 10_000))
 
         def post():
@@ -70,15 +67,10 @@ def test_a_browser_gets_readings_again_after_redis_restarts(tmp_path, private_re
             response = httpx.post(f"{server.url}/api/v1/telemetry/", json=body, headers=headers, timeout=10)
             assert response.status_code == 202, response.text
 
-        try:
-            with live_stream(server, "operator", seeded["password"], seeded["plants"]["A"]) as browser:
-                before, _ = next_event(browser, "telemetry", timeout=10, before_each=post)
-                assert before is not None, "no reading reached the browser before the restart"
-                restart()
-                after, frames = next_event(browser, "telemetry", timeout=30, before_each=post)
-                assert after is not None, f"no reading after Redis came back; frames: {frames}\n{server.log_tail()}"
-                assert after["values"]["temperature"]["value"] > before["values"]["temperature"]["value"]
-        finally:
-            server.stop()
-    finally:
-        database.drop()
+        with live_stream(server, "operator", seeded["password"], seeded["plants"]["A"]) as browser:
+            before, _ = next_event(browser, "telemetry", timeout=10, before_each=post)
+            assert before is not None, "no reading reached the browser before the restart"
+            restart()
+            after, frames = next_event(browser, "telemetry", timeout=30, before_each=post)
+            assert after is not None, f"no reading after Redis came back; frames: {frames}\n{server.log_tail()}"
+            assert after["values"]["temperature"]["value"] > before["values"]["temperature"]["value"]

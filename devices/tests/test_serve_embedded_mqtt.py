@@ -15,22 +15,20 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from conftest import require_service
-from devices.tests.servers import ServerDatabase, embedded_server, live_stream, next_event
+from devices.tests.servers import live_stream, next_event, seeded_stack
 
 
 @pytest.fixture
 def embedded_with_mqtt(tmp_path):
     broker = require_service("MQTT_URL")
-    database = ServerDatabase(tmp_path).create()
-    database.env.pop("REDIS_URL", None)  # the embedded default: in-memory channel layer
-    database.env.update(MQTT_URL=broker, MQTT_BRIDGE_CLIENT_ID=f"serve-test-{uuid.uuid4().hex[:8]}")
-    seeded = database.run_python("from devices.tests.e2e_seed import seed; seed(devices=1, sensor=False)")
-    server = embedded_server(database.env, tmp_path / "serve.log").start(timeout=30)
-    try:
+    seed = "from devices.tests.e2e_seed import seed; seed(devices=1, sensor=False)"
+    env = {
+        "REDIS_URL": None,  # the embedded default: in-memory channel layer
+        "MQTT_URL": broker,
+        "MQTT_BRIDGE_CLIENT_ID": f"serve-test-{uuid.uuid4().hex[:8]}",
+    }
+    with seeded_stack(tmp_path, seed, env=env, embedded=True) as (server, seeded):
         yield broker, server, seeded
-    finally:
-        server.stop()
-        database.drop()
 
 
 def publish(broker: str, topic: str, payload: dict) -> None:
