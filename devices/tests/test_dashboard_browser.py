@@ -4,10 +4,9 @@ One database, one Daphne and one browser serve the whole module (each test gets 
 context, i.e. fresh cookies). On failure a screenshot goes to ``test-artifacts/``.
 """
 
+import contextlib
 import os
 import re
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from devices.tests.servers import seeded_stack
+from devices.tests.servers import manage, seeded_stack
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -50,19 +49,29 @@ def chromium_browser():
         chromium.close()
 
 
-@pytest.fixture
-def tab(chromium_browser, request):
-    context = chromium_browser.new_context(viewport={"width": 1024, "height": 768})
+@contextlib.contextmanager
+def page_at(chromium_browser, width: int, height: int):
+    """A page in a fresh browser context (fresh cookies) with a ``width`` × ``height`` viewport;
+    no JavaScript error may happen on it."""
+    context = chromium_browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def tab(chromium_browser, request):
+    with page_at(chromium_browser, 1024, 768) as page:
+        yield page
+        failed = getattr(request.node, "rep_call", None)
+        if failed is not None and failed.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
 
 
 def log_in(page, server, username: str, password: str):
@@ -121,9 +130,7 @@ def test_a_tile_below_the_fold_updates_live_and_draws_its_sparkline_when_scrolle
     """Tiles off screen skip layout and paint (CSS content-visibility, for 500-device plants): they
     must still take live readings and draw their sparkline once scrolled into view."""
     server, seeded = stack
-    context = chromium_browser.new_context(viewport={"width": 400, "height": 300})
-    page = context.new_page()
-    try:
+    with page_at(chromium_browser, 400, 300) as page:
         log_in(page, server, "operator", seeded["password"])
         wait_live(page)
         last = page.locator(".tile").last
@@ -136,8 +143,6 @@ def test_a_tile_below_the_fold_updates_live_and_draws_its_sparkline_when_scrolle
         last.scroll_into_view_if_needed()
         playwright_sync.expect(last.locator('[data-role="spark"] canvas')).to_have_count(1, timeout=5000)
         playwright_sync.expect(last.locator('[data-role="value"]')).to_be_visible()
-    finally:
-        context.close()
 
 
 def test_device_chart_appends_a_posted_reading_within_one_second(stack, tab):
@@ -253,19 +258,14 @@ def test_alarm_raised_by_a_reading_appears_live_in_the_console_and_on_the_tile(s
     overview.close()
 
 
-def run_on_server(server, code: str) -> None:
-    """Run ``code`` in ``manage.py shell`` on the server's database (what an admin would set up)."""
-    command = [sys.executable, "manage.py", "shell", "-c", code]
-    result = subprocess.run(command, cwd=settings.BASE_DIR, env=server.env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-
-
 def test_overview_tiles_show_todays_oee_and_open_alarm_counts_that_change_live(stack, tab):
     server, seeded, page = *stack, tab
     plant, press, hall = seeded["plants"]["A"], seeded["devices"]["press-003"], seeded["devices"]["hall-temp"]
     # A 24-hour shift: all of today is planned. press-003 ran 10 minutes (200 pieces, 10 rejects), then broke down.
-    run_on_server(
-        server,
+    manage(  # what an admin would set up, on the server's database
+        server.env,
+        "shell",
+        "-c",
         "from analytics.tests.factories import make_shift; from devices.models import Plant; "
         f"make_shift(Plant.objects.get(pk={plant}), 'All day', '00:00', '00:00')",
     )
@@ -312,11 +312,7 @@ def test_overview_tiles_show_todays_oee_and_open_alarm_counts_that_change_live(s
 
 def test_overview_fits_a_tablet_in_portrait(stack, chromium_browser):
     server, seeded = stack
-    context = chromium_browser.new_context(viewport={"width": 768, "height": 1024})
-    page = context.new_page()
-    try:
+    with page_at(chromium_browser, 768, 1024) as page:
         log_in(page, server, "operator", seeded["password"])
         wait_live(page)
         assert page.evaluate("document.documentElement.scrollWidth") <= 768, "no horizontal scrolling"
-    finally:
-        context.close()
