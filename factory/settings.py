@@ -145,30 +145,19 @@ if REDIS_URL:
     CHANNEL_LAYER = env_str("CHANNEL_LAYER", "pubsub")
     if CHANNEL_LAYER not in ("pubsub", "core"):
         raise ImproperlyConfigured(f"CHANNEL_LAYER must be 'pubsub' (the default) or 'core', not {CHANNEL_LAYER!r}.")
+    # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that the core layer blocks
+    # in BZPOPMIN: an idle consumer's receive then failed with "Timeout reading" and its WebSocket
+    # closed with 1011. Reads get more time than the blocking pop.
+    layer_config = {
+        "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+        "prefix": env_str("CHANNELS_PREFIX", "factory"),
+    }
     if CHANNEL_LAYER == "core":
-        CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s that channels_redis
-                # blocks in BZPOPMIN: an idle consumer's receive then fails with "Timeout reading" and its
-                # WebSocket closes with 1011. Give reads more time than the blocking pop.
-                "CONFIG": {
-                    "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
-                    "prefix": env_str("CHANNELS_PREFIX", "factory"),
-                    "capacity": 1000,
-                },
-            }
-        }
+        layer_backend = "channels_redis.core.RedisChannelLayer"
+        layer_config["capacity"] = 1000
     else:
-        CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                "CONFIG": {
-                    "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
-                    "prefix": env_str("CHANNELS_PREFIX", "factory"),
-                },
-            }
-        }
+        layer_backend = "channels_redis.pubsub.RedisPubSubChannelLayer"
+    CHANNEL_LAYERS = {"default": {"BACKEND": layer_backend, "CONFIG": layer_config}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
