@@ -1,9 +1,10 @@
-"""Receivers of the devices app's after-commit signals (STYLE.md §15). They only enqueue a task."""
+"""Receivers (STYLE.md §15): the devices app's after-commit signal only enqueues a task; a changed rule
+invalidates what `alerts.watch` remembers."""
 
 from django.db import transaction
 
+from alerts import watch
 from alerts.tasks import evaluate_rules as evaluate_rules_task
-from alerts.watch import watched_by_plant
 
 
 def on_telemetry_ingested(sender, *, items, received_at, **kwargs) -> None:
@@ -13,13 +14,7 @@ def on_telemetry_ingested(sender, *, items, received_at, **kwargs) -> None:
     Devices whose readings no enabled rule of their plant watches are left out, and a batch with
     none enqueues nothing (``alerts.watch``).
     """
-    watched = watched_by_plant({item.device.plant_id for item in items if item.messages})
-    items = [
-        item
-        for item in items
-        if item.messages
-        and watched[item.device.plant_id].covers({name for message in item.messages for name in message.values})
-    ]
+    items = watch.watched_items(items)
     if not items:
         return
     device_ids = sorted({item.device.pk for item in items})
@@ -27,3 +22,8 @@ def on_telemetry_ingested(sender, *, items, received_at, **kwargs) -> None:
     start, end = min(stamps).isoformat(), max(stamps).isoformat()
     metrics = sorted({name for item in items for message in item.messages for name in message.values})
     transaction.on_commit(lambda: evaluate_rules_task.delay(device_ids, start, end, metrics))
+
+
+def on_rule_changed(sender, **kwargs) -> None:
+    """Receiver of AlertRule's post_save/post_delete: ingest's memory of watched metrics is stale."""
+    watch.forget()

@@ -51,7 +51,20 @@ def watched_by_plant(plant_ids) -> dict[int, Watched]:
     return found
 
 
-def forget(**kwargs) -> None:
-    """Receiver of AlertRule's post_save/post_delete: drop the cache now and once the change commits."""
+def watched_items(items) -> list:
+    """The ingest items (``devices.services.ingest.IngestItem``) whose readings an enabled rule of
+    their device's plant may match: every item of a plant with a state rule, else those carrying a
+    watched metric."""
+    items = [item for item in items if item.messages]
+    watched = watched_by_plant({item.device.plant_id for item in items})
+    return [
+        item
+        for item in items
+        if watched[item.device.plant_id].covers({name for message in item.messages for name in message.values})
+    ]
+
+
+def forget() -> None:
+    """A rule was saved or deleted: drop what is remembered now and again once the change commits."""
     _cache.clear()
     transaction.on_commit(_cache.clear)
