@@ -74,7 +74,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.user = self.scope.get("user")
         self.plants: set[int] = set()
         self.devices: dict[int, int] = {}  # device id → its plant id
-        self.framer = Framer(self.send_frame)  # the events of single devices (plants: the hub's)
+        self.framer = Framer(self.push_frame)  # the events of single devices (plants: the hub's)
         self.backlog: deque[str] = deque()
         self.writer: asyncio.Task | None = None
         self.watchdog = None
@@ -162,15 +162,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await hub().leave(plant_id, self)
         return None
 
-    async def deliver(self, pairs: list[tuple[dict, int | None]]) -> None:
+    def deliver(self, pairs: list[tuple[dict, int | None]]) -> None:
         """Keep the events of followed devices among a plant's ``(event, device id)`` pairs (handed over
         by the hub for plants this browser does not follow as a whole)."""
         mine = [event for event, device_id in pairs if device_id in self.devices]
         if mine:
-            await self.framer.add(mine)
-
-    async def send_frame(self, text: str) -> None:
-        self.push_frame(text)
+            self.framer.add(mine)
 
     def push_frame(self, text: str) -> None:
         """Queue a frame of events, already encoded (the hub encodes once for every browser of a plant).

@@ -9,7 +9,7 @@ only has its own ``Framer`` for the events it keeps.
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import orjson
 
@@ -35,9 +35,13 @@ def _merge(pending: dict, event: dict) -> None:
 class Framer:
     """Coalesces telemetry per device (``COALESCE_SECONDS``; ``n`` counts the readings a frame carries)
     and hands ``emit`` the encoded frames: one event object, or a JSON array of the events that were
-    ready within ``BATCH_SECONDS``. Events of other kinds are never coalesced or dropped."""
+    ready within ``BATCH_SECONDS``. Events of other kinds are never coalesced or dropped.
 
-    def __init__(self, emit: Callable[[str], Awaitable[None]]):
+    Runs in the event loop and never waits: ``emit`` only queues (``LiveConsumer.push_frame``), and
+    what is held back is sent by loop timers.
+    """
+
+    def __init__(self, emit: Callable[[str], None]):
         self.emit = emit
         self.pending: dict[object, dict] = {}
         self.last_sent: dict[object, float] = {}
@@ -45,9 +49,8 @@ class Framer:
         self.last_frame = -1e9
         self.flush_handle: asyncio.TimerHandle | None = None
         self.outbox_handle: asyncio.TimerHandle | None = None
-        self.tasks: set[asyncio.Task] = set()
 
-    async def add(self, events) -> None:
+    def add(self, events) -> None:
         now = time.monotonic()
         ready = []
         for event in events:
@@ -64,28 +67,18 @@ class Framer:
                 self.pending[key] = {**event, "values": dict(event.get("values") or {}), "n": event.get("n", 1)}
                 self._schedule_flush(self.last_sent[key] + COALESCE_SECONDS - now)
         if ready:
-            await self._queue(ready)
+            self._queue(ready)
 
     def close(self) -> None:
         for handle in (self.flush_handle, self.outbox_handle):
             if handle:
                 handle.cancel()
-        for task in self.tasks:
-            task.cancel()
-
-    def _later(self, delay: float, coroutine_function) -> asyncio.TimerHandle:
-        def start():
-            task = asyncio.ensure_future(coroutine_function())
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-        return asyncio.get_running_loop().call_later(max(delay, 0), start)
 
     def _schedule_flush(self, delay: float) -> None:
         if self.flush_handle is None:
-            self.flush_handle = self._later(delay, self._flush)
+            self.flush_handle = asyncio.get_running_loop().call_later(max(delay, 0), self._flush)
 
-    async def _flush(self) -> None:
+    def _flush(self) -> None:
         """Send every coalesced reading whose device may have a frame again; wait for the rest."""
         self.flush_handle = None
         now = time.monotonic()
@@ -97,22 +90,22 @@ class Framer:
         if self.pending:
             self._schedule_flush(min(self.last_sent[k] for k in self.pending) + COALESCE_SECONDS - now)
         if ready:
-            await self._queue(ready)
+            self._queue(ready)
 
-    async def _queue(self, events: list[dict]) -> None:
+    def _queue(self, events: list[dict]) -> None:
         """Send now when the last frame is older than ``BATCH_SECONDS``, else with the next batch."""
         self.outbox.extend(events)
         if self.outbox_handle is not None:
             return
         wait = self.last_frame + BATCH_SECONDS - time.monotonic()
         if wait <= 0:
-            await self._send_outbox()
+            self._send_outbox()
         else:
-            self.outbox_handle = self._later(wait, self._send_outbox)
+            self.outbox_handle = asyncio.get_running_loop().call_later(wait, self._send_outbox)
 
-    async def _send_outbox(self) -> None:
+    def _send_outbox(self) -> None:
         self.outbox_handle = None
         events, self.outbox = self.outbox, []
         if events:
             self.last_frame = time.monotonic()
-            await self.emit(orjson.dumps(events[0] if len(events) == 1 else events).decode())
+            self.emit(orjson.dumps(events[0] if len(events) == 1 else events).decode())

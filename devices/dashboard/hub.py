@@ -83,15 +83,15 @@ class PlantHub:
             pairs = [pair for pair in zip(events, device_ids, strict=True) if isinstance(pair[0], dict)]
             members = self.members.get(plant_id, ())
             if any(plant_id in consumer.plants for consumer in members):
-                await self.framers[plant_id].add([event for event, _ in pairs])
+                self.framers[plant_id].add([event for event, _ in pairs])
             for consumer in [c for c in members if plant_id not in c.plants]:  # they follow some of its devices
                 try:
-                    await consumer.deliver(pairs)
+                    consumer.deliver(pairs)
                 except Exception:  # one broken browser connection must not stop the others
                     logger.warning("live hub: delivery failed", exc_info=True)
 
     def _sender(self, plant_id: int):
-        async def send(text: str) -> None:
+        def send(text: str) -> None:
             for consumer in [c for c in self.members.get(plant_id, ()) if plant_id in c.plants]:
                 consumer.push_frame(text)  # queued per browser: a slow one holds up nobody
 
