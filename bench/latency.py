@@ -247,7 +247,7 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     from django.conf import settings
 
-    from devices.tests.servers import Daphne, ServerDatabase, session_login
+    from tests.servers import Daphne, ServerDatabase, session_login
 
     if not settings.REDIS_URL or not settings.DATABASES["default"]["ENGINE"].endswith("mysql"):
         sys.exit("Set DATABASE_URL=mysql://... and REDIS_URL=redis://... (the benchmark needs the real stack).")
@@ -267,7 +267,7 @@ def main() -> None:
     server = None
     try:
         seeded = database.run_python(
-            f"from devices.tests.e2e_seed import seed; seed(devices={options.devices}, sensor=False)"
+            f"from tests.e2e_seed import seed; seed(devices={options.devices}, sensor=False)"
         )
         devices = [d for d in seeded["devices"].values() if d["plant"] == seeded["plants"]["A"]]
         if options.server == "uvicorn":

@@ -9,12 +9,12 @@ client follows plant A; then a "no data" rule is added. Nothing is posted: only 
 
 import pytest
 
-from devices.tests.servers import live_stream, next_event, run_python, seeded_stack
+from tests.servers import live_stream, next_event, run_python, seeded_stack
 
 
 @pytest.fixture
 def embedded(tmp_path):
-    seed = "from devices.tests.e2e_seed import seed; seed(devices=1, sensor=False)"
+    seed = "from tests.e2e_seed import seed; seed(devices=1, sensor=False)"
     # No MQTT bridge here: test_serve_embedded_mqtt.py tests that.
     stack = seeded_stack(tmp_path, seed, env={"MQTT_URL": None}, prepare=[("sync_schedules",)], embedded=True)
     with stack as (server, seeded):

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from devices.tests.servers import manage, seeded_stack
+from tests.servers import manage, seeded_stack
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -36,7 +36,7 @@ if not Path(CHROMIUM).exists():
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    seed = "from devices.tests.e2e_seed import seed; seed()"
+    seed = "from tests.e2e_seed import seed; seed()"
     with seeded_stack(tmp_path_factory.mktemp("dashboard-e2e"), seed) as (server, seeded):
         yield server, seeded
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from conftest import REQUIRE_SERVICES, require_service
-from devices.tests.servers import free_port, live_stream, next_event, seeded_stack
+from tests.servers import free_port, live_stream, next_event, seeded_stack
 
 
 def start_redis(port: int) -> subprocess.Popen:
@@ -56,7 +56,7 @@ def private_redis():
 
 def test_a_browser_gets_readings_again_after_redis_restarts(tmp_path, private_redis):
     port, restart = private_redis
-    seed = "from devices.tests.e2e_seed import seed; seed(devices=1, sensor=False)"
+    seed = "from tests.e2e_seed import seed; seed(devices=1, sensor=False)"
     with seeded_stack(tmp_path, seed, env={"REDIS_URL": f"redis://127.0.0.1:{port}/0"}) as (server, seeded):
         press = seeded["devices"]["press-001"]
         value = iter(range(1, 10_000))

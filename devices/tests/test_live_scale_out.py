@@ -11,7 +11,7 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import require_service
-from devices.tests.servers import Daphne, ServerDatabase, session_login
+from tests.servers import Daphne, ServerDatabase, session_login
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def two_servers(tmp_path_factory):
     require_service("REDIS_URL")
     workdir = tmp_path_factory.mktemp("scale-out")
     database = ServerDatabase(workdir).create()
-    seeded = database.run_python("from devices.tests.e2e_seed import seed; seed(devices=1, sensor=False)")
+    seeded = database.run_python("from tests.e2e_seed import seed; seed(devices=1, sensor=False)")
     servers = [Daphne(database.env, log=workdir / f"daphne-{name}.log").start() for name in ("a", "b")]
     try:
         yield servers, seeded

@@ -15,13 +15,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from conftest import require_service
-from devices.tests.servers import live_stream, next_event, seeded_stack
+from tests.servers import live_stream, next_event, seeded_stack
 
 
 @pytest.fixture
 def embedded_with_mqtt(tmp_path):
     broker = require_service("MQTT_URL")
-    seed = "from devices.tests.e2e_seed import seed; seed(devices=1, sensor=False)"
+    seed = "from tests.e2e_seed import seed; seed(devices=1, sensor=False)"
     env = {
         "REDIS_URL": None,  # the embedded default: in-memory channel layer
         "MQTT_URL": broker,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from devices.tests import test_dashboard_browser as browser  # skips this module too without Chromium
-from devices.tests.servers import seeded_stack
+from tests.servers import seeded_stack
 
 # The dashboard tests' fixtures (one Chromium per module, a fresh context per test) and helpers.
 chromium_browser, tab = browser.chromium_browser, browser.tab
@@ -18,7 +18,7 @@ log_in, wait_live, expect = browser.log_in, browser.wait_live, browser.playwrigh
 SEED = """
 import json
 from devices.models import Device
-from devices.tests.e2e_seed import seed
+from tests.e2e_seed import seed
 from firmware.services.rollouts import rollout_start
 from firmware.tests.factories import make_image, make_rollout
 data = seed(devices=3, sensor=False)
