@@ -7,11 +7,11 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
-from accounts.roles import PERM_OPERATE
-from accounts.selectors import plant_list_for, scope_to_plants, user_has_plant_perm
+from accounts.selectors import scope_to_plants
 from analytics.calendar import occurrences
 from analytics.models import NonProductionDay, Shift
 from devices.models import Device, Line
+from factory.pages import plant_from_query, plant_nav
 
 
 def _current_shift(plant, now):
@@ -24,17 +24,11 @@ def _current_shift(plant, now):
 
 @login_required
 def oee_page(request):
-    """Today and the current shift per machine, the trend, the losses Pareto and the stops to classify."""
-    plants = list(plant_list_for(request.user).order_by("name"))
-    if not plants:
-        return render(request, "analytics/oee.html", {"plants": []})
-    try:
-        plant_id = int(request.GET.get("plant") or plants[0].pk)
-    except ValueError:
-        raise Http404("No such plant.") from None
-    plant = next((p for p in plants if p.pk == plant_id), None)
+    """Today and the current shift per machine, the trend, the losses Pareto and the stops to classify,
+    of one of your plants (``?plant=``, else your first) or one of its lines (``?line=``)."""
+    plant = plant_from_query(request)
     if plant is None:
-        raise Http404("No such plant among yours.")
+        return render(request, "analytics/oee.html", plant_nav(request, None, "oee"))
     lines = list(scope_to_plants(Line.objects.filter(plant=plant), request.user))
     line = None
     if request.GET.get("line"):
@@ -48,13 +42,11 @@ def oee_page(request):
     shift = _current_shift(plant, now)
     today = datetime.combine(now.astimezone(plant.tz).date(), time(), tzinfo=plant.tz).astimezone(UTC)
     context = {
-        "plants": plants,
-        "plant": plant,
+        **plant_nav(request, plant, "oee"),
         "lines": lines,
         "line": line,
         "machines": list(machines.values("pk", "uid", "name")),
         "shift": shift,
         "today_start": today.isoformat(),
-        "can_classify": user_has_plant_perm(request.user, PERM_OPERATE, plant),
     }
     return render(request, "analytics/oee.html", context)

@@ -22,12 +22,14 @@ api_v1 = [
 
 urlpatterns = [
     path("", home, name="home"),
-    path("", include("devices.dashboard.urls")),
+    # Each app's pages, under the full paths its urls.py spells out (plant pages: /plants/<id>/...).
+    path("", include("devices.urls")),
+    path("", include("alerts.urls")),
+    path("", include("firmware.urls")),
+    path("", include("analytics.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("alarms/", include("alerts.urls")),
-    path("analytics/", include("analytics.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

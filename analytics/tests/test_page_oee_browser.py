@@ -1,5 +1,5 @@
 """The OEE page in real Chromium (Playwright) against pytest-django's live server: figures, trend, Pareto,
-and an operator classifying a stop from the page."""
+an operator classifying a stop from the page, and the plant navigation by keyboard."""
 
 import os
 from datetime import UTC, datetime, timedelta
@@ -88,3 +88,36 @@ def test_operator_sees_oee_and_classifies_a_stop(live_server, oee_tab, seeded, p
 
 def reason_code_id(plant) -> int:
     return plant.reason_codes.get(code="jam").pk
+
+
+def test_plant_navigation_is_reachable_by_keyboard_with_the_oee_page_current(live_server, oee_tab, seeded, plant_a):
+    page = oee_tab
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("op")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(f"{live_server.url}/analytics/oee/?plant={plant_a.pk}")
+    # Each page's API calls must end before the next page or the test's end (the database goes away).
+    page.wait_for_load_state("networkidle")
+    page.locator("#plant-select").focus()
+    visited = []
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        visited.append(
+            page.evaluate(
+                """() => {
+                    const el = document.activeElement;
+                    return [el.textContent.trim(), el.getAttribute("aria-current"), getComputedStyle(el).outlineStyle];
+                }"""
+            )
+        )
+    assert [label for label, _current, _outline in visited] == ["Overview", "Alarms", "Alarm KPIs", "OEE", "Rollouts"]
+    assert [label for label, current, _outline in visited if current == "page"] == ["OEE"]
+    assert {outline for _label, _current, outline in visited} == {"solid"}, "focus must be visible"
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # back on "Alarm KPIs", which opens by keyboard alone
+    playwright_sync.expect(page.get_by_role("heading", level=1)).to_contain_text("alarm performance")
+    playwright_sync.expect(page.get_by_role("link", name="Alarm KPIs")).to_have_attribute("aria-current", "page")
+    assert page.url.endswith(f"/alarms/kpis/?plant={plant_a.pk}")
+    page.wait_for_load_state("networkidle")

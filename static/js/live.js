@@ -195,10 +195,3 @@ export function formatValue(value) {
   if (value === null || value === undefined) return "—";
   return Number.isInteger(value) ? String(value) : value.toFixed(Math.abs(value) >= 100 ? 1 : 2);
 }
-
-export function wirePlantSwitch() {
-  const select = document.getElementById("plant-select");
-  select?.addEventListener("change", () => {
-    location.href = select.selectedOptions[0].dataset.url;
-  });
-}

@@ -1,6 +1,6 @@
 // Alarm console: the plant's alarms from /api/v1/alarms/ when that API exists, then live "alarm"
 // events from the plant's group (upserted by id). Operators get acknowledge/shelve/resolve buttons.
-import { LiveStream, getJSON, pageConfig, wirePlantSwitch } from "./live.js";
+import { LiveStream, getJSON, pageConfig } from "../js/live.js";
 
 const config = pageConfig();
 const table = document.getElementById("alarm-table");
@@ -95,5 +95,4 @@ function onEvent(event) {
   if (event.kind === "alarm") upsert(event);
 }
 
-wirePlantSwitch();
 new LiveStream({ subscriptions: [{ plant: config.plant }], onEvent, catchUp }).start();

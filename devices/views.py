@@ -1,22 +1,20 @@
-"""Operator dashboard pages: plant overview, device detail and alarm console (session login).
+"""The devices' pages: plant overview and device detail (session login).
 
 The pages render the current state server-side (fast first paint, usable without JavaScript);
-``static/js/`` then subscribes to ``/ws/live/`` and loads history from the REST API. Every page
-scopes through ``accounts.selectors``: a plant or device outside the user's plants is 404.
+``static/devices/`` then subscribes to ``/ws/live/`` and loads history from the REST API. Every
+page scopes through ``accounts.selectors``: a plant or device outside the user's plants is 404.
 """
 
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
-from accounts.roles import PERM_OPERATE
-from accounts.selectors import plant_list_for, scope_to_plants, user_has_plant_perm
-from devices.dashboard.consumers import COALESCE_SECONDS
+from accounts.selectors import plant_list_for, scope_to_plants
 from devices.models import Device
 from devices.selectors import latest_values, state_timeline
+from factory.pages import int_param, plant_nav
 
 # The metric a tile shows (and draws as a sparkline): the first one the device reports.
 KEY_METRICS = ("temperature", "power", "vibration", "humidity", "cpu_load", "count_total")
@@ -30,24 +28,6 @@ def key_metric(values: dict) -> str | None:
         if name in values:
             return name
     return min(values) if values else None
-
-
-def _int_param(request, name: str) -> int | None:
-    try:
-        value = int(request.GET.get(name, ""))
-    except ValueError:
-        return None
-    return value if 0 < value < 2**63 else None
-
-
-def _plant_nav(request, plant, page: str) -> dict:
-    return {
-        "plant": plant,
-        "plants": plant_list_for(request.user).only("pk", "name"),
-        "page": page,
-        "can_operate": user_has_plant_perm(request.user, PERM_OPERATE, plant),
-        "coalesce_ms": int(COALESCE_SECONDS * 1000),
-    }
 
 
 def _tile(device: Device, values: dict, now) -> dict:
@@ -67,7 +47,7 @@ def _tile(device: Device, values: dict, now) -> dict:
 def plant_overview(request, plant_id: int):
     """One tile per device of the plant, filtered by ``?line=`` and ``?group=``; 404 outside your plants."""
     plant = get_object_or_404(plant_list_for(request.user), pk=plant_id)
-    line_id, group_id = _int_param(request, "line"), _int_param(request, "group")
+    line_id, group_id = int_param(request, "line"), int_param(request, "group")
     devices = Device.objects.filter(plant=plant).select_related("line").order_by("line__position", "line__name", "uid")
     if line_id is not None:
         devices = devices.filter(line_id=line_id)
@@ -77,7 +57,7 @@ def plant_overview(request, plant_id: int):
     now = timezone.now()
     values = latest_values([device.pk for device in devices])
     context = {
-        **_plant_nav(request, plant, "overview"),
+        **plant_nav(request, plant, "overview"),
         "tiles": [_tile(device, values[device.pk], now) for device in devices],
         "lines": plant.lines.all(),
         "groups": plant.device_groups.all(),
@@ -89,7 +69,7 @@ def plant_overview(request, plant_id: int):
             "keyMetrics": KEY_METRICS,
         },
     }
-    return render(request, "dashboard/overview.html", context)
+    return render(request, "devices/overview.html", context)
 
 
 def _timeline_segments(device: Device, now) -> list[dict]:
@@ -111,7 +91,7 @@ def device_detail(request, device_id: int):
     now = timezone.now()
     values = latest_values([device.pk])[device.pk]
     context = {
-        **_plant_nav(request, device.plant, "device"),
+        **plant_nav(request, device.plant, "device"),
         "device": device,
         "online": device.is_online(now),
         "values": sorted(values.items()),
@@ -128,31 +108,4 @@ def device_detail(request, device_id: int):
             "expected": device.expected_interval_seconds,
         },
     }
-    return render(request, "dashboard/device.html", context)
-
-
-@login_required
-def alarm_console(request, plant_id: int):
-    """The plant's alarms: loaded from ``/api/v1/alarms/`` when that API exists, then live."""
-    plant = get_object_or_404(plant_list_for(request.user), pk=plant_id)
-    devices = dict(Device.objects.filter(plant=plant).values_list("pk", "uid"))
-    context = {
-        **_plant_nav(request, plant, "alarms"),
-        "config": {"plant": plant.pk, "devices": devices},
-    }
-    return render(request, "dashboard/alarms.html", context)
-
-
-@login_required
-def rollout_board(request, plant_id: int):
-    """The plant's firmware rollouts with per-stage progress, failing devices and audit trail, then
-    live (``rollout`` events). ``Accept: application/json`` answers the snapshots (the page's
-    catch-up after a reconnect); 404 outside your plants."""
-    from firmware.live import rollout_snapshots
-
-    plant = get_object_or_404(plant_list_for(request.user), pk=plant_id)
-    snapshots = rollout_snapshots(plant)
-    if "application/json" in request.headers.get("Accept", ""):
-        return JsonResponse({"rollouts": snapshots})
-    context = {**_plant_nav(request, plant, "rollouts"), "rollouts": snapshots, "config": {"plant": plant.pk}}
-    return render(request, "dashboard/rollouts.html", context)
+    return render(request, "devices/device.html", context)

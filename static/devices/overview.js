@@ -1,6 +1,6 @@
 // Plant overview: tiles updated live from the plant's group, sparklines (uPlot) drawn for visible tiles,
 // open alarm counts (counts API, refreshed on every live alarm event) and today's OEE per machine.
-import { LiveStream, age, formatValue, getJSON, pageConfig, wirePlantSwitch } from "./live.js";
+import { LiveStream, age, formatValue, getJSON, pageConfig } from "../js/live.js";
 
 const SPARK_POINTS = 120;
 const SPARK_HISTORY_MS = 15 * 60 * 1000;
@@ -206,7 +206,6 @@ function onEvent(event) {
   else if (event.kind === "alarm") readAlarmCounts();
 }
 
-wirePlantSwitch();
 new LiveStream({ subscriptions: [{ plant: config.plant }], onEvent, catchUp }).start();
 setInterval(() => tiles.forEach((_, id) => render(id)), 1000);
 setInterval(readOee, OEE_REFRESH_MS);

@@ -1,4 +1,5 @@
-"""The dashboard pages as served: scoping (404 outside your plants), what they show, bad query input."""
+"""The devices' pages as served (overview, device detail): scoping (404 outside your plants), what they
+show, bad query input."""
 
 import pytest
 from django.core.cache import cache
@@ -36,7 +37,7 @@ def store(device, **values):
 
 
 def test_redirects_anonymous_user_to_login_from_every_page(client, plant_a, presses):
-    for url in (f"/plants/{plant_a.pk}/", f"/plants/{plant_a.pk}/alarms/", f"/devices/{presses[0].pk}/"):
+    for url in (f"/plants/{plant_a.pk}/", f"/devices/{presses[0].pk}/"):
         response = assert_status(client.get(url), 302)
         assert response["Location"].startswith("/accounts/login/?next=")
 
@@ -44,7 +45,7 @@ def test_redirects_anonymous_user_to_login_from_every_page(client, plant_a, pres
 def test_answers_404_for_pages_of_a_plant_that_is_not_yours(client_for, viewer, outsider, plant_b, paint_b):
     for user in (viewer, outsider):
         client = client_for(user)
-        for url in (f"/plants/{plant_b.pk}/", f"/plants/{plant_b.pk}/alarms/", f"/devices/{paint_b.pk}/"):
+        for url in (f"/plants/{plant_b.pk}/", f"/devices/{paint_b.pk}/"):
             assert_status(client.get(url), 404)
 
 
@@ -55,7 +56,7 @@ def test_overview_shows_a_tile_per_device_with_state_and_key_metric(client_for, 
     assert "press-01" in html and "robot-02" in html and "paint-01" not in html
     assert 'class="tile state-running"' in html and ">71.25<" in html
     assert "state-offline" in html, "the device that never reported is offline"
-    assert 'id="conn"' in html and 'src="/static/js/overview.js"' in html
+    assert 'id="conn"' in html and 'src="/static/devices/overview.js"' in html
 
 
 def test_overview_filters_by_line_and_group(client_for, viewer, plant_a, presses):
@@ -82,13 +83,6 @@ def test_device_page_shows_values_facts_tokens_and_timeline(client_for, viewer, 
     assert "HP-400" in html and "1.0.0" in html and "line-plc" in html
     assert 'class="seg state-running"' in html
     assert 'data-range="24h"' in html and 'id="custom-range"' in html
-
-
-def test_alarm_console_frame_shows_operate_buttons_only_to_operators(client_for, viewer, operator, plant_a):
-    html = assert_status(client_for(viewer).get(f"/plants/{plant_a.pk}/alarms/"), 200).content.decode()
-    assert 'data-can-operate="false"' in html and 'id="alarm-rows"' in html
-    html = assert_status(client_for(operator).get(f"/plants/{plant_a.pk}/alarms/"), 200).content.decode()
-    assert 'data-can-operate="true"' in html
 
 
 def test_superuser_sees_every_plant(client_for, superuser, plant_b, paint_b):

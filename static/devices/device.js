@@ -1,7 +1,7 @@
 // Device detail: one uPlot chart per metric, history from the REST API (auto buckets), live points
 // appended from the device's group, current values and state. Switching to another device swaps
 // the page content and the subscription on the same socket (no reconnect).
-import { LiveStream, age, formatValue, getJSON, pageConfig, wirePlantSwitch } from "./live.js";
+import { LiveStream, age, formatValue, getJSON, pageConfig } from "../js/live.js";
 
 const SPANS = { "15m": 900, "1h": 3600, "8h": 28800, "24h": 86400, "7d": 604800, "30d": 2592000 };
 const RAW_UP_TO = 3600; // seconds: short ranges load raw readings (newest data), longer ones auto buckets
@@ -193,7 +193,6 @@ async function switchTo(url) {
   document.getElementById("device-switch")?.focus();
 }
 
-wirePlantSwitch();
 wireRanges();
 window.__dashboard = { charts: () => charts, range: () => range };
 const stream = new LiveStream({ subscriptions: [{ device: config.device }], onEvent, catchUp }).start();

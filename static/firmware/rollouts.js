@@ -2,7 +2,7 @@
 // snapshot: per-stage counts, failing devices, audit trail) on the plant's live stream. The
 // catch-up after every (re)connect loads the same snapshots from this page's URL as JSON.
 // Operators get the actions the rollouts API offers for the rollout's state (session + CSRF).
-import { LiveStream, getJSON, pageConfig, wirePlantSwitch } from "./live.js";
+import { LiveStream, getJSON, pageConfig } from "../js/live.js";
 
 const config = pageConfig();
 const board = document.getElementById("rollouts");
@@ -146,6 +146,5 @@ function onEvent(event) {
 
 const initial = JSON.parse(document.getElementById("rollout-snapshots").textContent);
 initial.slice().reverse().forEach(show);
-wirePlantSwitch();
 window.__rollouts = { shown };
 new LiveStream({ subscriptions: [{ plant: config.plant }], onEvent, catchUp }).start();

@@ -1,0 +1,10 @@
+"""The devices' pages (session login), included at the site root by ``factory/urls.py``."""
+
+from django.urls import path
+
+from devices import views
+
+urlpatterns = [
+    path("plants/<int:plant_id>/", views.plant_overview, name="plant_overview"),
+    path("devices/<int:device_id>/", views.device_detail, name="device_detail"),
+]

@@ -1,0 +1,80 @@
+"""What every plant page shares: the plant it shows (404 outside your plants), the plant bar of
+``templates/plant_base.html`` (plant switcher, navigation to each page of the plant, whether you may
+operate there) and tolerant parsing of integer query parameters.
+
+It lives in ``factory`` because the layout it feeds is the project's, not one app's: the pages of
+devices, alerts, firmware and analytics all extend it, and it reads accounts (plants, roles) and
+the live stream's coalescing window; in any one app it would make the others import from it.
+"""
+
+from django.http import Http404, HttpRequest
+from django.urls import reverse
+
+from accounts.roles import PERM_OPERATE
+from accounts.selectors import plant_list_for, user_has_plant_perm
+from devices.dashboard.consumers import COALESCE_SECONDS
+from devices.models import Plant
+
+# The plant navigation in order: (page, label, URL name, where the URL names the plant). Pages
+# under /plants/<id>/ take the plant in the path, the alarm KPI and OEE pages as ?plant=<id>.
+PLANT_PAGES = (
+    ("overview", "Overview", "plant_overview", "path"),
+    ("alarms", "Alarms", "alarm_console", "path"),
+    ("alarm_kpis", "Alarm KPIs", "alarm_kpis", "query"),
+    ("oee", "OEE", "oee", "query"),
+    ("rollouts", "Rollouts", "rollout_board", "path"),
+)
+_PAGE_URLS = {page: (url_name, plant_in) for page, _label, url_name, plant_in in PLANT_PAGES}
+_MAX_ID = 2**63  # larger ids would overflow the database's integer type (a 500 instead of a 404)
+
+
+def int_param(request: HttpRequest, name: str) -> int | None:
+    """The positive integer in ``?name=``, or None when it is missing or malformed (a filter left off)."""
+    try:
+        value = int(request.GET.get(name, ""))
+    except ValueError:
+        return None
+    return value if 0 < value < _MAX_ID else None
+
+
+def plant_page_url(page: str, plant_id: int) -> str:
+    """The URL of ``page`` (a key of ``PLANT_PAGES``) for a plant; pages outside the navigation
+    (a device's page) lead to the plant's overview."""
+    url_name, plant_in = _PAGE_URLS.get(page, _PAGE_URLS["overview"])
+    if plant_in == "query":
+        return f"{reverse(url_name)}?plant={plant_id}"
+    return reverse(url_name, args=[plant_id])
+
+
+def plant_from_query(request: HttpRequest) -> Plant | None:
+    """The plant of a page that takes ``?plant=<id>``: that one among the user's plants, or their
+    first by name when none is named; None when they hold no plant. A malformed id or a plant that
+    is not theirs is 404 (the same answer, so ids of other plants are not revealed)."""
+    visible = plant_list_for(request.user).order_by("name")
+    if not request.GET.get("plant"):
+        return visible.first()
+    plant_id = int_param(request, "plant")
+    plant = visible.filter(pk=plant_id).first() if plant_id else None
+    if plant is None:
+        raise Http404("No such plant among yours.")
+    return plant
+
+
+def plant_nav(request: HttpRequest, plant: Plant | None, page: str) -> dict:
+    """Template context of the plant bar: the plant, the switcher's plants (each pointing at the
+    same page of that plant), the navigation with the current page marked, and ``can_operate``.
+    ``plant`` None (a user without plants) leaves the bar out."""
+    if plant is None:
+        return {"plant": None, "plants": [], "nav": [], "page": page, "can_operate": False}
+    plants = plant_list_for(request.user).only("pk", "name")
+    return {
+        "plant": plant,
+        "plants": [{"pk": p.pk, "name": p.name, "url": plant_page_url(page, p.pk)} for p in plants],
+        "nav": [
+            {"page": key, "label": label, "url": plant_page_url(key, plant.pk), "current": key == page}
+            for key, label, _url_name, _plant_in in PLANT_PAGES
+        ],
+        "page": page,
+        "can_operate": user_has_plant_perm(request.user, PERM_OPERATE, plant),
+        "coalesce_ms": int(COALESCE_SECONDS * 1000),
+    }

@@ -1,0 +1,22 @@
+"""The firmware pages (session login): the plant's rollouts board, kept live from ``/ws/live/``."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, render
+
+from accounts.selectors import plant_list_for
+from factory.pages import plant_nav
+from firmware.live import rollout_snapshots
+
+
+@login_required
+def rollout_board(request, plant_id: int):
+    """The plant's firmware rollouts with per-stage progress, failing devices and audit trail, then
+    live (``rollout`` events). ``Accept: application/json`` answers the snapshots (the page's
+    catch-up after a reconnect); 404 outside your plants."""
+    plant = get_object_or_404(plant_list_for(request.user), pk=plant_id)
+    snapshots = rollout_snapshots(plant)
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"rollouts": snapshots})
+    context = {**plant_nav(request, plant, "rollouts"), "rollouts": snapshots, "config": {"plant": plant.pk}}
+    return render(request, "firmware/rollouts.html", context)
