@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from accounts.roles import PERM_OPERATE
 from accounts.selectors import plant_list_for, scope_to_plants, user_has_plant_perm
-from devices.dashboard.consumers import COALESCE_SECONDS
 from devices.models import Device
 from devices.selectors import latest_values, state_timeline
+from live.frames import COALESCE_SECONDS
 
 # The metric a tile shows (and draws as a sparkline): the first one the device reports.
 KEY_METRICS = ("temperature", "power", "vibration", "humidity", "cpu_load", "count_total")
@@ -148,7 +148,7 @@ def rollout_board(request, plant_id: int):
     """The plant's firmware rollouts with per-stage progress, failing devices and audit trail, then
     live (``rollout`` events). ``Accept: application/json`` answers the snapshots (the page's
     catch-up after a reconnect); 404 outside your plants."""
-    from firmware.live import rollout_snapshots
+    from firmware.events import rollout_snapshots
 
     plant = get_object_or_404(plant_list_for(request.user), pk=plant_id)
     snapshots = rollout_snapshots(plant)
