@@ -5,6 +5,7 @@ from django.db import transaction
 from django.dispatch import Signal
 
 from alerts import watch
+from alerts.tasks import evaluate_rules as evaluate_rules_task
 
 # Sent after commit on every alarm transition. kwargs: alarm (Alarm), at (datetime). The live bus
 # publishes it to the dashboard (live.receivers).
@@ -18,8 +19,6 @@ def on_telemetry_ingested(sender, *, items, received_at, **kwargs) -> None:
     Devices whose readings no enabled rule of their plant watches are left out, and a batch with
     none enqueues nothing (``alerts.watch``).
     """
-    from alerts.tasks import evaluate_rules as evaluate_rules_task  # lazily: its services import this module
-
     items = watch.watched_items(items)
     if not items:
         return

@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from alerts.models import Alarm, AlarmEvent, AlertRule
-from alerts.signals import alarm_changed
 
 S = Alarm.State
 K = AlarmEvent.Kind
@@ -31,6 +30,8 @@ class Outcome:
 
 def _after_commit(alarm: Alarm, kind: str, at: datetime) -> None:
     def run():
+        from alerts.signals import alarm_changed  # here: alerts.signals imports the tasks, which import us
+
         alarm_changed.send(sender=Alarm, alarm=alarm, at=at)  # the live dashboard (live.receivers)
         if kind in AlarmEvent.NOTIFY:
             from alerts.tasks import dispatch_notifications as dispatch_notifications_task
