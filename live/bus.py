@@ -79,7 +79,7 @@ class _Delivery:
     """One event loop that sends this process's messages, batch after batch in publish order.
 
     ``submit`` may be called from any thread; the queue and the sending task are only touched on
-    the loop (hand-over through ``call_soon_threadsafe``, which keeps the callers' order).
+    the loop (hand-over through ``call_soon``/``call_soon_threadsafe``, one FIFO for every caller).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, max_backlog: int | None = None):
@@ -101,7 +101,7 @@ class _Delivery:
         with self.done:
             self.waiting += 1
         if self.on_loop():
-            self._put(messages)
+            self.loop.call_soon(self._put, messages)  # behind what other threads handed over before
             return
         try:
             self.loop.call_soon_threadsafe(self._put, messages)

@@ -1,11 +1,12 @@
 """Process-local fan-out of plant groups: one channel-layer subscription per plant and process.
 
-With the Redis layer, a group send copies the message once per member channel: 50 browsers of
-one plant on one Daphne would make every event 50 Redis messages, each popped, decoded and
-dispatched separately. Instead the hub joins ``live.plant.<id>`` once per process with its own channel and hands each
-message to the local consumers that follow that plant, in the same event loop. For the consumers that
-follow the whole plant it also builds the frames once (``frames.Framer``) and sends each of them the
-same text; consumers that follow single devices of the plant get the events and keep their own.
+With the Redis layer, a group send copies the message once per member channel: many browsers of
+one plant on one Daphne would make every event as many Redis messages, each popped, decoded and
+dispatched separately. Instead the hub joins ``live.plant.<id>`` once per process with its own
+channel and hands each message to the local consumers that follow that plant, in the same event
+loop. For the consumers that follow the whole plant it also builds the frames once
+(``frames.Framer``) and sends each of them the same text; consumers that follow single devices of
+the plant get the events and keep their own.
 """
 
 import asyncio
