@@ -1,10 +1,15 @@
 """Receivers (STYLE.md §15): the devices app's after-commit signal only enqueues a task; a changed rule
-invalidates what `alerts.watch` remembers."""
+invalidates what `alerts.watch` remembers. Also the alerts app's own signal for other apps."""
 
 from django.db import transaction
+from django.dispatch import Signal
 
 from alerts import watch
 from alerts.tasks import evaluate_rules as evaluate_rules_task
+
+# Sent after commit on every alarm transition. kwargs: alarm (Alarm), at (datetime). The live bus
+# publishes it to the dashboard (live.receivers).
+alarm_changed = Signal()
 
 
 def on_telemetry_ingested(sender, *, items, received_at, **kwargs) -> None:

@@ -12,15 +12,11 @@ from devices.exceptions import DeviceAuthError
 from devices.services.ingest import IngestItem, rate_limit_retry_after, telemetry_parse, telemetry_store
 from devices.services.telemetry_payload import PayloadError
 from devices.services.tokens import token_authenticate
+from live.bus import command_group
 
 # A revoked token or a disabled device must stop working on the next message, yet a lookup per
 # frame would double the database work of a chatty device: re-check at most this often.
 REAUTH_SECONDS = 5.0
-
-
-def command_group(device_id: int) -> str:
-    """The channel-layer group that carries commands (e.g. firmware updates) to one device."""
-    return f"device.{device_id}.commands"
 
 
 def _authenticate(token: str):
@@ -50,7 +46,8 @@ class DeviceConsumer(AsyncWebsocketConsumer):
     """Authenticates with ``Authorization: Device <token>`` at connect, then answers every frame with
     ``{"accepted": N}`` or ``{"errors": [...]}`` exactly like the HTTP endpoint. Closes with 4401
     (unknown token) or 4403 (revoked token, disabled device) after sending ``{"detail": ...}``.
-    Commands for the device arrive through its group and are forwarded as ``{"command": ...}``."""
+    Commands for the device arrive through its group (``live.bus.send_device_commands``) and are
+    forwarded as ``{"command": ...}``."""
 
     async def connect(self):
         headers = dict(self.scope.get("headers", []))

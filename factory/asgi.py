@@ -12,8 +12,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from devices.ingest_http import telemetry_endpoint  # noqa: E402
-from devices.routing import device_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
+from devices.routing import device_websocket_urlpatterns  # noqa: E402
 from firmware.status_http import STATUS_PATH, firmware_status_endpoint  # noqa: E402
+from live.bus import serving  # noqa: E402
+from live.routing import websocket_urlpatterns  # noqa: E402
 
 TELEMETRY_PATH = "/api/v1/telemetry/"
 
@@ -41,4 +43,5 @@ async def websocket_router(scope, receive, send):
         await browser_websockets(scope, receive, send)
 
 
-application = ProtocolTypeRouter({"http": http_router, "websocket": websocket_router})
+# The loop that runs the application sends this process's live events (live/bus.py).
+application = serving(ProtocolTypeRouter({"http": http_router, "websocket": websocket_router}))

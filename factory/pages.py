@@ -12,8 +12,8 @@ from django.urls import reverse
 
 from accounts.roles import PERM_OPERATE
 from accounts.selectors import plant_list_for, user_has_plant_perm
-from devices.dashboard.consumers import COALESCE_SECONDS
 from devices.models import Plant
+from live.frames import COALESCE_SECONDS
 
 # The plant navigation in order: (page, label, URL name, where the URL names the plant). Pages
 # under /plants/<id>/ take the plant in the path, the alarm KPI and OEE pages as ?plant=<id>.

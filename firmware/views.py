@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 
 from accounts.selectors import plant_list_for
 from factory.pages import plant_nav
-from firmware.live import rollout_snapshots
+from firmware.events import rollout_snapshots
 
 
 @login_required

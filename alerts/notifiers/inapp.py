@@ -1,7 +1,7 @@
-"""In-app toasts: a ``notification`` live event to the plant's dashboard (over Channels)."""
+"""In-app toasts: a ``notification`` live event to the plant's dashboard (through the live bus)."""
 
-from alerts import live
 from alerts.notifiers.base import Message, Notifier
+from live.bus import publish
 
 
 class InAppNotifier(Notifier):
@@ -17,4 +17,4 @@ class InAppNotifier(Notifier):
         alarm_id = message.alarms[0]["id"] if message.alarms else None
         event = {"kind": "notification", "severity": message.severity, "title": message.title,
                  "body": message.text, "alarm_id": alarm_id}  # fmt: skip
-        live.publish(plant_id=message.plant_id, event=event)
+        publish(plant_id=message.plant_id, event=event)

@@ -2,8 +2,8 @@
 
 Every change is claimed with a conditional UPDATE on the alarm's state (``Alarm.flip``), so a
 retried task or two concurrent requests make one transition, and each transition writes one
-``AlarmEvent`` (the alarm's history and the notifier's outbox). After commit the change is
-published to the live dashboard and, for notifying kinds, the notification dispatcher runs.
+``AlarmEvent`` (the alarm's history and the notifier's outbox). After commit ``alarm_changed`` is
+sent (the live bus publishes it to the dashboard) and, for notifying kinds, the notification dispatcher runs.
 """
 
 from dataclasses import dataclass
@@ -13,7 +13,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from alerts import live
 from alerts.models import Alarm, AlarmEvent, AlertRule
 
 S = Alarm.State
@@ -31,7 +30,9 @@ class Outcome:
 
 def _after_commit(alarm: Alarm, kind: str, at: datetime) -> None:
     def run():
-        live.publish(plant_id=alarm.plant_id, device_id=alarm.device_id, event=live.alarm_event(alarm, at))
+        from alerts.signals import alarm_changed  # here: alerts.signals imports the tasks, which import us
+
+        alarm_changed.send(sender=Alarm, alarm=alarm, at=at)  # the live dashboard (live.receivers)
         if kind in AlarmEvent.NOTIFY:
             from alerts.tasks import dispatch_notifications as dispatch_notifications_task
 

@@ -20,12 +20,12 @@ from django.template.loader import render_to_string
 
 from accounts.models import User
 from accounts.roles import Role
-from alerts import live
 from alerts.exceptions import DeliveryError, TransientDeliveryError
 from alerts.models import SEVERITY_RANK, Alarm, AlarmEvent, Delivery, NotificationChannel, NotificationMute
 from alerts.models import NotificationRoute as Route
 from alerts.notifiers import kind_enabled, notifier_class
 from alerts.notifiers.base import Message
+from live.bus import iso, publish
 
 logger = logging.getLogger(__name__)
 OUTBOX_BATCH = 500
@@ -129,7 +129,7 @@ def _describe(event: AlarmEvent) -> dict:
     return {
         "id": alarm.pk, "event": event.kind, "device": alarm.device.uid, "device_id": alarm.device_id,
         "rule": alarm.rule.name, "severity": alarm.severity, "state": alarm.state, "value": alarm.value,
-        "message": alarm.message, "action": alarm.rule.action, "raised_at": live._iso(alarm.raised_at),
+        "message": alarm.message, "action": alarm.rule.action, "raised_at": iso(alarm.raised_at),
     }  # fmt: skip
 
 
@@ -231,7 +231,7 @@ def channel_mark_failing(*, channel: NotificationChannel, error: str, now: datet
         if emails and channel.kind != "email":
             send_mail(title, body, None, emails, fail_silently=True)
         event = {"kind": "notification", "severity": "warning", "title": title, "body": body, "alarm_id": None}
-        live.publish(plant_id=channel.plant_id, event=event)
+        publish(plant_id=channel.plant_id, event=event)
 
     transaction.on_commit(tell)
     return True

@@ -6,6 +6,7 @@ import pytest
 
 from alerts.models import Alarm
 from alerts.tests.factories import make_channel, make_route, make_rule, post_readings
+from live import bus
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +23,8 @@ def test_publishes_in_app_notification_and_alarm_events_on_the_plant_group(run, 
     make_rule(plant_a, name="Hot", action="Cool it")
     make_route(make_channel(plant_a, "inapp"))
     run(post_readings, press, (0, 99))
+    # No server loop in this process: the bus's own loop sends; read the layer once it has.
+    assert bus.flush()
 
     async def drain():
         received = []

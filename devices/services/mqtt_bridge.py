@@ -25,8 +25,7 @@ stored as a ``DeadLetter`` with its reason (visible in the admin) and then ackno
 
 The ingest's after-commit hooks (live dashboard events, the alert evaluation enqueue, OEE
 late-data marks) run in a second thread, ``AfterCommitHooks``, one commit after another in commit
-order, while the storing thread already stores the next batch: they cost about as much as the
-store itself (Redis and broker round trips), and acknowledging never waits for them. The queue
+order, while the storing thread already stores the next batch: acknowledging never waits for them. The queue
 between the two is short, so hooks that fall behind slow the storing down instead of piling up;
 on stop the bridge runs every hook of what it committed before it exits.
 """
@@ -165,6 +164,10 @@ def bridge_keep_unstorable(received: Received, error: Exception) -> tuple[int, i
 
 class AfterCommitHooks:
     """A thread that runs the after-commit work of the bridge's commits, one after another.
+
+    Kept although the live bus only hands its events over: the other hooks wait on the database
+    (OEE's late-data marks) and on the broker (the alert evaluation enqueue), and storing the next
+    batch must not wait for them.
 
     ``submit`` (called on commit by the storing thread) blocks while ``depth`` commits are
     waiting. A hook that raises is logged and the next one runs (the signal receivers behind it

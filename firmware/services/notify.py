@@ -4,19 +4,16 @@ Devices can always poll ``GET /api/v1/device/firmware/``; these pushes only make
 so a lost push delays an update but never loses it.
 """
 
-import asyncio
 import logging
 from urllib.parse import urlsplit
 
 import orjson
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.urls import reverse
 
-from devices.consumers import command_group
 from firmware.exceptions import TransientNotifyError
 from firmware.models import RolloutTarget
+from live.bus import send_device_commands
 
 logger = logging.getLogger(__name__)
 
@@ -83,19 +80,7 @@ def targets_notify(target_ids: list[int], command: str = "firmware_update") -> i
     for target in targets:
         body = update_offer(target) if command == "firmware_update" else {"update_id": target.pk}
         frames.append((target, {"type": command, **body}))
-    layer = get_channel_layer()
-    if layer is not None:
-        send = async_to_sync(_group_send_all)
-        send(layer, [(command_group(t.device_id), frame) for t, frame in frames])
+    send_device_commands([(t.device_id, frame) for t, frame in frames])
     if settings.MQTT_URL and settings.FIRMWARE_NOTIFY_MQTT:
         _mqtt_publish([(f"factory/devices/{t.device.uid}/commands", orjson.dumps(frame)) for t, frame in frames])
     return len(frames)
-
-
-async def _group_send_all(layer, messages, concurrency: int = 100):
-    # One group per device: sent concurrently (a Redis round trip each), a bounded number at a time.
-    for start in range(0, len(messages), concurrency):
-        await asyncio.gather(
-            *(layer.group_send(group, {"type": "device.command", "command": frame})
-              for group, frame in messages[start : start + concurrency])
-        )  # fmt: skip

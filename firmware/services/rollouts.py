@@ -14,9 +14,9 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from devices.models import Device, DeviceGroup, Line, Plant
-from firmware.live import rollout_publish_after_commit
 from firmware.models import FirmwareImage, MaintenanceWindow, Rollout, RolloutEvent, RolloutTarget, RolloutTargetEvent
 from firmware.services.stages import parse_stages, stage_sizes
+from firmware.signals import rollout_progressed_after_commit
 
 logger = logging.getLogger(__name__)
 S = RolloutTarget.Status
@@ -26,7 +26,7 @@ R = Rollout.State
 def _audit(rollout: Rollout, action: str, by=None, detail: str = "", at: datetime | None = None) -> None:
     """Record a rollout-level change; the dashboard shows it (and the new counts) after commit."""
     RolloutEvent.objects.create(rollout=rollout, action=action, by=by, detail=detail[:255], at=at or timezone.now())
-    rollout_publish_after_commit(rollout.pk)
+    rollout_progressed_after_commit(rollout.pk)
 
 
 def _enqueue_advance(rollout_id: int) -> None:
@@ -318,7 +318,7 @@ def rollout_advance(*, rollout_id: int, now: datetime | None = None) -> str:
                 ids = _targets_set(queued, S.NOTIFIED, f"stage {rollout.current_stage}", now)
                 _enqueue_notify(ids)
                 if ids:
-                    rollout_publish_after_commit(rollout.pk)
+                    rollout_progressed_after_commit(rollout.pk)
             outcome = _judge_stage(rollout, now)
             if outcome != "next_stage":
                 break

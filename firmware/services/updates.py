@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from devices.models import Device
 from firmware.exceptions import UpdateReportError
-from firmware.live import rollout_publish_after_commit
 from firmware.models import FirmwareImage, Rollout, RolloutTarget, RolloutTargetEvent
+from firmware.signals import rollout_progressed_after_commit
 
 S = RolloutTarget.Status
 # The order a device moves through; a report may skip steps forward, never go back.
@@ -94,7 +94,8 @@ def updates_report_many(
     (``UpdateReportError`` in its place) changes nothing. The updates are locked while they are
     judged, so a concurrent batch or a cancel cannot interleave. A ``DatabaseError`` rolls the whole
     batch back (nothing changed) and propagates. After commit: one rollout step per rollout that
-    got a terminal status, and the rollout's live progress (``firmware.live``), coalesced.
+    got a terminal status, and ``firmware.signals.rollout_progressed`` (the live bus throttles the
+    rollout's snapshot).
     """
     now = now or timezone.now()
     ids = sorted({r.update_id for r in reports})
@@ -131,7 +132,7 @@ def updates_report_many(
         for rollout_id in sorted(finished):
             _enqueue_advance(rollout_id)
         for rollout_id in sorted(touched):
-            rollout_publish_after_commit(rollout_id)
+            rollout_progressed_after_commit(rollout_id)
     return results
 
 
@@ -209,5 +210,5 @@ def updates_time_out(*, now: datetime | None = None) -> int:
     with transaction.atomic():
         for rollout_id in rollouts:
             _enqueue_advance(rollout_id)
-            rollout_publish_after_commit(rollout_id)
+            rollout_progressed_after_commit(rollout_id)
     return timed_out

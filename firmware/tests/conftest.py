@@ -12,7 +12,8 @@ def _eager_and_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.SITE_URL = "http://factory.test"
     settings.FIRMWARE_SIGNING_KEY = ""
-    # Rollout progress publishes inline: a trailing timer thread would outlive the test's database.
+    # Rollout progress publishes on every change, built inline: a trailing snapshot, built after
+    # the throttle's interval, would outlive the test's database.
     settings.FIRMWARE_LIVE_INTERVAL = 0
 
 

@@ -16,7 +16,7 @@ from accounts.roles import Role
 from devices.tests.factories import make_user
 from factory.asgi import application
 from firmware.models import RolloutTarget
-from firmware.services.rollouts import rollout_pause, rollout_start
+from firmware.services.rollouts import rollout_pause, rollout_resume, rollout_start
 from firmware.tests.factories import make_fleet, make_image, make_rollout
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -97,4 +97,29 @@ async def test_a_pause_by_a_person_is_published_with_who_did_it(plant_a):
     event = await next_rollout_event(watcher)
     assert (event["state"], event["pause_reason"]) == ("paused", "line 2 is in production")
     assert event["audit"][0] == {**event["audit"][0], "action": "paused", "by": "operator"}
+    await watcher.disconnect()
+
+
+async def test_changes_within_the_live_interval_are_folded_into_one_picture_and_the_last_shows(plant_a, settings):
+    """The live bus throttles rollout snapshots (FIRMWARE_LIVE_INTERVAL): a pause and a resume in
+    quick succession (several changes each) give at most a leading and a trailing picture, and the
+    last one, built from the database after both, shows the rollout running again."""
+    operator = await sync_to_async(make_user)("operator", plant=plant_a, role=Role.OPERATOR)
+    rollout, _, _ = await sync_to_async(_running)(plant_a)
+    watcher = await connect(operator)
+    await subscribe(watcher, plant_a.pk)
+    settings.FIRMWARE_LIVE_INTERVAL = 0.5
+
+    def pause_then_resume():
+        rollout_pause(rollout=rollout, by=operator, reason="shift change")
+        rollout.refresh_from_db()
+        rollout_resume(rollout=rollout, by=operator)
+
+    await sync_to_async(pause_then_resume)()
+    pictures = [await next_rollout_event(watcher)]
+    while pictures[-1]["state"] != "running" or pictures[-1]["audit"][0]["action"] != "resumed":
+        pictures.append(await next_rollout_event(watcher))
+    assert len(pictures) <= 2
+    assert [e["action"] for e in pictures[-1]["audit"]][:2] == ["resumed", "paused"]
+    assert await watcher.receive_nothing(timeout=0.8)  # nothing after the last change's picture
     await watcher.disconnect()

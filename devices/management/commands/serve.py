@@ -5,7 +5,7 @@ periodic tasks (alarm on/off-delays and no-data timers, escalations, offline mar
 whichever process runs beat. With the in-memory channel layer, live events published there reach
 only that process's browsers: a separate ``celery beat`` process would shout into an empty room.
 Run beat as a thread of the web server instead, and its events reach every browser (publishing
-from that thread is handed to the server's event loop, see ``devices.live``).
+from that thread is handed to the server's event loop, see ``live.bus``).
 
 With a broker, tasks run on workers and beat is a process of its own (README "Running on the real
 services"): this command then starts Daphne alone, unless ``--beat`` asks for the thread anyway.

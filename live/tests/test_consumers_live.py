@@ -16,12 +16,12 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.utils import timezone
 
-from devices.dashboard import consumers
-from devices.live import iso, live_publish, plant_group
 from devices.services.ingest import IngestItem, telemetry_store
 from devices.services.telemetry_payload import Message
 from devices.tests.factories import make_device, make_line
 from factory.asgi import application
+from live import bus, consumers
+from live.bus import iso, plant_group
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -116,7 +116,7 @@ async def test_error_frame_without_closing_when_subscribing_to_a_foreign_device(
     assert frame["kind"] == "error" and frame["status"] == 404 and frame["device"] == press_b.pk
     assert f"No device {press_b.pk}" in frame["detail"]
     # Nothing of plant B reaches this browser, and the stream still works.
-    await sync_to_async(live_publish)(plant_id=press_b.plant_id, device_id=press_b.pk, event={"kind": "status"})
+    await sync_to_async(bus.publish)(plant_id=press_b.plant_id, device_id=press_b.pk, event={"kind": "status"})
     assert await communicator.receive_nothing(timeout=0.3)
     assert await subscribe(communicator, device=press_a.pk) == {"kind": "subscribed", "device": press_a.pk}
     await communicator.disconnect()
@@ -173,7 +173,7 @@ async def test_a_reading_stored_by_ingest_reaches_the_plant_and_device_subscribe
 async def test_an_event_reaches_a_browser_once_when_it_follows_both_the_plant_and_the_device(viewer, plant_a, press_a):
     communicator = await connect(viewer, f"?plant={plant_a.pk}&device={press_a.pk}")
     await receive(communicator)
-    await sync_to_async(live_publish)(plant_id=plant_a.pk, device_id=press_a.pk, event={"kind": "alarm", "id": 1})
+    await sync_to_async(bus.publish)(plant_id=plant_a.pk, device_id=press_a.pk, event={"kind": "alarm", "id": 1})
     assert await receive(communicator) == {"kind": "alarm", "id": 1}
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
@@ -184,7 +184,7 @@ async def test_unsubscribing_leaves_the_group_without_reconnecting(viewer, plant
     await receive(communicator)
     await communicator.send_to(text_data=orjson.dumps({"action": "unsubscribe", "device": press_a.pk}).decode())
     assert await receive(communicator) == {"kind": "unsubscribed", "device": press_a.pk}
-    await sync_to_async(live_publish)(plant_id=plant_a.pk, device_id=press_a.pk, event={"kind": "x"})
+    await sync_to_async(bus.publish)(plant_id=plant_a.pk, device_id=press_a.pk, event={"kind": "x"})
     assert await communicator.receive_nothing(timeout=0.3)
     assert await subscribe(communicator, plant=plant_a.pk) == {"kind": "subscribed", "plant": plant_a.pk}
     await communicator.disconnect()
@@ -263,8 +263,8 @@ async def test_closes_4401_when_the_session_ends_while_connected(viewer, plant_a
 )
 async def test_publishing_never_raises_when_the_channel_layer_is_down(settings, plant_a, caplog, backend):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": {"hosts": ["redis://127.0.0.1:9/0"]}}}
-    await sync_to_async(live_publish)(plant_id=plant_a.pk, event={"kind": "status"})
-    for _ in range(50):  # the sends run in this event loop after live_publish returned
+    await sync_to_async(bus.publish)(plant_id=plant_a.pk, event={"kind": "status"})
+    for _ in range(50):  # the sends run in the bus's loop after publish returned
         if "group sends failed" in caplog.text:
             break
         await asyncio.sleep(0.1)
@@ -295,7 +295,7 @@ async def test_an_event_published_from_a_plain_thread_of_the_server_process_reac
     communicator = await connect(viewer, f"?plant={plant_a.pk}")
     await receive(communicator)
     event = {"kind": "alarm", "id": 7, "device_id": None}
-    await asyncio.to_thread(live_publish, plant_id=plant_a.pk, event=event)
+    await asyncio.to_thread(bus.publish, plant_id=plant_a.pk, event=event)
     assert await receive(communicator) == event
     await communicator.disconnect()
 
@@ -303,7 +303,7 @@ async def test_an_event_published_from_a_plain_thread_of_the_server_process_reac
 async def test_browsers_of_one_plant_get_the_same_frames_encoded_once_for_all(viewer, plant_a, monkeypatch):
     """Fan-out cost per event must not grow with the number of wall screens (bench/latency.py):
     the hub coalesces and encodes a plant's frame once and sends every follower the same text."""
-    from devices.dashboard import frames
+    from live import frames
 
     encoded = []
     real_dumps = frames.orjson.dumps

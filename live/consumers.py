@@ -6,7 +6,7 @@ Protocol (README "Live dashboard"):
 - client frames ``{"action": "subscribe" | "unsubscribe", "plant": <id>}`` (or ``"device"``);
   the server answers ``{"kind": "subscribed" | "unsubscribed", ...}`` or, without closing,
   ``{"kind": "error", "status": 400 | 404, "detail": ...}``;
-- server frames are the events of ``devices.live`` (``telemetry``, ``status``, ``alarm``, ...): one
+- server frames are the events of the live bus (``telemetry``, ``status``, ``alarm``, ...): one
   event object per frame, or a JSON array of events that were ready at the same moment.
 """
 
@@ -24,9 +24,9 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.db import close_old_connections
 
 from accounts.selectors import plant_list_for, scope_to_plants
-from devices.dashboard.frames import BATCH_SECONDS, COALESCE_SECONDS, Framer
-from devices.dashboard.hub import hub
 from devices.models import Device
+from live.frames import BATCH_SECONDS, COALESCE_SECONDS, Framer
+from live.hub import hub
 
 __all__ = ["BATCH_SECONDS", "COALESCE_SECONDS", "LiveConsumer"]
 logger = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if kind == "plant":
             if await database_sync_to_async(_visible_plant)(self.user, pk) is None:
                 return 404, f"No plant {pk} among your plants."
-            await hub().join(pk, self)  # one group membership per process and plant (dashboard/hub.py)
+            await hub().join(pk, self)  # one group membership per process and plant (live/hub.py)
             self.plants.add(pk)
         else:
             plant_id = await database_sync_to_async(_visible_device_plant)(self.user, pk)

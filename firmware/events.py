@@ -1,4 +1,4 @@
-"""Live rollout progress for the dashboard: the ``rollout`` event kind on the plant's live stream.
+"""The ``rollout`` live event: a rollout's progress for the dashboard, built here, published by the live bus.
 
 Event (README "Firmware updates (OTA)" documents it for the browser): ``{"kind": "rollout",
 "plant_id", "rollout_id", "name", "version", "state", "current_stage", "stage_count",
@@ -8,24 +8,15 @@ Event (README "Firmware updates (OTA)" documents it for the browser): ``{"kind":
 "audit": [{"at", "action", "by", "detail"}]}``, a full snapshot, so a browser that missed one
 loses nothing.
 
-A 5,000-device stage reports thousands of statuses a second; the browser needs a few pictures a
-second. ``rollout_publish_after_commit`` therefore publishes at most once per
-``FIRMWARE_LIVE_INTERVAL`` seconds (default 0.5) per rollout and process: the first change
-publishes at once (leading edge), changes during the interval are folded into one snapshot taken
-when it ends (trailing edge, from a timer thread), so the last picture is always the final one.
+Services announce a change with ``firmware.signals.rollout_progressed_after_commit``; the bus
+(``live.receivers.on_rollout_progressed``) publishes at most one snapshot per
+``FIRMWARE_LIVE_INTERVAL`` seconds per rollout and process, the last one after the last change.
 """
 
-import logging
-import threading
-import time
-
-from django.conf import settings
-from django.db import connection, transaction
 from django.db.models import Count
 
-from devices.live import iso, live_publish
+from live.bus import iso
 
-logger = logging.getLogger(__name__)
 FAILING_SHOWN = 20
 AUDIT_SHOWN = 20
 
@@ -89,58 +80,12 @@ def _with_sums(stage: dict) -> dict:
     return {**stage, "succeeded": succeeded, "failed": failed, "active": active, "finished": finished}
 
 
-def rollout_publish(rollout_id: int) -> None:
-    """Publish the rollout's snapshot now (a gone rollout publishes nothing). Never raises."""
+def rollout_live_events(rollout_id: int) -> list[tuple[int, None, dict]]:
+    """The live bus's events for one rollout: its snapshot on its plant (none when it is gone)."""
     from firmware.models import Rollout
 
-    try:
-        rollout = Rollout.objects.select_related("image").filter(pk=rollout_id).first()
-        if rollout is not None:
-            live_publish(plant_id=rollout.plant_id, event=rollout_event(rollout))
-    except Exception:  # the dashboard is a view of the rollout, never a reason to fail it
-        logger.exception("firmware: could not publish rollout %s", rollout_id)
-
-
-class _Coalescer:
-    """At most one publication per ``interval`` per rollout in this process; the last change always shows."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.last: dict[int, float] = {}
-        self.waiting: set[int] = set()
-
-    def __call__(self, rollout_id: int) -> None:
-        interval = getattr(settings, "FIRMWARE_LIVE_INTERVAL", 0.5)
-        with self.lock:
-            if rollout_id in self.waiting:
-                return  # the timer's snapshot will include this change
-            wait = self.last.get(rollout_id, -interval) + interval - time.monotonic()
-            if interval <= 0 or wait <= 0:
-                self.last[rollout_id] = time.monotonic()
-            else:
-                self.waiting.add(rollout_id)
-                timer = threading.Timer(wait, self._trailing, (rollout_id,))
-                timer.daemon = True
-                timer.start()
-                return
-        rollout_publish(rollout_id)
-
-    def _trailing(self, rollout_id: int) -> None:
-        with self.lock:
-            self.waiting.discard(rollout_id)
-            self.last[rollout_id] = time.monotonic()
-        try:
-            rollout_publish(rollout_id)
-        finally:
-            connection.close()  # this timer thread's own connection
-
-
-_coalesce = _Coalescer()
-
-
-def rollout_publish_after_commit(rollout_id: int) -> None:
-    """After the current transaction commits, publish the rollout's progress (coalesced, see above)."""
-    transaction.on_commit(lambda: _coalesce(rollout_id))
+    rollout = Rollout.objects.select_related("image").filter(pk=rollout_id).first()
+    return [] if rollout is None else [(rollout.plant_id, None, rollout_event(rollout))]
 
 
 def rollout_snapshots(plant, recent: int = 10) -> list[dict]:

@@ -1,12 +1,12 @@
 """Process-local fan-out of plant groups: one channel-layer subscription per plant and process.
 
-With the Redis layer, a group send copies the message once per member channel: 50 browsers of
-one plant on one Daphne would make every event 50 Redis messages, each popped, decoded and
-dispatched separately (bench/latency.py measured the process saturating near 100 events/s).
-Instead the hub joins ``live.plant.<id>`` once per process with its own channel and hands each
-message to the local consumers that follow that plant, in the same event loop. For the consumers that
-follow the whole plant it also builds the frames once (``frames.Framer``) and sends each of them the
-same text; consumers that follow single devices of the plant get the events and keep their own.
+With the Redis layer, a group send copies the message once per member channel: many browsers of
+one plant on one Daphne would make every event as many Redis messages, each popped, decoded and
+dispatched separately. Instead the hub joins ``live.plant.<id>`` once per process with its own
+channel and hands each message to the local consumers that follow that plant, in the same event
+loop. For the consumers that follow the whole plant it also builds the frames once
+(``frames.Framer``) and sends each of them the same text; consumers that follow single devices of
+the plant get the events and keep their own.
 """
 
 import asyncio
@@ -15,8 +15,8 @@ import weakref
 
 from channels.layers import get_channel_layer
 
-from devices.dashboard.frames import Framer
-from devices.live import plant_group, register_server_loop
+from live.bus import plant_group
+from live.frames import Framer
 
 logger = logging.getLogger(__name__)
 _hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PlantHub]" = weakref.WeakKeyDictionary()
@@ -31,7 +31,6 @@ class PlantHub:
     """
 
     def __init__(self):
-        register_server_loop(asyncio.get_running_loop())  # other threads of this process publish here
         self.layer = get_channel_layer()
         self.members: dict[int, set] = {}
         self.readers: dict[int, tuple[str, asyncio.Task]] = {}

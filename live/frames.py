@@ -2,8 +2,8 @@
 
 One ``Framer`` serves every browser of a process that follows a whole plant (``hub.PlantHub``):
 the events of a plant are coalesced, batched and JSON-encoded once, and the same text goes to
-each of those browsers. With 50 wall screens on one plant, that is one encoding per frame instead of
-fifty, and no per-browser work per event (bench/latency.py). A browser that follows single devices
+each of those browsers: with many wall screens on one plant, one encoding per frame instead of one
+per screen, and no per-browser work per event. A browser that follows single devices
 only has its own ``Framer`` for the events it keeps.
 """
 
