@@ -32,8 +32,8 @@ from analytics.models import OEEReport, ReasonCode, Shift
 from analytics.reports import report_csv
 from analytics.selectors import OEEQueryError, oee_compute, oee_target_get_for, stop_list
 from analytics.services import stop_classify
-from devices.api.serializers import call_service
 from devices.models import Device
+from factory.serializers import call_service
 
 
 class ShiftViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):

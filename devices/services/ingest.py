@@ -30,10 +30,6 @@ CHUNK = 5000
 # Device.last_seen_at is written at most once per this interval per device: a device posting
 # several times a second must not turn every request into an extra UPDATE.
 LAST_SEEN_RESOLUTION = timedelta(seconds=1)
-# Current values live in telemetry_latest (written in the ingest transaction). Readers cache what
-# they read for this long: dashboards polling a plant hit Redis, not MariaDB, and the hot ingest
-# path pays no cache round trip (~1 ms each on this machine, bench/ingest.py).
-LATEST_CACHE_TTL = 2
 
 _metric_ids: dict[str, int] = {}
 # MySQL/MariaDB: 1213 deadlock (the transaction was rolled back), 1205 lock wait timeout.
@@ -251,10 +247,6 @@ def _touch_devices(items: list[IngestItem], received_at: datetime, current_state
             setattr(device, name, value)
         device.online = True
     return came_online
-
-
-def latest_cache_key(device_id: int) -> str:
-    return f"telemetry:latest:{device_id}"
 
 
 def _after_commit(items, received_at, came_online) -> None:
