@@ -4,7 +4,7 @@ from accounts.api.scoping import ScopedPrimaryKeyRelatedField
 from accounts.roles import Role
 from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
 from devices.services.plants import line_create, plant_create
-from devices.services.registry import device_create, group_set_devices
+from devices.services.registry import device_create, device_update, group_set_devices
 from factory.serializers import StrictSerializerMixin, UniqueNameInPlantMixin, call_service
 
 
@@ -97,6 +97,9 @@ class DeviceSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
     def create(self, validated_data):
         return call_service(device_create, **validated_data)
+
+    def update(self, instance, validated_data):
+        return call_service(device_update, device=instance, **validated_data)
 
 
 class DeviceGroupSerializer(UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer):
