@@ -102,8 +102,8 @@ def _executemany(cursor, sql: str, rows: list) -> None:
 def _insert_numbers(cursor, sql: str, rows: list[tuple[int, int, str, float]]) -> None:
     """``_executemany`` for ``(device_id, metric_id, ts, value)`` rows, with the SQL written here.
 
-    mysqlclient quotes every value of an ``executemany`` in Python, which cost the MQTT bridge a
-    fifth of its time (py-spy, bench/ingest.py). These rows hold only two ids, a timestamp string
+    mysqlclient quotes every value of an ``executemany`` in Python, a large share of the MQTT
+    bridge's time (docs/benchmarks.md). These rows hold only two ids, a timestamp string
     from ``_datetime_adapter`` and a float, so they are formatted directly (integers, ``repr`` of the
     float: nothing from a device reaches the SQL as text). SQLite keeps ``executemany`` (its own is in C).
     """

@@ -44,8 +44,8 @@ def token_issue(*, device: Device, name: str, by=None) -> tuple[DeviceToken, str
     raise RuntimeError("Could not generate a unique token prefix.")
 
 
-# The hot path of every device request: one hand-written query (~0.25 ms here) instead of an
-# ORM select_related (~1.5-2.4 ms of query compilation on this machine, bench/ingest.py).
+# The hot path of every device request: one hand-written query instead of an ORM select_related,
+# whose query compilation cost several times the query itself (docs/benchmarks.md).
 _WANTED = {"id", "uid", "name", "kind", "firmware_version", "enabled", "plant_id", "last_seen_at", "online", "state",
            "state_since", "expected_interval"}  # fmt: skip
 # Model.from_db expects values in the model's field order.
