@@ -4,13 +4,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 
 from devices.exceptions import DeviceAuthError
-from devices.models import Device
-from devices.services.tokens import token_authenticate, token_from_authorization
-
-
-def device_from_request(request: HttpRequest) -> Device:
-    """Authenticate the calling device from its ``Authorization`` header or raise ``DeviceAuthError``."""
-    return token_authenticate(token_from_authorization(request.headers.get("Authorization", "")))
+from devices.services.tokens import token_authenticate_header
 
 
 def device_self(request: HttpRequest) -> JsonResponse:
@@ -21,7 +15,7 @@ def device_self(request: HttpRequest) -> JsonResponse:
             {"detail": f"Method {request.method} is not allowed here; use GET."}, status=405, headers={"Allow": "GET"}
         )
     try:
-        device = device_from_request(request)
+        device = token_authenticate_header(request.headers.get("Authorization", ""))
     except DeviceAuthError as exc:
         return JsonResponse({"detail": exc.message}, status=exc.status)
     return JsonResponse(

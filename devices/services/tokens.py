@@ -147,6 +147,11 @@ def token_from_authorization(authorization: str) -> str:
     return token.strip()
 
 
+def token_authenticate_header(authorization: str) -> Device:
+    """``token_authenticate`` for an ``Authorization`` header value (401 when it holds no device token)."""
+    return token_authenticate(token_from_authorization(authorization))
+
+
 def token_authenticate(plain: str) -> Device:
     """Return the device a plain token belongs to, or raise ``DeviceAuthError``.
 
