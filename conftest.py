@@ -49,6 +49,15 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
             test["NAME"] = f"test_{connections[alias].settings_dict['NAME']}_{suffix}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _lean_routes_for_the_test_client():
+    """Django's test client reaches the lean device endpoints through tests/urls.py (tests/lean_routes.py)."""
+    from django.urls import clear_url_caches
+
+    django_settings.ROOT_URLCONF = "tests.urls"
+    clear_url_caches()
+
+
 @pytest.fixture(autouse=True)
 def _fast_hashing_and_var(settings, tmp_path):
     # Argon2 costs ~100 ms per hash; the hasher itself is covered by test_passwords.py.

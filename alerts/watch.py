@@ -1,8 +1,8 @@
 """Which metrics the enabled rules of a plant watch: ingest enqueues an evaluation only when one may match.
 
 Most readings of a plant feed no rule (a rule on ``vibration`` says nothing about ``temperature``),
-and the evaluation task would read the rules and return. Publishing it cost a quarter of an HTTP
-ingest batch (py-spy of a web worker at 1,000 msgs/s, docs/benchmarks.md). The answer is kept per
+and the evaluation task would read the rules and return, yet publishing it was a large share of an
+HTTP ingest batch (docs/benchmarks.md). The answer is kept per
 process for ``TTL_SECONDS``; a rule saved or deleted in this process clears it at once and again
 on commit, so another process sees a new or changed rule within ``TTL_SECONDS``.
 """

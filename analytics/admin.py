@@ -15,11 +15,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.admin_scoping import PlantScopedAdmin
-from analytics.cache import day_cache_invalidate
 from analytics.calendar import occurrences
 from analytics.models import NonProductionDay, OEEReport, ReasonCode, ReportSubscription, Shift, ShiftBreak, StopReason
 from analytics.reports import report_csv
-from analytics.services import shift_validate
+from analytics.services import calendar_changed, calendar_entries_delete, shift_validate
 from analytics.tasks import run_oee_report
 
 
@@ -55,26 +54,27 @@ class ShiftBreakInline(admin.TabularInline):
     extra = 1
 
 
+class CalendarAdmin(PlantScopedAdmin):
+    """Shifts and non-production days: after every change the plant's stored OEE days are recomputed
+    (``analytics.services.calendar_changed``, ``calendar_entries_delete``)."""
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)  # the shift's breaks are saved here
+        calendar_changed(plants=[form.instance.plant])
+
+    def delete_model(self, request, obj):
+        calendar_entries_delete(entries=type(obj).objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        calendar_entries_delete(entries=queryset)
+
+
 @admin.register(Shift)
-class ShiftAdmin(PlantScopedAdmin):
+class ShiftAdmin(CalendarAdmin):
     list_display = ["name", "plant", "start", "end", "weekdays"]
     list_filter = ["plant"]
     inlines = [ShiftBreakInline]
     actions = ["run_last_report"]
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        day_cache_invalidate(plant=form.instance.plant)
-
-    def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        day_cache_invalidate(plant=obj.plant)
-
-    def delete_queryset(self, request, queryset):
-        plants = {obj.plant for obj in queryset.select_related("plant")}
-        super().delete_queryset(request, queryset)
-        for plant in plants:
-            day_cache_invalidate(plant=plant)
 
     @admin.action(description="Run and e-mail the report of each selected shift's last closed occurrence")
     def run_last_report(self, request, queryset):
@@ -93,23 +93,9 @@ class ShiftAdmin(PlantScopedAdmin):
 
 
 @admin.register(NonProductionDay)
-class NonProductionDayAdmin(PlantScopedAdmin):
+class NonProductionDayAdmin(CalendarAdmin):
     list_display = ["date", "plant", "reason"]
     list_filter = ["plant"]
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        day_cache_invalidate(plant=obj.plant)
-
-    def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        day_cache_invalidate(plant=obj.plant)
-
-    def delete_queryset(self, request, queryset):
-        plants = {obj.plant for obj in queryset.select_related("plant")}
-        super().delete_queryset(request, queryset)
-        for plant in plants:
-            day_cache_invalidate(plant=plant)
 
 
 @admin.register(ReasonCode)

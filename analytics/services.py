@@ -4,20 +4,23 @@ Every service is keyword-only, validates (``full_clean`` plus the rules that spa
 raises ``django.core.exceptions.ValidationError`` keyed by field, which the API answers as 400.
 """
 
-from datetime import datetime, time, timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from analytics.cache import day_cache_invalidate
 from analytics.calendar import minutes, offset_minutes, shift_length_minutes
 from analytics.models import IdealCycleTime, ReasonCode, Shift, ShiftBreak, StopReason
-from analytics.signals import SINCE_EVER
 from devices.models import Device, MachineState, Plant
 
 WEEK = 7 * 1440
+# The start of a machine's history: its ideal cycle time before the first recorded change.
+SINCE_EVER = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _week_spans(start: time, end: time, weekdays) -> list[tuple[int, int]]:
@@ -100,26 +103,58 @@ def shift_save(
     return shift
 
 
+def ideal_cycle_time_record(
+    *, device: Device, previous: Decimal | None, valid_from: datetime | None = None
+) -> IdealCycleTime:
+    """Record that ``device.ideal_cycle_time`` (saved by the caller) replaced ``previous`` from ``valid_from`` (now) on.
+
+    OEE weighs pieces made before the change with the old value: the first change also records
+    ``previous`` as valid since ``SINCE_EVER``. Marks the machine's stored days stale from the day
+    before the change (all of them when there was no previous value, which the earlier days used).
+    Idempotent for the same ``valid_from``. Call it inside the caller's transaction.
+    """
+    valid_from = valid_from or timezone.now()
+    if previous is not None and not IdealCycleTime.objects.filter(device=device).exists():
+        IdealCycleTime.objects.create(device=device, valid_from=SINCE_EVER, seconds=previous)
+    row = IdealCycleTime.objects.filter(device=device, valid_from=valid_from).first()
+    row = row or IdealCycleTime(device=device, valid_from=valid_from)
+    row.seconds = device.ideal_cycle_time
+    row.full_clean()
+    row.save()
+    since = None if previous is None else valid_from.date() - timedelta(days=1)
+    day_cache_invalidate(device_ids=[device.pk], since=since)
+    return row
+
+
 def ideal_cycle_time_set(*, device: Device, seconds: Decimal, valid_from: datetime | None = None) -> IdealCycleTime:
     """Set a machine's ideal cycle time from ``valid_from`` (now) on; pieces made earlier keep the old one.
 
-    The first change also records the previous value as valid since the epoch-old start, so
-    history stays exact. Raises ``ValidationError`` for a negative value. Updates the device row.
+    Updates the device row and its history (``ideal_cycle_time_record``). Raises
+    ``ValidationError`` for a value that is not a positive number of seconds.
     """
     if seconds is None or seconds <= 0:
         raise ValidationError({"ideal_cycle_time": ["The ideal cycle time must be a positive number of seconds."]})
-    valid_from = valid_from or timezone.now()
     with transaction.atomic():
-        if not IdealCycleTime.objects.filter(device=device).exists() and device.ideal_cycle_time is not None:
-            IdealCycleTime.objects.create(device=device, valid_from=SINCE_EVER, seconds=device.ideal_cycle_time)
-        row = IdealCycleTime(device=device, valid_from=valid_from, seconds=seconds)
-        row.full_clean()
-        row.save()
-        # .update(): the row's history is written here, not again by the pre_save hook.
+        previous = device.ideal_cycle_time
         Device.objects.filter(pk=device.pk).update(ideal_cycle_time=seconds)
-        day_cache_invalidate(device_ids=[device.pk], since=valid_from.date() - timedelta(days=1))
         device.ideal_cycle_time = seconds
-    return row
+        return ideal_cycle_time_record(device=device, previous=previous, valid_from=valid_from)
+
+
+def calendar_changed(*, plants: Iterable[Plant]) -> None:
+    """The shift calendar of ``plants`` changed (a shift, its breaks, a non-production day) outside
+    ``shift_save``, e.g. in the admin: their stored OEE days are recomputed on the next read."""
+    for plant in {plant.pk: plant for plant in plants}.values():
+        day_cache_invalidate(plant=plant)
+
+
+@transaction.atomic
+def calendar_entries_delete(*, entries: QuerySet) -> None:
+    """Delete shifts (with their breaks) or non-production days, a queryset of either, and mark their
+    plants' stored OEE days stale."""
+    plants = [entry.plant for entry in entries.select_related("plant")]
+    entries.delete()
+    calendar_changed(plants=plants)
 
 
 def reason_code_create(*, plant: Plant, code: str, name: str, category: str) -> ReasonCode:

@@ -1,34 +1,10 @@
-"""Cross-app hooks (STYLE.md §15): the history of a machine's ideal cycle time, and late telemetry.
+"""Cross-app hooks (STYLE.md §15): late telemetry makes stored OEE days stale.
 
-``Device.ideal_cycle_time`` is edited in the devices app (API, admin); OEE must weigh pieces made
-before a change with the old value. Before a device row is saved with a changed value, the change
-is recorded as ``IdealCycleTime`` rows (the old value from the start, the new one from now).
+A machine's ideal cycle time history is not a hook: ``devices.services.registry.device_update``
+records it through ``analytics.services.ideal_cycle_time_record``.
 """
 
-from datetime import UTC, date, datetime, timedelta
-
-from django.utils import timezone
-
-from analytics.models import IdealCycleTime
-
-SINCE_EVER = datetime(2000, 1, 1, tzinfo=UTC)
-COUNTERS = {"count_total", "count_good"}
-
-
-def record_ideal_cycle_time_change(sender, instance, raw=False, update_fields=None, **kwargs):
-    """pre_save of ``devices.Device``: record a changed ideal cycle time (one query when unchanged)."""
-    if raw or instance.pk is None or (update_fields is not None and "ideal_cycle_time" not in update_fields):
-        return
-    old = type(instance).objects.filter(pk=instance.pk).values_list("ideal_cycle_time", flat=True).first()
-    new = instance.ideal_cycle_time
-    if old == new or new is None:
-        return
-    if old is not None and not IdealCycleTime.objects.filter(device_id=instance.pk).exists():
-        IdealCycleTime.objects.create(device_id=instance.pk, valid_from=SINCE_EVER, seconds=old)
-    from analytics.cache import day_cache_invalidate
-
-    day_cache_invalidate(device_ids=[instance.pk])
-    IdealCycleTime.objects.update_or_create(device_id=instance.pk, valid_from=timezone.now(), defaults={"seconds": new})
+from datetime import date, timedelta
 
 
 def mark_late_days_stale(sender, items, received_at, **kwargs):

@@ -14,8 +14,9 @@ Against a scratch database ``factory_bench_rollout`` (Redis databases 7 and 6):
            shape): ``--workers`` Uvicorn processes serving ``factory.asgi`` (the lean route,
            firmware/status_http.py) and wrk (2 threads, 32 connections, keep-alive) sending the
            reports in order; first, as the baseline of the same run, ``--baseline-devices`` of the
-           devices report through Django's full request cycle (the view behind the lean route,
-           in-process test client, ``--processes`` processes). With ``--server django`` every
+           devices report through Django's full request cycle (the lean endpoint mounted as a
+           Django view by the test URLconf tests/urls.py, in-process test client, ``--processes``
+           processes). With ``--server django`` every
            device goes the baseline way. Rates come from the rows that changed in the database.
 Targets (issue 7): a 5,000-device stage notified within 10 s; >= 1,000 status reports/s.
 """
@@ -141,9 +142,11 @@ def _report_worker(chunk: list[tuple[int, str]], queue) -> None:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.db import connection
     from django.test import Client
 
+    settings.ROOT_URLCONF = "tests.urls"  # Django's URLconf does not route the lean endpoints
     connection.close()
     client, errors = Client(), 0
     for status in ("downloading", "downloaded", "installing", "succeeded"):

@@ -11,7 +11,7 @@ from django.utils import timezone
 from devices.exceptions import DeviceAuthError
 from devices.services.ingest import IngestItem, rate_limit_retry_after, telemetry_parse, telemetry_store
 from devices.services.telemetry_payload import PayloadError
-from devices.services.tokens import token_authenticate
+from devices.services.tokens import token_authenticate, token_from_authorization
 from live.bus import command_group
 
 # A revoked token or a disabled device must stop working on the next message, yet a lookup per
@@ -51,10 +51,10 @@ class DeviceConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         headers = dict(self.scope.get("headers", []))
-        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-        self.token = token.strip()
-        if scheme.lower() != "device" or not self.token:
-            await self._refuse("Send the device token as 'Authorization: Device <token>'.", 401)
+        try:
+            self.token = token_from_authorization(headers.get(b"authorization", b"").decode("latin-1"))
+        except DeviceAuthError as exc:
+            await self._refuse(exc.message, exc.status)
             return
         if not await self._reauthenticate():
             return

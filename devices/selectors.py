@@ -31,7 +31,6 @@ from devices.models import (
     TelemetryRollup1h,
     TelemetryRollup1m,
 )
-from devices.services.ingest import LATEST_CACHE_TTL, latest_cache_key
 
 BUCKETS = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
 BUCKET_CHOICES = ("raw", "1m", "5m", "1h", "1d", "auto")
@@ -289,6 +288,17 @@ def telemetry_export(
         return name, telemetry_raw_chunks(device, metric, start, end)
     chunks = telemetry_bucket_chunks(device, metric, start, end, name, tz)
     return name, ([(b.ts, b.min, b.max, b.avg, b.count, b.last) for b in chunk] for chunk in chunks)
+
+
+# Current values live in telemetry_latest (written in the ingest transaction). Readers cache what
+# they read for this long, so dashboards polling a plant hit the cache, not the database, while the
+# hot ingest path pays no cache round trip.
+LATEST_CACHE_TTL = 2
+
+
+def latest_cache_key(device_id: int) -> str:
+    """The cache key under which ``latest_values`` keeps one device's current values."""
+    return f"telemetry:latest:{device_id}"
 
 
 def latest_values(device_ids: list[int]) -> dict[int, dict[str, dict]]:

@@ -13,22 +13,18 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from devices.ingest_http import telemetry_endpoint  # noqa: E402
 from devices.routing import device_websocket_urlpatterns  # noqa: E402
-from firmware.status_http import STATUS_PATH, firmware_status_endpoint  # noqa: E402
+from firmware.status_http import firmware_status_endpoint  # noqa: E402
 from live.bus import serving  # noqa: E402
 from live.routing import websocket_urlpatterns  # noqa: E402
 
-TELEMETRY_PATH = "/api/v1/telemetry/"
+# The high-rate device endpoints skip Django's request cycle (factory/lean_http.py). This table is
+# their only route: Django's URLconf does not route these paths.
+LEAN_ROUTES = {endpoint.path: endpoint for endpoint in (telemetry_endpoint, firmware_status_endpoint)}
 
 
 async def http_router(scope, receive, send):
-    """The high-rate device endpoints bypass Django's request cycle (devices/ingest_http.py,
-    firmware/status_http.py)."""
-    if scope["path"] == TELEMETRY_PATH:
-        await telemetry_endpoint(scope, receive, send)
-    elif scope["path"] == STATUS_PATH:
-        await firmware_status_endpoint(scope, receive, send)
-    else:
-        await django_asgi_app(scope, receive, send)
+    """The lean device endpoints by exact path; everything else goes to Django."""
+    await LEAN_ROUTES.get(scope["path"], django_asgi_app)(scope, receive, send)
 
 
 device_websockets = URLRouter(device_websocket_urlpatterns)

@@ -1,4 +1,7 @@
-"""Shared parts of the lean ASGI device endpoints (telemetry, firmware status), routed in ``factory/asgi.py``.
+"""The lean ASGI device endpoints (telemetry, firmware status): one skeleton, routed in ``factory/asgi.py``.
+
+``LeanEndpoint`` is the skeleton: the HTTP checks of a device POST (method, size, content type),
+the body, the device token, then the endpoint's own handler and its answer back.
 
 ``GroupCommitBatcher`` collects the concurrent requests of a process and hands them, as one batch,
 to a synchronous handler in a worker thread (group commit): while one batch is in the database the
@@ -8,16 +11,23 @@ request still gets its own ``(status, body, headers)`` answer.
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
+
+from devices.exceptions import DeviceAuthError
+from devices.models import Device
+from devices.services.tokens import token_from_authorization, tokens_authenticate_many
 
 logger = logging.getLogger(__name__)
 
 Response = tuple[int, bytes, dict]
 Handler = Callable[[list[tuple[str, bytes]]], list[Response]]
+# The part an endpoint writes: authenticated requests ``(device, body)`` in, one response each out.
+DeviceHandler = Callable[[list[tuple[Device, bytes]]], list[Response]]
+Submit = Callable[[str, bytes], Awaitable[Response]]
 
 
 def json_response(status: int, body: dict, headers: dict | None = None) -> Response:
@@ -40,11 +50,9 @@ class GroupCommitBatcher:
     """Batches of at most ``max_batch`` concurrent requests for ``handler``; ``workers`` batches may be
     in flight. ``failure`` is the answer to every request of a batch whose handler raised.
 
-    One batch in flight per process by default: while it is in the database the next one grows.
-    Measured on 2 cores with two Uvicorn processes (docs/benchmarks.md): against two in flight,
-    single-reading telemetry 2,109 → 2,490 req/s, batches 91,267 → 100,505 readings/s, and at
-    1,000 msgs/s with 50 browsers POST→frame p95 167–272 → 94–142 ms; three in flight were worse
-    still (fewer, smaller batches and more threads contending with the event loop for the GIL).
+    One batch in flight per process by default: while it is in the database the next one grows,
+    and more batches in flight made fewer, smaller batches and more threads contending with the
+    event loop (docs/benchmarks.md, "Group-commit batches in flight").
     """
 
     def __init__(self, handler: Handler, *, name: str, failure: Response, max_batch: int = 200, workers: int = 1):
@@ -99,3 +107,96 @@ async def read_body(receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+class LeanEndpoint:
+    """``POST <path>`` from a device as an ASGI application: checks, body, device token, then ``handler``.
+
+    The checks, in order: 405 (with ``Allow``) for any other method; with ``json_only`` a declared
+    Content-Length that is not a number (400) or over the limit (413, before reading anything) and
+    a content type other than ``application/json`` (415); then 413 as soon as the body passes
+    ``max_body()`` bytes. ``wrong_method`` may name ``{method}``, ``too_large`` names ``{limit}``.
+    Accepted requests wait in a ``GroupCommitBatcher`` for ``batch``: one token query for the
+    group (401/403 answered here), then ``handler`` with the ``(device, body)`` of the others.
+    ``unavailable`` answers every request that sent a token when that query fails.
+    """
+
+    def __init__(
+        self,
+        handler: DeviceHandler,
+        *,
+        path: str,
+        name: str,
+        failure: Response,
+        unavailable: Response,
+        max_body: Callable[[], int],
+        too_large: str,
+        wrong_method: str,
+        json_only: bool,
+    ):
+        self.handler, self.path, self.name, self.unavailable = handler, path, name, unavailable
+        self.max_body, self.too_large, self.wrong_method, self.json_only = max_body, too_large, wrong_method, json_only
+        self.batcher = GroupCommitBatcher(self.batch, name=name, failure=failure)
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.serve(scope, receive, send, self.batcher.submit)
+
+    async def serve(self, scope, receive, send, submit: Submit) -> None:
+        """Answer one request; ``submit`` hands its ``(authorization, body)`` to ``batch``."""
+        answer = self._refusal(scope)
+        if answer is None:
+            limit = self.max_body()
+            body = await read_body(receive, limit)
+            if body is None:
+                answer = json_response(413, {"detail": self.too_large.format(limit=limit)})
+            else:
+                authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+                answer = await submit(authorization, body)
+        await respond(send, *answer)
+
+    def _refusal(self, scope) -> Response | None:
+        """The answer to a request refused on its method or headers alone, else None."""
+        if scope["method"] != "POST":
+            return json_response(405, {"detail": self.wrong_method.format(method=scope["method"])}, {"allow": "POST"})
+        if not self.json_only:
+            return None
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"")
+        if length and not length.isdigit():
+            return json_response(400, {"detail": "Content-Length must be the body size in bytes."})
+        limit = self.max_body()
+        if length and int(length) > limit:
+            return json_response(413, {"detail": self.too_large.format(limit=limit)})
+        if headers.get(b"content-type", b"").split(b";")[0].strip().lower() != b"application/json":
+            return json_response(415, {"detail": "Send Content-Type: application/json."})
+        return None
+
+    def batch(self, requests: list[tuple[str, bytes]]) -> list[Response]:
+        """Authenticate several requests ``(authorization, body)`` with one query, then ``handler``.
+
+        Returns one response per request, in order: 401/403 for refused tokens, ``unavailable``
+        when the token query fails, otherwise the handler's answer.
+        """
+        responses: list[Response | None] = [None] * len(requests)
+        tokens = {}
+        for index, (authorization, _) in enumerate(requests):
+            try:
+                tokens[index] = token_from_authorization(authorization)
+            except DeviceAuthError as exc:
+                responses[index] = json_response(exc.status, {"detail": exc.message})
+        try:
+            results = tokens_authenticate_many(list(tokens.values()))
+        except DatabaseError:
+            logger.exception("%s: database unavailable during authentication", self.name)
+            return [response or self.unavailable for response in responses]
+        devices = {}
+        for index, result in zip(tokens, results, strict=True):
+            if isinstance(result, DeviceAuthError):
+                responses[index] = json_response(result.status, {"detail": result.message})
+            else:
+                devices[index] = result
+        if devices:
+            answers = self.handler([(device, requests[index][1]) for index, device in devices.items()])
+            for index, answer in zip(devices, answers, strict=True):
+                responses[index] = answer
+        return responses

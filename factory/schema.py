@@ -1,4 +1,8 @@
-"""OpenAPI additions for the endpoints devices call, which are not DRF views (see CONTRACT.md)."""
+"""OpenAPI additions for the endpoints devices call, which are not DRF views (see CONTRACT.md).
+
+``POST /api/v1/telemetry/`` is routed only in ``factory/asgi.py`` (the lean route), so it is
+documented here by hand.
+"""
 
 _ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
 _MESSAGE = {

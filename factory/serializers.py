@@ -1,4 +1,42 @@
+"""DRF helpers every app's API uses: strict input, service errors as 400s, plant-unique names, query times."""
+
+import re
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework.fields import get_error_detail
+
+OUT_OF_RANGE = "Use a time between the years 1970 and 9000."
+# An unencoded "+" in a query string arrives as a space: "...T10:00:00 01:00" meant "+01:00".
+_SPACE_FOR_PLUS = re.compile(r"(T[\d:.]+) (\d\d:?\d\d)$")
+
+
+def call_service(service, **kwargs):
+    """Run a service and turn its Django ``ValidationError`` into a DRF 400 naming the field."""
+    try:
+        return service(**kwargs)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(get_error_detail(exc)) from None
+
+
+class UniqueNameInPlantMixin:
+    """A name taken in the plant answers 400 on ``name``, on create and on rename.
+
+    DRF's own unique-together check names no field and is skipped on updates (``plant`` is
+    read-only there), which let a rename reach the database constraint and fail with a 500.
+    """
+
+    def validate(self, data):
+        data = super().validate(data)
+        plant = data.get("plant") or getattr(self.instance, "plant", None)
+        name = data.get("name", getattr(self.instance, "name", None))
+        clashes = self.Meta.model.objects.filter(plant=plant, name=name)
+        if self.instance is not None:
+            clashes = clashes.exclude(pk=self.instance.pk)
+        if plant is not None and clashes.exists():
+            what = self.Meta.model._meta.verbose_name
+            raise serializers.ValidationError({"name": f"Plant '{plant.name}' already has a {what} named '{name}'."})
+        return data
 
 
 class StrictSerializerMixin:
@@ -17,3 +55,19 @@ class StrictSerializerMixin:
                     {name: [f"Unknown or read-only field. Writable fields: {known}."] for name in unknown}
                 )
         return super().to_internal_value(data)
+
+
+class QueryDateTimeField(serializers.DateTimeField):
+    """ISO 8601 with offset or ``Z``; a value without offset is read in the plant's time zone.
+
+    Without an offset, a local time that occurs twice (DST ends) means its first occurrence, and
+    one skipped when DST starts is read with the offset before the change.
+    """
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            value = _SPACE_FOR_PLUS.sub(r"\1+\2", value.strip())
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:  # DRF's own DST check converts to UTC, which fails near year 1
+            raise serializers.ValidationError(OUT_OF_RANGE) from None

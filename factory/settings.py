@@ -138,8 +138,7 @@ if REDIS_URL:
     }
     # Redis pub/sub by default: a group send is one PUBLISH and a receiving process gets it pushed,
     # where the core layer spent about ten commands per event (Lua group send, BZPOPMIN, backup
-    # clean-up); bench/latency.py at 1,000 msgs/s with 50 browsers: 932 → 982 req/s served, POST→frame
-    # p95 886 → 169 ms; at 100 msgs/s the web processes went from 1.09 to 0.72 cores (docs/benchmarks.md).
+    # clean-up); the latency and CPU it saved are in docs/benchmarks.md.
     # Live events are fire-and-forget either way (Redis keeps nothing on disk here; browsers catch
     # up over REST after a reconnect). CHANNEL_LAYER=core selects channels_redis' original layer, whose
     # per-channel capacity and expiry nothing here relies on.

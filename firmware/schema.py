@@ -1,4 +1,5 @@
-"""OpenAPI for the device-facing firmware endpoints (plain Django views, CONTRACT.md "Firmware, device side")."""
+"""OpenAPI for the device-facing firmware endpoints (plain Django views and the lean status route,
+none of them DRF; CONTRACT.md "Firmware, device side")."""
 
 _ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
 _OFFER = {

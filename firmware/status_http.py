@@ -1,12 +1,12 @@
 """``POST /api/v1/device/firmware/status/`` as a lean ASGI application, routed in ``factory/asgi.py``.
 
-A 5,000-device stage sends four reports per device within minutes; Django's request cycle and
-DRF cost ~1.5 ms each on this machine (STACK.md), so this path skips them, as the telemetry
-endpoint does (``devices/ingest_http.py``). Concurrent requests of one process are grouped: one
-token query, one transaction applying every valid report through ``updates_report_many`` (the
-same service the Django view calls, so transitions, history rows and after-commit hooks are the
-same), and each request still gets its own answer. The Django view ``firmware_status`` calls
-``firmware_status_http_batch`` with one request and answers byte for byte the same.
+A 5,000-device stage sends four reports per device within minutes, so this path skips Django's
+request cycle and DRF (their cost per request: STACK.md), as the telemetry endpoint does
+(``devices/ingest_http.py``), on the same skeleton (``factory.lean_http.LeanEndpoint``).
+Concurrent requests of one process are grouped: one token query, one transaction applying every
+valid report through ``updates_report_many`` (so transitions, history rows and after-commit
+hooks are those of the service), and each request still gets its own answer. This is the only
+route of the URL: Django's URLconf has none.
 """
 
 import logging
@@ -14,17 +14,17 @@ import logging
 import orjson
 from django.db import DatabaseError
 
-from devices.exceptions import DeviceAuthError
-from devices.services.tokens import tokens_authenticate_many
-from factory.lean_http import GroupCommitBatcher, Response, json_response, read_body, respond
+from devices.models import Device
+from factory.lean_http import LeanEndpoint, Response, json_response
 from firmware.exceptions import UpdateReportError
 from firmware.services.updates import REPORTABLE, StatusReport, updates_report_many
 
 logger = logging.getLogger(__name__)
 
-STATUS_PATH = "/api/v1/device/firmware/status/"
 MAX_BODY = 64 * 1024  # a report is ~100 bytes; the detail is cut at 255 characters anyway
-NO_AUTH = "Send the device token as 'Authorization: Device <token>'."
+UNAVAILABLE = json_response(
+    503, {"detail": "Storage is unavailable; nothing was changed. Retry later."}, {"retry-after": "5"}
+)
 
 
 def report_errors(body) -> dict:
@@ -46,39 +46,18 @@ def report_errors(body) -> dict:
     return errors
 
 
-def _authenticate(requests: list[tuple[str, bytes]], responses: list) -> dict:
-    tokens = {}
-    for index, (authorization, _) in enumerate(requests):
-        scheme, _, token = authorization.partition(" ")
-        # Authentication schemes are case-insensitive (RFC 9110 §11.1); devices in the field vary.
-        if scheme.lower() != "device" or not token.strip():
-            responses[index] = json_response(401, {"detail": NO_AUTH})
-        else:
-            tokens[index] = token.strip()
-    devices = dict(zip(tokens, tokens_authenticate_many(list(tokens.values())), strict=True))
-    for index, result in devices.items():
-        if isinstance(result, DeviceAuthError):
-            responses[index] = json_response(result.status, {"detail": result.message})
-    return {index: device for index, device in devices.items() if not isinstance(device, DeviceAuthError)}
+def firmware_status_reports_apply(requests: list[tuple[Device, bytes]]) -> list[Response]:
+    """Validate and apply the reports of authenticated requests ``(device, body)``; one response each.
 
-
-def firmware_status_http_batch(requests: list[tuple[str, bytes]]) -> list[Response]:
-    """Authenticate, validate and apply several requests ``(authorization, body)``; one response each.
-
-    401/403 token problems, 400 malformed bodies, 404/409 refused reports (nothing changed),
-    200 ``{"update_id", "status"}``; 503 for every request of the batch if the database fails
-    (nothing changed, the device retries).
+    400 malformed bodies, 404/409 refused reports (nothing changed), 200 ``{"update_id", "status"}``;
+    503 for every report of the batch if the database fails (nothing changed, the device retries).
+    Token problems (401/403) are answered before, by ``LeanEndpoint.batch``.
     """
     responses: list[Response | None] = [None] * len(requests)
-    try:
-        devices = _authenticate(requests, responses)
-    except DatabaseError:
-        logger.exception("firmware status: database unavailable during authentication")
-        return [response or _unavailable() for response in responses]
     pending: list[tuple[int, StatusReport]] = []
-    for index, device in devices.items():
+    for index, (device, raw) in enumerate(requests):
         try:
-            body = orjson.loads(requests[index][1] or b"null")
+            body = orjson.loads(raw or b"null")
         except orjson.JSONDecodeError:
             responses[index] = json_response(400, {"detail": "The body is not valid JSON."})
             continue
@@ -93,7 +72,7 @@ def firmware_status_http_batch(requests: list[tuple[str, bytes]]) -> list[Respon
         except DatabaseError:
             logger.exception("firmware status: database unavailable while applying reports")
             for index, _ in pending:
-                responses[index] = _unavailable()
+                responses[index] = UNAVAILABLE
             return responses
         for (index, _), result in zip(pending, results, strict=True):
             if isinstance(result, UpdateReportError):
@@ -103,29 +82,16 @@ def firmware_status_http_batch(requests: list[tuple[str, bytes]]) -> list[Respon
     return responses
 
 
-def _unavailable() -> Response:
-    return json_response(
-        503, {"detail": "Storage is unavailable; nothing was changed. Retry later."}, {"retry-after": "5"}
-    )
-
-
-batcher = GroupCommitBatcher(
-    firmware_status_http_batch,
+firmware_status_endpoint = LeanEndpoint(
+    firmware_status_reports_apply,
+    path="/api/v1/device/firmware/status/",
     name="firmware status",
     failure=json_response(500, {"detail": "Internal error; nothing was changed. Retry later."}),
+    unavailable=UNAVAILABLE,
+    max_body=lambda: MAX_BODY,
+    too_large="Body larger than {limit} bytes.",
+    wrong_method="Method {method} is not allowed here; use POST.",
+    json_only=False,
 )
-
-
-async def firmware_status_endpoint(scope, receive, send) -> None:
-    """The ASGI callable for ``/api/v1/device/firmware/status/``."""
-    if scope["method"] != "POST":
-        body = orjson.dumps({"detail": f"Method {scope['method']} is not allowed here; use POST."})
-        await respond(send, 405, body, {"allow": "POST"})
-        return
-    body = await read_body(receive, MAX_BODY)
-    if body is None:
-        await respond(send, 413, orjson.dumps({"detail": f"Body larger than {MAX_BODY} bytes."}))
-        return
-    authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-    status, payload, extra = await batcher.submit(authorization, body)
-    await respond(send, status, payload, extra)
+# The whole batch, tokens included: requests ``(authorization, body)`` in, one response each out.
+firmware_status_http_batch = firmware_status_endpoint.batch

@@ -3,12 +3,11 @@
 import logging
 
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
 from django.utils import timezone
 
 from firmware.exceptions import TransientNotifyError
 from firmware.models import Rollout
+from firmware.services.mail import rollout_paused_mail
 from firmware.services.notify import targets_notify
 from firmware.services.rollouts import rollout_advance, rollouts_start_due
 from firmware.services.updates import updates_time_out
@@ -53,22 +52,8 @@ def run_rollout_timers() -> dict:
 )
 def mail_rollout_paused(rollout_id: int) -> int:
     """E-mail the plant admins that a rollout paused itself; returns the number of recipients."""
-    from accounts.roles import Role
-    from accounts.selectors import member_list
-
     rollout = Rollout.objects.select_related("plant").filter(pk=rollout_id).first()
     if rollout is None:
         logger.info("rollout %s is gone; no mail", rollout_id)
         return 0
-    recipients = [u.email for u in member_list(rollout.plant) if u.role == Role.ADMIN and u.email]
-    if not recipients:
-        return 0
-    link = f"{settings.SITE_URL.rstrip('/')}/admin/firmware/rollout/{rollout.pk}/change/"
-    send_mail(
-        subject=f"[{rollout.plant.name}] Rollout paused: {rollout.name}",
-        message=f"The rollout '{rollout.name}' paused itself.\n\nReason: {rollout.pause_reason}\n\n"
-        f"Review the failing devices, then resume, retry or roll back:\n{link}\n",
-        from_email=None,
-        recipient_list=recipients,
-    )
-    return len(recipients)
+    return rollout_paused_mail(rollout=rollout)

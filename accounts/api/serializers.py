@@ -1,20 +1,19 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from rest_framework import serializers
-from rest_framework.fields import get_error_detail
 
 from accounts.models import User
 from accounts.services import user_create, user_set_password
-from factory.serializers import StrictSerializerMixin
+from factory.serializers import StrictSerializerMixin, call_service
 
 
 def _call_service(service, **kwargs):
-    """Run an account service; its ``ValidationError`` becomes a 400 (password errors carry no field name)."""
+    """``call_service`` for account services: password errors carry no field name, so they get ``password``."""
     try:
-        return service(**kwargs)
-    except DjangoValidationError as exc:
-        detail = get_error_detail(exc)
-        raise serializers.ValidationError(detail if isinstance(detail, dict) else {"password": detail}) from None
+        return call_service(service, **kwargs)
+    except serializers.ValidationError as exc:
+        if isinstance(exc.detail, dict):
+            raise
+        raise serializers.ValidationError({"password": exc.detail}) from None
 
 
 class UserSerializer(StrictSerializerMixin, serializers.ModelSerializer):

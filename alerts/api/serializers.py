@@ -17,9 +17,8 @@ from alerts.models import (
 )
 from alerts.notifiers import NOTIFIERS, kind_enabled, notifier_class
 from alerts.notifiers.webhook import MASK
-from devices.api.serializers import UniqueNameInPlantMixin
 from devices.models import Device, DeviceGroup, Line, Plant
-from factory.serializers import StrictSerializerMixin
+from factory.serializers import StrictSerializerMixin, UniqueNameInPlantMixin
 
 
 def _plant_field():

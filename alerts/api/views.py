@@ -34,7 +34,7 @@ from alerts.api.serializers import (
 from alerts.models import Alarm, AlertRule, Delivery, NotificationChannel, NotificationMute, NotificationRoute
 from alerts.selectors import alarm_counts_for, alarm_kpis, alarm_list_for, plant_get_for
 from alerts.services import alarms as alarm_services
-from devices.api.serializers import call_service
+from factory.serializers import call_service
 
 
 class AlertRuleViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):

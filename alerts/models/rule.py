@@ -95,26 +95,32 @@ class AlertRule(models.Model):
                 errors[field] = f"This {field} belongs to another plant than the rule."
 
     def _clean_condition(self, errors: dict) -> None:
-        C = self.Condition
-        numeric = self.condition in (C.GT, C.GTE, C.LT, C.LTE, C.OUTSIDE, C.RATE)
-        if self.condition == C.STATE and self.metric:
+        numeric = self.condition in (
+            self.Condition.GT,
+            self.Condition.GTE,
+            self.Condition.LT,
+            self.Condition.LTE,
+            self.Condition.OUTSIDE,
+            self.Condition.RATE,
+        )
+        if self.condition == self.Condition.STATE and self.metric:
             errors["metric"] = "State rules watch the machine state, not a metric: leave metric empty."
         if numeric and not self.metric:
             errors["metric"] = "This condition needs a metric name."
         if numeric and self.threshold is None:
             errors["threshold"] = "This condition needs a threshold."
-        if self.condition == C.STATE and not self.state:
+        if self.condition == self.Condition.STATE and not self.state:
             errors["state"] = "A state rule needs the state to watch (e.g. 'down')."
-        if self.condition == C.NO_DATA and not self.no_data_seconds:
+        if self.condition == self.Condition.NO_DATA and not self.no_data_seconds:
             errors["no_data_seconds"] = "A no-data rule needs the silence in seconds."
-        if self.condition == C.RATE and self.threshold is not None and self.threshold <= 0:
+        if self.condition == self.Condition.RATE and self.threshold is not None and self.threshold <= 0:
             errors["threshold"] = "A rate threshold is a positive change per minute."
-        if self.condition == C.OUTSIDE:
+        if self.condition == self.Condition.OUTSIDE:
             self._clean_band(errors)
         elif self.threshold_high is not None or self.clear_threshold_high is not None:
             errors["threshold_high"] = "Only for the 'outside' condition."
-        if self.clear_threshold is not None and self.threshold is not None and self.condition != C.OUTSIDE:
-            below = self.condition in (C.GT, C.GTE, C.RATE)
+        if self.clear_threshold is not None and self.threshold is not None and self.condition != self.Condition.OUTSIDE:
+            below = self.condition in (self.Condition.GT, self.Condition.GTE, self.Condition.RATE)
             if below and self.clear_threshold > self.threshold:
                 errors["clear_threshold"] = f"The deadband must be on the normal side: at most {self.threshold}."
             if not below and self.clear_threshold < self.threshold:

@@ -15,9 +15,6 @@ from django.db import IntegrityError, transaction
 
 from alerts.models import Alarm, AlarmEvent, AlertRule
 
-S = Alarm.State
-K = AlarmEvent.Kind
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -74,9 +71,15 @@ def alarm_raise(*, rule: AlertRule, device, value: float | None, at: datetime) -
                     )  # fmt: skip
             except IntegrityError:  # raised concurrently by another worker: theirs stands
                 return Alarm.objects.get(active_key=key)
-            event_record(alarm=alarm, kind=K.RAISED, at=at, value=value)
-        elif alarm.flip((S.CLEARED_UNACK,), state=S.ACTIVE_UNACK, cleared_at=None, value=value, last_notified_at=at):
-            event_record(alarm=alarm, kind=K.RETURNED, at=at, value=value)
+            event_record(alarm=alarm, kind=AlarmEvent.Kind.RAISED, at=at, value=value)
+        elif alarm.flip(
+            (Alarm.State.CLEARED_UNACK,),
+            state=Alarm.State.ACTIVE_UNACK,
+            cleared_at=None,
+            value=value,
+            last_notified_at=at,
+        ):
+            event_record(alarm=alarm, kind=AlarmEvent.Kind.RETURNED, at=at, value=value)
     return alarm
 
 
@@ -90,12 +93,17 @@ def alarm_clear(*, rule: AlertRule, device, value: float | None, at: datetime) -
         if alarm is None:
             return None
         # Unacknowledged → waits for its acknowledgement; already acknowledged → nothing left: closed.
-        cleared = alarm.flip((S.ACTIVE_UNACK,), state=S.CLEARED_UNACK, cleared_at=at, value=value)
+        cleared = alarm.flip((Alarm.State.ACTIVE_UNACK,), state=Alarm.State.CLEARED_UNACK, cleared_at=at, value=value)
         closed = cleared or alarm.flip(
-            (S.ACTIVE_ACK,), state=S.CLOSED, cleared_at=at, closed_at=at, value=value, active_key=None
+            (Alarm.State.ACTIVE_ACK,),
+            state=Alarm.State.CLOSED,
+            cleared_at=at,
+            closed_at=at,
+            value=value,
+            active_key=None,
         )
         if cleared or closed:
-            event_record(alarm=alarm, kind=K.CLEARED, at=at, value=value)
+            event_record(alarm=alarm, kind=AlarmEvent.Kind.CLEARED, at=at, value=value)
     return alarm
 
 
@@ -109,18 +117,24 @@ def alarm_acknowledge(*, alarm: Alarm, by, comment: str = "", now: datetime) -> 
     Acknowledging again is a no-op that says who acknowledged and when.
     """
     with transaction.atomic():
-        if alarm.flip((S.ACTIVE_UNACK,), state=S.ACTIVE_ACK, acknowledged_at=now, acknowledged_by=by):
-            event_record(alarm=alarm, kind=K.ACKNOWLEDGED, at=now, user=by, comment=comment, value=alarm.value)
+        if alarm.flip(
+            (Alarm.State.ACTIVE_UNACK,), state=Alarm.State.ACTIVE_ACK, acknowledged_at=now, acknowledged_by=by
+        ):
+            event_record(
+                alarm=alarm, kind=AlarmEvent.Kind.ACKNOWLEDGED, at=now, user=by, comment=comment, value=alarm.value
+            )
             return Outcome(alarm, True, "Acknowledged.")
         fields = {
-            "state": S.CLOSED,
+            "state": Alarm.State.CLOSED,
             "acknowledged_at": now,
             "acknowledged_by": by,
             "closed_at": now,
             "active_key": None,
         }
-        if alarm.flip((S.CLEARED_UNACK,), **fields):
-            event_record(alarm=alarm, kind=K.ACKNOWLEDGED, at=now, user=by, comment=comment, value=alarm.value)
+        if alarm.flip((Alarm.State.CLEARED_UNACK,), **fields):
+            event_record(
+                alarm=alarm, kind=AlarmEvent.Kind.ACKNOWLEDGED, at=now, user=by, comment=comment, value=alarm.value
+            )
             return Outcome(alarm, True, "Acknowledged; it had returned to normal, so it is now closed.")
     who = alarm.acknowledged_by.username if alarm.acknowledged_by else "someone"
     if alarm.acknowledged_at is not None:
@@ -149,7 +163,7 @@ def alarm_shelve(*, alarm: Alarm, by, reason: str, minutes: int, now: datetime) 
     with transaction.atomic():
         if not alarm.flip(Alarm.OPEN_STATES, shelved_until=until, shelved_reason=reason[:255], shelved_by=by):
             raise ValidationError({"alarm": "The alarm closed meanwhile; nothing to shelve."})
-        event_record(alarm=alarm, kind=K.SHELVED, at=now, user=by, comment=reason, value=alarm.value)
+        event_record(alarm=alarm, kind=AlarmEvent.Kind.SHELVED, at=now, user=by, comment=reason, value=alarm.value)
     return Outcome(alarm, True, f"Shelved until {until:%Y-%m-%d %H:%M} UTC.")
 
 
@@ -162,7 +176,7 @@ def alarm_unshelve(*, alarm: Alarm, by=None, now: datetime, comment: str = "") -
             return Outcome(alarm, False, "The alarm is not shelved; nothing changed.")
         alarm.shelved_until, alarm.shelved_reason, alarm.shelved_by = None, "", None
         comment = comment or ("Shelve expired." if by is None else "")
-        event_record(alarm=alarm, kind=K.UNSHELVED, at=now, user=by, comment=comment, value=alarm.value)
+        event_record(alarm=alarm, kind=AlarmEvent.Kind.UNSHELVED, at=now, user=by, comment=comment, value=alarm.value)
     return Outcome(alarm, True, "Unshelved.")
 
 
@@ -173,7 +187,7 @@ def alarm_set_suppressed(*, alarm: Alarm, by, suppressed: bool, comment: str = "
             alarm.refresh_from_db()
             return Outcome(alarm, False, f"Already {'suppressed' if suppressed else 'in service'}; nothing changed.")
         alarm.suppressed = suppressed
-        kind = K.SUPPRESSED if suppressed else K.UNSUPPRESSED
+        kind = AlarmEvent.Kind.SUPPRESSED if suppressed else AlarmEvent.Kind.UNSUPPRESSED
         event_record(alarm=alarm, kind=kind, at=now, user=by, comment=comment, value=alarm.value)
     return Outcome(alarm, True, "Suppressed." if suppressed else "Back in service.")
 
@@ -187,8 +201,14 @@ def alarm_resolve(*, alarm: Alarm, by, note: str, now: datetime) -> Outcome:
     if not note.strip():
         raise ValidationError({"note": "A resolution note is required."})
     with transaction.atomic():
-        fields = {"state": S.CLOSED, "closed_at": now, "resolution": note, "active_key": None, "shelved_until": None}
+        fields = {
+            "state": Alarm.State.CLOSED,
+            "closed_at": now,
+            "resolution": note,
+            "active_key": None,
+            "shelved_until": None,
+        }
         if not alarm.flip(Alarm.OPEN_STATES, **fields):
             return Outcome(alarm, False, f"Already closed{_when(alarm.closed_at)}; nothing changed.")
-        event_record(alarm=alarm, kind=K.CLOSED, at=now, user=by, comment=note, value=alarm.value)
+        event_record(alarm=alarm, kind=AlarmEvent.Kind.CLOSED, at=now, user=by, comment=note, value=alarm.value)
     return Outcome(alarm, True, "Resolved and closed.")

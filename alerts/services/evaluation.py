@@ -19,8 +19,6 @@ from alerts.services.alarms import alarm_clear, alarm_raise
 from devices.models import Device, DeviceGroup, MachineState, Metric, TelemetryReading
 
 logger = logging.getLogger(__name__)
-C = AlertRule.Condition
-St = RuleState.Status
 # Readings older than this before a batch are never fetched (a device's first batch after a
 # long time evaluates its own readings, not a day of history).
 LOOKBACK = timedelta(hours=1)
@@ -37,18 +35,18 @@ class Sample:
 
 def _compare(rule: AlertRule, value: float, firing: bool) -> bool:
     """Whether ``value`` is abnormal; while firing, against the clear threshold (deadband)."""
-    if rule.condition == C.OUTSIDE:
+    if rule.condition == AlertRule.Condition.OUTSIDE:
         low, high = rule.threshold, rule.threshold_high
         if firing:
             low = low if rule.clear_threshold is None else rule.clear_threshold
             high = high if rule.clear_threshold_high is None else rule.clear_threshold_high
         return value < low or value > high
     limit = rule.clear_threshold if firing and rule.clear_threshold is not None else rule.threshold
-    if rule.condition in (C.GT, C.RATE):
+    if rule.condition in (AlertRule.Condition.GT, AlertRule.Condition.RATE):
         return value > limit
-    if rule.condition == C.GTE:
+    if rule.condition == AlertRule.Condition.GTE:
         return value >= limit
-    if rule.condition == C.LT:
+    if rule.condition == AlertRule.Condition.LT:
         return value < limit
     return value <= limit
 
@@ -56,22 +54,25 @@ def _compare(rule: AlertRule, value: float, firing: bool) -> bool:
 def step(rule: AlertRule, state: RuleState, ts: datetime, bad: bool, value) -> list[tuple[str, datetime, float]]:
     """Advance ``state`` by one sample; return the alarm transitions (``raise``/``clear``) it causes."""
     out = []
-    if state.status in (St.OK, St.PENDING):
+    if state.status in (RuleState.Status.OK, RuleState.Status.PENDING):
         if not bad:
-            state.status, state.since = St.OK, None
+            state.status, state.since = RuleState.Status.OK, None
         else:
-            if state.status == St.OK:
-                state.status, state.since = St.PENDING, ts
+            if state.status == RuleState.Status.OK:
+                state.status, state.since = RuleState.Status.PENDING, ts
             if ts - state.since >= timedelta(seconds=rule.on_delay):
-                state.status, state.since = St.FIRING, ts
+                state.status, state.since = RuleState.Status.FIRING, ts
                 out.append(("raise", ts, value))
     elif bad:
-        state.status, state.since = St.FIRING, state.since if state.status == St.FIRING else ts
+        state.status, state.since = (
+            RuleState.Status.FIRING,
+            state.since if state.status == RuleState.Status.FIRING else ts,
+        )
     else:
-        if state.status == St.FIRING:
-            state.status, state.since = St.CLEARING, ts
+        if state.status == RuleState.Status.FIRING:
+            state.status, state.since = RuleState.Status.CLEARING, ts
         if ts - state.since >= timedelta(seconds=rule.off_delay):
-            state.status, state.since = St.OK, None
+            state.status, state.since = RuleState.Status.OK, None
             out.append(("clear", ts, value))
     state.last_ts, state.last_value = ts, value
     return out
@@ -93,7 +94,7 @@ def _state_samples(rule: AlertRule, device: Device, after: datetime, until: date
 
 
 def _samples(rule: AlertRule, device: Device, after: datetime, until: datetime, previous, metric_ids) -> list[Sample]:
-    if rule.condition == C.STATE:
+    if rule.condition == AlertRule.Condition.STATE:
         return _state_samples(rule, device, after, until)
     metric_id = metric_ids.get(rule.metric)
     if metric_id is None:
@@ -101,7 +102,7 @@ def _samples(rule: AlertRule, device: Device, after: datetime, until: datetime, 
     rows = TelemetryReading.objects.filter(device_id=device.pk, metric_id=metric_id, ts__gt=after, ts__lte=until)
     samples = []
     for ts, value in rows.order_by("ts").values_list("ts", "value"):
-        if rule.condition == C.RATE:
+        if rule.condition == AlertRule.Condition.RATE:
             last_ts, last_value = previous
             previous = (ts, value)
             if last_ts is None or ts <= last_ts:
@@ -138,16 +139,16 @@ def rule_evaluate_device(
     with transaction.atomic():
         state = _state_for(rule, device, state)
         after = max(state.last_ts or start - timedelta(microseconds=1), start - LOOKBACK)
-        previous = (state.last_ts, state.last_value) if rule.condition == C.RATE else None
+        previous = (state.last_ts, state.last_value) if rule.condition == AlertRule.Condition.RATE else None
         samples = _samples(rule, device, after, end, previous, metric_ids)
         if not samples:
             return 0
         transitions = []
         for sample in samples:
-            firing = state.status in (St.FIRING, St.CLEARING)
+            firing = state.status in (RuleState.Status.FIRING, RuleState.Status.CLEARING)
             bad = sample.bad_if_firing if firing else sample.bad_if_not
             transitions += step(rule, state, sample.ts, bad, sample.value)
-        if rule.condition == C.RATE:
+        if rule.condition == AlertRule.Condition.RATE:
             state.last_value = samples[-1].raw  # the next rate starts from the last reading, not the last rate
         state.save(update_fields=["status", "since", "last_ts", "last_value"])
         apply_transitions(rule, device, transitions)
@@ -184,9 +185,9 @@ def rules_evaluate(*, device_ids: list[int], start: datetime, end: datetime, met
     if not devices:
         return 0
     rules = AlertRule.objects.filter(enabled=True, plant_id__in={d.plant_id for d in devices}).exclude(
-        condition=C.NO_DATA
+        condition=AlertRule.Condition.NO_DATA
     )
-    rules = [r for r in rules if r.condition == C.STATE or metrics is None or r.metric in metrics]
+    rules = [r for r in rules if r.condition == AlertRule.Condition.STATE or metrics is None or r.metric in metrics]
     if not rules:
         return 0
     groups = group_ids_of([d.pk for d in devices])

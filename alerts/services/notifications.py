@@ -29,7 +29,6 @@ from live.bus import iso, publish
 
 logger = logging.getLogger(__name__)
 OUTBOX_BATCH = 500
-K = AlarmEvent.Kind
 
 
 def _slot_delivery(channel: NotificationChannel, now: datetime) -> Delivery:
@@ -54,7 +53,7 @@ def _slot_delivery(channel: NotificationChannel, now: datetime) -> Delivery:
 
 
 def _targets(event: AlarmEvent, routes: list[Route]) -> list[Route]:
-    if event.kind == K.ESCALATED:
+    if event.kind == AlarmEvent.Kind.ESCALATED:
         return [event.route] if event.route and event.route.enabled else []
     return [
         r
@@ -68,7 +67,7 @@ def _wanted(event: AlarmEvent, now: datetime) -> bool:
     if event.kind not in AlarmEvent.NOTIFY or alarm.suppressed or alarm.is_shelved(now):
         return False
     # Escalations and repeats exist to chase an unacknowledged alarm; one acknowledged meanwhile is done.
-    return event.kind in (K.RAISED, K.RETURNED) or alarm.state == Alarm.State.ACTIVE_UNACK
+    return event.kind in (AlarmEvent.Kind.RAISED, AlarmEvent.Kind.RETURNED) or alarm.state == Alarm.State.ACTIVE_UNACK
 
 
 def notifications_dispatch(*, now: datetime) -> list[int]:
@@ -100,8 +99,8 @@ def notifications_dispatch(*, now: datetime) -> list[int]:
 
 def _people(delivery: Delivery, events: list[AlarmEvent], now: datetime) -> list[str]:
     """E-mail addresses of the routes' roles and users, minus people who muted every device concerned."""
-    routes = [e.route for e in events if e.kind == K.ESCALATED and e.route_id]
-    severities = {e.alarm.severity for e in events if e.kind != K.ESCALATED}
+    routes = [e.route for e in events if e.kind == AlarmEvent.Kind.ESCALATED and e.route_id]
+    severities = {e.alarm.severity for e in events if e.kind != AlarmEvent.Kind.ESCALATED}
     if severities:
         candidates = Route.objects.filter(channel=delivery.channel, enabled=True, delay_minutes=0)
         routes += [r for r in candidates if severities & set(r.severities)]
@@ -142,7 +141,7 @@ def message_build(delivery: Delivery, now: datetime) -> Message:
     alarms = [_describe(e) for e in events]
     plant = events[0].alarm.plant if events else delivery.channel.plant
     severity = alarms[0]["severity"] if alarms else "info"
-    prefix = {K.ESCALATED: "Escalation: ", K.REPEATED: "Still unacknowledged: "}
+    prefix = {AlarmEvent.Kind.ESCALATED: "Escalation: ", AlarmEvent.Kind.REPEATED: "Still unacknowledged: "}
     if len(alarms) == 1:
         a = alarms[0]
         title = f"{prefix.get(events[0].kind, '')}[{severity.upper()}] {a['device']}: {a['rule']}"

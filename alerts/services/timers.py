@@ -15,18 +15,16 @@ from alerts.services.alarms import alarm_unshelve, event_record
 from alerts.services.evaluation import apply_transitions, group_ids_of, step
 from devices.models import Device, LatestValue, Metric
 
-St = RuleState.Status
-
 
 def delays_run(*, now: datetime) -> int:
     """Finish on-delays and off-delays that ran out without a new sample (the last one still holds)."""
     done = 0
-    waiting = RuleState.objects.filter(status__in=(St.PENDING, St.CLEARING), rule__enabled=True).select_related(
-        "rule", "device"
-    )
+    waiting = RuleState.objects.filter(
+        status__in=(RuleState.Status.PENDING, RuleState.Status.CLEARING), rule__enabled=True
+    ).select_related("rule", "device")
     for candidate in waiting:
         rule = candidate.rule
-        delay = rule.on_delay if candidate.status == St.PENDING else rule.off_delay
+        delay = rule.on_delay if candidate.status == RuleState.Status.PENDING else rule.off_delay
         if candidate.since is None or candidate.since + timedelta(seconds=delay) > now:
             continue
         with transaction.atomic():
@@ -34,7 +32,7 @@ def delays_run(*, now: datetime) -> int:
             if state.status != candidate.status or state.since != candidate.since:
                 continue  # a sample moved it meanwhile
             at = state.since + timedelta(seconds=delay)
-            bad = state.status == St.PENDING
+            bad = state.status == RuleState.Status.PENDING
             last_ts, last_value = state.last_ts, state.last_value
             transitions = step(rule, state, at, bad, last_value)
             # The timer is not a sample: keep last_ts so later-arriving readings are still evaluated.
@@ -65,7 +63,9 @@ def no_data_run(*, now: datetime) -> int:
         devices = [d for d in devices if rule.applies_to(d, groups[d.pk])]
         last = _last_data(rule, devices)
         limit = timedelta(seconds=rule.no_data_seconds)
-        not_ok = set(RuleState.objects.filter(rule=rule).exclude(status=St.OK).values_list("device_id", flat=True))
+        not_ok = set(
+            RuleState.objects.filter(rule=rule).exclude(status=RuleState.Status.OK).values_list("device_id", flat=True)
+        )
         for device in devices:
             seen = last.get(device.pk)
             silent = seen is None or now - seen > limit

@@ -8,10 +8,8 @@ from accounts.api.scoping import ScopedPrimaryKeyRelatedField
 from analytics.models import LossCategory, OEEReport, ReasonCode, Shift
 from analytics.selectors import GROUP_BY
 from analytics.services import reason_code_create, shift_save
-from devices.api.serializers import call_service
-from devices.api.telemetry_views import QueryDateTimeField
 from devices.models import Plant
-from factory.serializers import StrictSerializerMixin
+from factory.serializers import QueryDateTimeField, StrictSerializerMixin, call_service
 
 HHMM = ["%H:%M", "%H:%M:%S"]
 

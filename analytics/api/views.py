@@ -31,9 +31,9 @@ from analytics.api.serializers import (
 from analytics.models import OEEReport, ReasonCode, Shift
 from analytics.reports import report_csv
 from analytics.selectors import OEEQueryError, oee_compute, oee_target_get_for, stop_list
-from analytics.services import stop_classify
-from devices.api.serializers import call_service
+from analytics.services import calendar_entries_delete, stop_classify
 from devices.models import Device
+from factory.serializers import call_service
 
 
 class ShiftViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
@@ -43,6 +43,9 @@ class ShiftViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
     serializer_class = ShiftSerializer
     filterset_fields = ["plant"]
     write_perm = PERM_MANAGE
+
+    def perform_destroy(self, instance):
+        calendar_entries_delete(entries=Shift.objects.filter(pk=instance.pk))
 
 
 class ReasonCodeViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):

@@ -12,6 +12,7 @@ from devices.admin.members import PlantMembersMixin
 from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
 from devices.selectors import latest_values
 from devices.services.plants import plant_create
+from devices.services.registry import device_update
 from devices.services.tokens import token_revoke
 
 
@@ -137,6 +138,12 @@ class DeviceAdmin(PlantScopedAdmin):
         actions.remove_from_group,
         actions.issue_tokens,
     ]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            device_update(device=obj)  # the form has set the fields; the service records what follows
+        else:
+            super().save_model(request, obj, form, change)
 
     @admin.display(boolean=True)
     def online(self, device):

@@ -1,41 +1,11 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
-from rest_framework.fields import get_error_detail
 
 from accounts.api.scoping import ScopedPrimaryKeyRelatedField
 from accounts.roles import Role
 from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
 from devices.services.plants import line_create, plant_create
-from devices.services.registry import device_create, group_set_devices
-from factory.serializers import StrictSerializerMixin
-
-
-def call_service(service, **kwargs):
-    """Run a service and turn its Django ``ValidationError`` into a DRF 400 naming the field."""
-    try:
-        return service(**kwargs)
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError(get_error_detail(exc)) from None
-
-
-class UniqueNameInPlantMixin:
-    """A name taken in the plant answers 400 on ``name``, on create and on rename.
-
-    DRF's own unique-together check names no field and is skipped on updates (``plant`` is
-    read-only there), which let a rename reach the database constraint and fail with a 500.
-    """
-
-    def validate(self, data):
-        data = super().validate(data)
-        plant = data.get("plant") or getattr(self.instance, "plant", None)
-        name = data.get("name", getattr(self.instance, "name", None))
-        clashes = self.Meta.model.objects.filter(plant=plant, name=name)
-        if self.instance is not None:
-            clashes = clashes.exclude(pk=self.instance.pk)
-        if plant is not None and clashes.exists():
-            what = self.Meta.model._meta.verbose_name
-            raise serializers.ValidationError({"name": f"Plant '{plant.name}' already has a {what} named '{name}'."})
-        return data
+from devices.services.registry import device_create, device_update, group_set_devices
+from factory.serializers import StrictSerializerMixin, UniqueNameInPlantMixin, call_service
 
 
 class PlantSerializer(StrictSerializerMixin, serializers.ModelSerializer):
@@ -127,6 +97,9 @@ class DeviceSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
     def create(self, validated_data):
         return call_service(device_create, **validated_data)
+
+    def update(self, instance, validated_data):
+        return call_service(device_update, device=instance, **validated_data)
 
 
 class DeviceGroupSerializer(UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer):

@@ -8,7 +8,6 @@ answer HTTP only: reads are in ``devices.selectors``, scoping in ``accounts.sele
 
 import csv
 import io
-import re
 from datetime import UTC, datetime, timedelta
 
 from asgiref.sync import sync_to_async
@@ -34,11 +33,9 @@ from devices.selectors import (
     telemetry_history,
 )
 from devices.services.telemetry_payload import METRIC_NAME
+from factory.serializers import OUT_OF_RANGE, QueryDateTimeField
 
 DEFAULT_SPAN = timedelta(hours=24)
-OUT_OF_RANGE = "Use a time between the years 1970 and 9000."
-# An unencoded "+" in a query string arrives as a space: "...T10:00:00 01:00" meant "+01:00".
-_SPACE_FOR_PLUS = re.compile(r"(T[\d:.]+) (\d\d:?\d\d)$")
 
 
 class CSVRenderer(BaseRenderer):
@@ -51,22 +48,6 @@ class CSVRenderer(BaseRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         # Only error bodies get here, and finalize_response switches those to JSON first.
         return JSONRenderer().render(data)
-
-
-class QueryDateTimeField(serializers.DateTimeField):
-    """ISO 8601 with offset or ``Z``; a value without offset is read in the plant's time zone.
-
-    Without an offset, a local time that occurs twice (DST ends) means its first occurrence, and
-    one skipped when DST starts is read with the offset before the change.
-    """
-
-    def to_internal_value(self, value):
-        if isinstance(value, str):
-            value = _SPACE_FOR_PLUS.sub(r"\1+\2", value.strip())
-        try:
-            return super().to_internal_value(value)
-        except OverflowError:  # DRF's own DST check converts to UTC, which fails near year 1
-            raise serializers.ValidationError(OUT_OF_RANGE) from None
 
 
 def _in_range(value: datetime) -> datetime:

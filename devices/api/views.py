@@ -24,12 +24,12 @@ from devices.api.serializers import (
     PlantSerializer,
     TokenCreateSerializer,
     TokenRotateSerializer,
-    call_service,
 )
 from devices.api.telemetry_views import DeviceTelemetryMixin, PlantLatestMixin
 from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
 from devices.services import registry
 from devices.services.tokens import token_issue, token_revoke, token_rotate
+from factory.serializers import call_service
 
 
 class PlantViewSet(PlantLatestMixin, PlantScopedViewSetMixin, viewsets.ModelViewSet):

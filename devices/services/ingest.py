@@ -30,10 +30,6 @@ CHUNK = 5000
 # Device.last_seen_at is written at most once per this interval per device: a device posting
 # several times a second must not turn every request into an extra UPDATE.
 LAST_SEEN_RESOLUTION = timedelta(seconds=1)
-# Current values live in telemetry_latest (written in the ingest transaction). Readers cache what
-# they read for this long: dashboards polling a plant hit Redis, not MariaDB, and the hot ingest
-# path pays no cache round trip (~1 ms each on this machine, bench/ingest.py).
-LATEST_CACHE_TTL = 2
 
 _metric_ids: dict[str, int] = {}
 # MySQL/MariaDB: 1213 deadlock (the transaction was rolled back), 1205 lock wait timeout.
@@ -106,8 +102,8 @@ def _executemany(cursor, sql: str, rows: list) -> None:
 def _insert_numbers(cursor, sql: str, rows: list[tuple[int, int, str, float]]) -> None:
     """``_executemany`` for ``(device_id, metric_id, ts, value)`` rows, with the SQL written here.
 
-    mysqlclient quotes every value of an ``executemany`` in Python, which cost the MQTT bridge a
-    fifth of its time (py-spy, bench/ingest.py). These rows hold only two ids, a timestamp string
+    mysqlclient quotes every value of an ``executemany`` in Python, a large share of the MQTT
+    bridge's time (docs/benchmarks.md). These rows hold only two ids, a timestamp string
     from ``_datetime_adapter`` and a float, so they are formatted directly (integers, ``repr`` of the
     float: nothing from a device reaches the SQL as text). SQLite keeps ``executemany`` (its own is in C).
     """
@@ -251,10 +247,6 @@ def _touch_devices(items: list[IngestItem], received_at: datetime, current_state
             setattr(device, name, value)
         device.online = True
     return came_online
-
-
-def latest_cache_key(device_id: int) -> str:
-    return f"telemetry:latest:{device_id}"
 
 
 def _after_commit(items, received_at, came_online) -> None:

@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from analytics.services import ideal_cycle_time_record
 from devices.models import Device, DeviceGroup, Line, Plant
 from devices.services.tokens import token_issue
 
@@ -21,6 +22,25 @@ def device_create(*, uid: str, name: str, plant: Plant | None = None, line: Line
     device = Device(uid=uid, name=name, plant=plant, line=line, **fields)
     device.full_clean()
     device.save()
+    return device
+
+
+@transaction.atomic
+def device_update(*, device: Device, **fields) -> Device:
+    """Change a device's editable fields (the API's and the admin's edits) and save it.
+
+    ``fields`` may be empty when the caller (the admin's form) has set them on ``device`` already.
+    A changed ideal cycle time is recorded in the machine's history
+    (``analytics.services.ideal_cycle_time_record``), so OEE keeps weighing earlier pieces with
+    the old value. Raises ``ValidationError`` naming the field.
+    """
+    previous = Device.objects.filter(pk=device.pk).values_list("ideal_cycle_time", flat=True).get()
+    for name, value in fields.items():
+        setattr(device, name, value)
+    device.full_clean()
+    device.save()
+    if device.ideal_cycle_time is not None and device.ideal_cycle_time != previous:
+        ideal_cycle_time_record(device=device, previous=previous)
     return device
 
 

@@ -21,6 +21,7 @@ from devices.models import Device, DeviceToken
 # last_used_at is bookkeeping, not audit: write it at most once a minute per token so a device
 # sending every second does not turn each request into an UPDATE.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+NO_CREDENTIAL = "Send the device token as 'Authorization: Device <token>'."
 
 
 def _hash(plain: str) -> str:
@@ -43,8 +44,8 @@ def token_issue(*, device: Device, name: str, by=None) -> tuple[DeviceToken, str
     raise RuntimeError("Could not generate a unique token prefix.")
 
 
-# The hot path of every device request: one hand-written query (~0.25 ms here) instead of an
-# ORM select_related (~1.5-2.4 ms of query compilation on this machine, bench/ingest.py).
+# The hot path of every device request: one hand-written query instead of an ORM select_related,
+# whose query compilation cost several times the query itself (docs/benchmarks.md).
 _WANTED = {"id", "uid", "name", "kind", "firmware_version", "enabled", "plant_id", "last_seen_at", "online", "state",
            "state_since", "expected_interval"}  # fmt: skip
 # Model.from_db expects values in the model's field order.
@@ -132,6 +133,23 @@ def tokens_authenticate_many(plains: list[str]) -> list[Device | DeviceAuthError
     if stale:
         DeviceToken.objects.filter(pk__in=stale).update(last_used_at=now)
     return results
+
+
+def token_from_authorization(authorization: str) -> str:
+    """The token of an ``Authorization: Device <token>`` header value, or ``DeviceAuthError`` (401).
+
+    The one place that says how a device sends its token, for every transport (HTTP, WebSocket).
+    """
+    scheme, _, token = authorization.partition(" ")
+    # Authentication schemes are case-insensitive (RFC 9110 §11.1); devices in the field vary.
+    if scheme.lower() != "device" or not token.strip():
+        raise DeviceAuthError(NO_CREDENTIAL, status=401)
+    return token.strip()
+
+
+def token_authenticate_header(authorization: str) -> Device:
+    """``token_authenticate`` for an ``Authorization`` header value (401 when it holds no device token)."""
+    return token_authenticate(token_from_authorization(authorization))
 
 
 def token_authenticate(plain: str) -> Device:

@@ -258,7 +258,8 @@ def test_device_list_shows_state_and_latest_values_of_own_devices_only(admin_cli
     from django.core.cache import cache
     from django.utils import timezone
 
-    from devices.services.ingest import IngestItem, latest_cache_key, telemetry_store
+    from devices.selectors import latest_cache_key
+    from devices.services.ingest import IngestItem, telemetry_store
     from devices.services.telemetry_payload import Message
 
     now = timezone.now().replace(microsecond=0)

@@ -3,13 +3,11 @@
 import re
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.views.decorators.csrf import csrf_exempt
 
-from devices.api.device_views import device_from_request
 from devices.exceptions import DeviceAuthError
+from devices.services.tokens import token_authenticate_header
 from firmware.services.notify import update_offer
 from firmware.services.updates import update_assigned, update_for_download
-from firmware.status_http import MAX_BODY, firmware_status_http_batch
 
 CHUNK = 64 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -25,7 +23,7 @@ def _method_not_allowed(request, allowed: str) -> JsonResponse:
 
 def _device_or_error(request):
     try:
-        return device_from_request(request), None
+        return token_authenticate_header(request.headers.get("Authorization", "")), None
     except DeviceAuthError as exc:
         return None, JsonResponse({"detail": exc.message}, status=exc.status)
 
@@ -117,16 +115,3 @@ def firmware_download(request: HttpRequest, update_id: int) -> HttpResponse:
     response["Content-Length"] = str(length)
     response["Content-Disposition"] = f'attachment; filename="firmware-{image.version}.bin"'
     return response
-
-
-@csrf_exempt
-def firmware_status(request: HttpRequest) -> HttpResponse:
-    """``POST /api/v1/device/firmware/status/`` with ``{"update_id", "status", "detail"}``, through Django
-    for servers without ``factory.asgi``'s lean route (and the OpenAPI schema); same answers."""
-    if request.method != "POST":
-        return _method_not_allowed(request, "POST")
-    body = request.read(MAX_BODY + 1)
-    if len(body) > MAX_BODY:
-        return JsonResponse({"detail": f"Body larger than {MAX_BODY} bytes."}, status=413)
-    status, payload, headers = firmware_status_http_batch([(request.headers.get("Authorization", ""), body)])[0]
-    return HttpResponse(payload, status=status, content_type="application/json", headers=headers)

@@ -2,9 +2,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from accounts.api.scoping import ScopedPrimaryKeyRelatedField
-from devices.api.serializers import call_service
 from devices.models import Device, DeviceGroup, Line, Plant
-from factory.serializers import StrictSerializerMixin
+from factory.serializers import StrictSerializerMixin, call_service
 from firmware.models import FirmwareImage, Rollout, RolloutEvent, RolloutTarget, RolloutTargetEvent, validate_semver
 from firmware.services.images import image_create
 from firmware.services.rollouts import rollout_create, rollout_progress

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 
 from accounts.api.scoping import PlantScopedViewSetMixin
 from accounts.roles import PERM_MANAGE, PERM_OPERATE
-from devices.api.serializers import call_service
+from factory.serializers import call_service
 from firmware.api.filters import FirmwareImageFilterSet, RolloutFilterSet, RolloutTargetFilterSet
 from firmware.api.serializers import (
     FirmwareImageSerializer,

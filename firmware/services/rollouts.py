@@ -19,8 +19,6 @@ from firmware.services.stages import parse_stages, stage_sizes
 from firmware.signals import rollout_progressed_after_commit
 
 logger = logging.getLogger(__name__)
-S = RolloutTarget.Status
-R = Rollout.State
 
 
 def _audit(rollout: Rollout, action: str, by=None, detail: str = "", at: datetime | None = None) -> None:
@@ -62,8 +60,8 @@ def rollout_candidates(
         queryset = queryset.filter(pk__in=[d.pk for d in devices])
     busy = set(
         RolloutTarget.objects.filter(
-            device__in=queryset, status__in=(S.QUEUED, *RolloutTarget.ACTIVE),
-            rollout__state__in=(R.SCHEDULED, R.RUNNING, R.PAUSED),
+            device__in=queryset, status__in=(RolloutTarget.Status.QUEUED, *RolloutTarget.ACTIVE),
+            rollout__state__in=(Rollout.State.SCHEDULED, Rollout.State.RUNNING, Rollout.State.PAUSED),
         ).values_list("device_id", flat=True)
     )  # fmt: skip
     eligible, skipped = [], {"incompatible": 0, "disabled": 0, "up_to_date": 0, "busy": 0}
@@ -144,11 +142,17 @@ def rollout_start(*, rollout: Rollout, by=None, now: datetime | None = None) -> 
     by design: starting twice is refused (``ValidationError``)."""
     now = now or timezone.now()
     if rollout.scheduled_at and rollout.scheduled_at > now:
-        if not _claim(rollout, [R.DRAFT], state=R.SCHEDULED):
+        if not _claim(rollout, [Rollout.State.DRAFT], state=Rollout.State.SCHEDULED):
             raise _refuse(rollout, "start")
         _audit(rollout, "scheduled", by, f"starts at {rollout.scheduled_at.isoformat()}", at=now)
         return rollout
-    if not _claim(rollout, [R.DRAFT, R.SCHEDULED], state=R.RUNNING, started_at=now, current_stage=1):
+    if not _claim(
+        rollout,
+        [Rollout.State.DRAFT, Rollout.State.SCHEDULED],
+        state=Rollout.State.RUNNING,
+        started_at=now,
+        current_stage=1,
+    ):
         raise _refuse(rollout, "start")
     _audit(rollout, "started", by, at=now)
     _enqueue_advance(rollout.pk)
@@ -158,9 +162,9 @@ def rollout_start(*, rollout: Rollout, by=None, now: datetime | None = None) -> 
 def rollouts_start_due(*, now: datetime) -> int:
     """Start scheduled rollouts whose time has come (beat). Idempotent: each is claimed once."""
     started = 0
-    for rollout in Rollout.objects.filter(state=R.SCHEDULED, scheduled_at__lte=now):
+    for rollout in Rollout.objects.filter(state=Rollout.State.SCHEDULED, scheduled_at__lte=now):
         with transaction.atomic():
-            if _claim(rollout, [R.SCHEDULED], state=R.RUNNING, started_at=now, current_stage=1):
+            if _claim(rollout, [Rollout.State.SCHEDULED], state=Rollout.State.RUNNING, started_at=now, current_stage=1):
                 _audit(rollout, "started", None, "scheduled start", at=now)
                 _enqueue_advance(rollout.pk)
                 started += 1
@@ -170,7 +174,12 @@ def rollouts_start_due(*, now: datetime) -> int:
 @transaction.atomic
 def rollout_pause(*, rollout: Rollout, by=None, reason: str = "") -> Rollout:
     """Pause: no new device is notified; devices already updating finish. ``ValidationError`` unless running."""
-    if not _claim(rollout, [R.RUNNING, R.SCHEDULED], state=R.PAUSED, pause_reason=reason[:255] or "paused by a user"):
+    if not _claim(
+        rollout,
+        [Rollout.State.RUNNING, Rollout.State.SCHEDULED],
+        state=Rollout.State.PAUSED,
+        pause_reason=reason[:255] or "paused by a user",
+    ):
         raise _refuse(rollout, "pause")
     _audit(rollout, "paused", by, reason)
     return rollout
@@ -180,7 +189,13 @@ def rollout_pause(*, rollout: Rollout, by=None, reason: str = "") -> Rollout:
 def rollout_resume(*, rollout: Rollout, by=None) -> Rollout:
     """Resume a paused rollout. The person resuming accepts the current stage's failures: its
     thresholds are waived and it completes once every device in it has finished."""
-    if not _claim(rollout, [R.PAUSED], state=R.RUNNING, pause_reason="", waived_stage=rollout.current_stage):
+    if not _claim(
+        rollout,
+        [Rollout.State.PAUSED],
+        state=Rollout.State.RUNNING,
+        pause_reason="",
+        waived_stage=rollout.current_stage,
+    ):
         raise _refuse(rollout, "resume")
     if rollout.current_stage == 0:
         Rollout.objects.filter(pk=rollout.pk).update(current_stage=1, started_at=timezone.now())
@@ -195,7 +210,7 @@ def rollout_approve(*, rollout: Rollout, by=None) -> Rollout:
     """Approve the next stage of a rollout waiting for approval (``auto_advance`` off)."""
     stage = rollout.current_stage
     updated = Rollout.objects.filter(
-        pk=rollout.pk, state=R.RUNNING, awaiting_approval=True, current_stage=stage
+        pk=rollout.pk, state=Rollout.State.RUNNING, awaiting_approval=True, current_stage=stage
     ).update(awaiting_approval=False, current_stage=stage + 1)
     rollout.refresh_from_db()
     if updated != 1:
@@ -220,11 +235,16 @@ def rollout_cancel(*, rollout: Rollout, by=None) -> Rollout:
     """Cancel: queued and in-progress updates become ``cancelled`` and their devices are told."""
     now = timezone.now()
     Rollout.objects.select_for_update().filter(pk=rollout.pk).first()
-    if not _claim(rollout, [R.DRAFT, R.SCHEDULED, R.RUNNING, R.PAUSED], state=R.CANCELLED, finished_at=now):
+    if not _claim(
+        rollout,
+        [Rollout.State.DRAFT, Rollout.State.SCHEDULED, Rollout.State.RUNNING, Rollout.State.PAUSED],
+        state=Rollout.State.CANCELLED,
+        finished_at=now,
+    ):
         raise _refuse(rollout, "cancel")
-    pending = rollout.targets.filter(status__in=(S.QUEUED, *RolloutTarget.ACTIVE))
-    notified = list(pending.exclude(status=S.QUEUED).values_list("pk", flat=True))
-    _targets_set(pending, S.CANCELLED, "rollout cancelled", now)
+    pending = rollout.targets.filter(status__in=(RolloutTarget.Status.QUEUED, *RolloutTarget.ACTIVE))
+    notified = list(pending.exclude(status=RolloutTarget.Status.QUEUED).values_list("pk", flat=True))
+    _targets_set(pending, RolloutTarget.Status.CANCELLED, "rollout cancelled", now)
     _audit(rollout, "cancelled", by, at=now)
     _enqueue_notify(notified, "firmware_cancel")
     return rollout
@@ -236,19 +256,26 @@ def rollout_retry(*, rollout: Rollout, by=None) -> int:
     A completed or failed rollout runs again for them."""
     Rollout.objects.select_for_update().filter(pk=rollout.pk).first()
     rollout.refresh_from_db()
-    if rollout.state not in (R.RUNNING, R.PAUSED, R.COMPLETED, R.FAILED):
+    if rollout.state not in (
+        Rollout.State.RUNNING,
+        Rollout.State.PAUSED,
+        Rollout.State.COMPLETED,
+        Rollout.State.FAILED,
+    ):
         raise _refuse(rollout, "retry")
     failed = rollout.targets.filter(status__in=RolloutTarget.FAILURES)
-    ids = _targets_set(failed, S.QUEUED, "retry", timezone.now())
+    ids = _targets_set(failed, RolloutTarget.Status.QUEUED, "retry", timezone.now())
     if not ids:
         raise ValidationError("No failed or timed-out device to retry.")
     RolloutTarget.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
-    Rollout.objects.filter(pk=rollout.pk, state__in=[R.COMPLETED, R.FAILED]).update(state=R.RUNNING, finished_at=None)
+    Rollout.objects.filter(pk=rollout.pk, state__in=[Rollout.State.COMPLETED, Rollout.State.FAILED]).update(
+        state=Rollout.State.RUNNING, finished_at=None
+    )
     # The operator accepts the retry; earlier failures of those stages no longer count.
     Rollout.objects.filter(pk=rollout.pk).update(waived_stage=rollout.current_stage)
     rollout.refresh_from_db()
     _audit(rollout, "retried", by, f"{len(ids)} devices")
-    if rollout.state == R.RUNNING:
+    if rollout.state == Rollout.State.RUNNING:
         _enqueue_advance(rollout.pk)
     return len(ids)
 
@@ -260,7 +287,9 @@ def rollout_rollback(*, rollout: Rollout, by=None) -> Rollout:
     ``ValidationError`` when no device has a previous image to return to."""
     if rollout.is_active():
         rollout_cancel(rollout=rollout, by=by)
-    done = list(rollout.targets.filter(status=S.SUCCEEDED).select_related("device").order_by("device__uid"))
+    done = list(
+        rollout.targets.filter(status=RolloutTarget.Status.SUCCEEDED).select_related("device").order_by("device__uid")
+    )
     images = list(FirmwareImage.objects.filter(plant=rollout.plant, version__in={t.previous_version for t in done}))
     pairs, missing = [], 0
     for target in done:
@@ -307,15 +336,15 @@ def rollout_advance(*, rollout_id: int, now: datetime | None = None) -> str:
     now = now or timezone.now()
     with transaction.atomic():
         rollout = Rollout.objects.select_for_update().filter(pk=rollout_id).first()
-        if rollout is None or rollout.state != R.RUNNING:
+        if rollout is None or rollout.state != Rollout.State.RUNNING:
             return "idle"
         outcome = "waiting"
         window = MaintenanceWindow.objects.select_related("plant").filter(plant_id=rollout.plant_id).first()
         window_open = window is None or window.is_open(now)
         for _ in range(len(rollout.stages) + 1):  # at most one pass per stage opened
             if window_open:
-                queued = rollout.targets.filter(stage__lte=rollout.current_stage, status=S.QUEUED)
-                ids = _targets_set(queued, S.NOTIFIED, f"stage {rollout.current_stage}", now)
+                queued = rollout.targets.filter(stage__lte=rollout.current_stage, status=RolloutTarget.Status.QUEUED)
+                ids = _targets_set(queued, RolloutTarget.Status.NOTIFIED, f"stage {rollout.current_stage}", now)
                 _enqueue_notify(ids)
                 if ids:
                     rollout_progressed_after_commit(rollout.pk)
@@ -330,12 +359,12 @@ def _judge_stage(rollout: Rollout, now: datetime) -> str:
     counts = _stage_counts(rollout, stage)
     total = sum(counts.values())
     failures = sum(counts.get(s, 0) for s in RolloutTarget.FAILURES)
-    succeeded = counts.get(S.SUCCEEDED, 0)
-    unfinished = sum(counts.get(s, 0) for s in (S.QUEUED, *RolloutTarget.ACTIVE))
+    succeeded = counts.get(RolloutTarget.Status.SUCCEEDED, 0)
+    unfinished = sum(counts.get(s, 0) for s in (RolloutTarget.Status.QUEUED, *RolloutTarget.ACTIVE))
     waived = stage <= rollout.waived_stage
     if not waived and failures * 100 > rollout.error_threshold * total:
         reason = f"stage {stage}: {failures} of {total} devices failed (error threshold {rollout.error_threshold}%)"
-        if _claim(rollout, [R.RUNNING], state=R.PAUSED, pause_reason=reason):
+        if _claim(rollout, [Rollout.State.RUNNING], state=Rollout.State.PAUSED, pause_reason=reason):
             _audit(rollout, "auto_paused", None, reason, at=now)
             from firmware.tasks import mail_rollout_paused as mail_rollout_paused_task
 
@@ -349,21 +378,28 @@ def _judge_stage(rollout: Rollout, now: datetime) -> str:
             ):
                 _audit(rollout, "awaiting_approval", None, f"stage {stage + 1}", at=now)
             return "awaiting_approval"
-        if Rollout.objects.filter(pk=rollout.pk, state=R.RUNNING, current_stage=stage).update(current_stage=stage + 1):
+        if Rollout.objects.filter(pk=rollout.pk, state=Rollout.State.RUNNING, current_stage=stage).update(
+            current_stage=stage + 1
+        ):
             rollout.current_stage = stage + 1
             _audit(rollout, "stage_started", None, f"stage {stage + 1}", at=now)
             return "next_stage"
         return "waiting"
-    if unfinished or rollout.targets.filter(stage__lte=stage, status__in=(S.QUEUED, *RolloutTarget.ACTIVE)).exists():
+    if (
+        unfinished
+        or rollout.targets.filter(
+            stage__lte=stage, status__in=(RolloutTarget.Status.QUEUED, *RolloutTarget.ACTIVE)
+        ).exists()
+    ):
         return "waiting"
     if stage_ok:
-        if _claim(rollout, [R.RUNNING], state=R.COMPLETED, finished_at=now):
+        if _claim(rollout, [Rollout.State.RUNNING], state=Rollout.State.COMPLETED, finished_at=now):
             _audit(rollout, "completed", None, at=now)
         return "completed"
     reason = (
         f"stage {stage} finished with {succeeded} of {total} succeeded (success threshold {rollout.success_threshold}%)"
     )
-    if _claim(rollout, [R.RUNNING], state=R.PAUSED, pause_reason=reason):
+    if _claim(rollout, [Rollout.State.RUNNING], state=Rollout.State.PAUSED, pause_reason=reason):
         _audit(rollout, "auto_paused", None, reason, at=now)
     return "paused"
 

@@ -13,10 +13,22 @@ from firmware.exceptions import UpdateReportError
 from firmware.models import FirmwareImage, Rollout, RolloutTarget, RolloutTargetEvent
 from firmware.signals import rollout_progressed_after_commit
 
-S = RolloutTarget.Status
 # The order a device moves through; a report may skip steps forward, never go back.
-ORDER = {S.NOTIFIED: 0, S.DOWNLOADING: 1, S.DOWNLOADED: 2, S.INSTALLING: 3, S.SUCCEEDED: 4, S.FAILED: 4}
-REPORTABLE = (S.DOWNLOADING, S.DOWNLOADED, S.INSTALLING, S.SUCCEEDED, S.FAILED)
+ORDER = {
+    RolloutTarget.Status.NOTIFIED: 0,
+    RolloutTarget.Status.DOWNLOADING: 1,
+    RolloutTarget.Status.DOWNLOADED: 2,
+    RolloutTarget.Status.INSTALLING: 3,
+    RolloutTarget.Status.SUCCEEDED: 4,
+    RolloutTarget.Status.FAILED: 4,
+}
+REPORTABLE = (
+    RolloutTarget.Status.DOWNLOADING,
+    RolloutTarget.Status.DOWNLOADED,
+    RolloutTarget.Status.INSTALLING,
+    RolloutTarget.Status.SUCCEEDED,
+    RolloutTarget.Status.FAILED,
+)
 LIVE_ROLLOUT = (Rollout.State.RUNNING, Rollout.State.PAUSED)
 
 
@@ -75,7 +87,7 @@ def _apply(target: RolloutTarget | None, report: StatusReport) -> UpdateReportEr
     update_id, status = report.update_id, report.status
     if target is None:
         return UpdateReportError(f"Update {update_id} is not assigned to this device.", status=404)
-    if target.status not in ORDER or target.status == S.FAILED:
+    if target.status not in ORDER or target.status == RolloutTarget.Status.FAILED:
         return UpdateReportError(f"Update {update_id} is {target.status}; no further reports are accepted.")
     if target.status == status:
         return "repeat"
@@ -123,7 +135,7 @@ def updates_report_many(
                 changed[target.pk] = target
                 events.append(RolloutTargetEvent(target=target, at=now, status=report.status, detail=detail))
                 touched.add(target.rollout_id)
-                if report.status == S.SUCCEEDED:
+                if report.status == RolloutTarget.Status.SUCCEEDED:
                     versions.setdefault(target.image_id, set()).add(report.device.pk)
                 if report.status in RolloutTarget.TERMINAL:
                     finished.add(target.rollout_id)
@@ -158,7 +170,7 @@ def _write(changed: dict, repeated: set, events: list, versions: dict, now: date
 
 def _set_statuses(targets: list[RolloutTarget], now: datetime) -> None:
     """One ``UPDATE … SET status = CASE id WHEN …`` for the whole batch: ``bulk_update`` builds a
-    Case/When expression tree per row and cost ~1 ms per report here (60 % of the batch)."""
+    Case/When expression tree per row, which dominated a batch's time (docs/benchmarks.md)."""
     table = connection.ops.quote_name(RolloutTarget._meta.db_table)
     whens = " ".join(["WHEN %s THEN %s"] * len(targets))
     marks = ", ".join(["%s"] * len(targets))
@@ -202,9 +214,12 @@ def updates_time_out(*, now: datetime | None = None) -> int:
     for pk, status, rollout_id in stale.values_list("pk", "status", "rollout_id")[:5000]:
         with transaction.atomic():
             if RolloutTarget.objects.filter(pk=pk, status=status, progress_at__lt=cutoff).update(
-                status=S.TIMED_OUT, detail=f"no progress for {settings.FIRMWARE_UPDATE_TIMEOUT} s while {status}"
+                status=RolloutTarget.Status.TIMED_OUT,
+                detail=f"no progress for {settings.FIRMWARE_UPDATE_TIMEOUT} s while {status}",
             ):
-                RolloutTargetEvent.objects.create(target_id=pk, at=now, status=S.TIMED_OUT, detail=f"while {status}")
+                RolloutTargetEvent.objects.create(
+                    target_id=pk, at=now, status=RolloutTarget.Status.TIMED_OUT, detail=f"while {status}"
+                )
                 timed_out += 1
                 rollouts.add(rollout_id)
     with transaction.atomic():

@@ -16,7 +16,6 @@ from firmware.services.updates import update_report, updates_time_out
 from firmware.tests.factories import make_fleet, make_image, make_rollout
 
 pytestmark = pytest.mark.django_db
-S = RolloutTarget.Status
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """``POST /api/v1/device/firmware/status/`` through the real ASGI application (the lean route in
-factory/asgi.py): same answers as the Django view, reports of many devices applied together.
+factory/asgi.py): same answers as through Django's test client (tests/urls.py), reports of many devices
+applied together.
 
 The lean path runs the ORM in worker threads, so these tests commit their rows
 (``transaction=True``) and read them back after the answer.
