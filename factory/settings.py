@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "alerts",
     "analytics",
     "firmware",
+    "simulator",
+    "factory.apps.FactoryConfig",
 ]
 
 MIDDLEWARE = [
