@@ -18,7 +18,9 @@ from kombu import Connection
 from factory.beat import FactoryScheduler
 from factory.celery import app
 
-pytestmark = pytest.mark.django_db
+# Transactional: the scheduler closes stale connections and commits as it does in beat (autocommit),
+# which would end a test wrapped in one transaction (MariaDB).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def periodic(name: str, task: str, *, every: int = 10, args: str = "[]") -> PeriodicTask:
