@@ -18,7 +18,7 @@ RULES = [
 ]  # fmt: skip
 
 
-def demo_alarms_seed(*, plant) -> int:
+def demo_seed(*, plant) -> int:
     """Create the demo rules, an in-app and an e-mail channel with routes (idempotent); return how many rows."""
     created = 0
     for name, fields in RULES:

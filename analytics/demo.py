@@ -23,7 +23,7 @@ REASONS = [
 ]
 
 
-def demo_oee_seed(*, plant) -> int:
+def demo_seed(*, plant) -> int:
     """Create the demo shifts and reason codes (idempotent); return how many rows were created."""
     created = 0
     for name, start, end, breaks in SHIFTS:

@@ -59,6 +59,8 @@ INSTALLED_APPS = [
     "alerts",
     "analytics",
     "firmware",
+    "simulator",
+    "factory.apps.FactoryConfig",
     "live",  # the live bus: after the apps whose signals its receivers connect (live/apps.py)
 ]
 
@@ -173,7 +175,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90, minimum=1)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "factory.beat:FactoryScheduler"  # django-celery-beat's, loud (factory/beat.py)
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

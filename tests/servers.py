@@ -10,6 +10,8 @@ same port.
 import contextlib
 import json
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -173,10 +175,21 @@ def session_login(base_url: str, username: str, password: str) -> str:
         return client.cookies["sessionid"]
 
 
+def procfile_web_command(procfile: str = "Procfile.dev") -> list[str]:
+    """The ``web`` line of ``procfile`` as honcho runs it for `make run` (its defaults, this Python),
+    with ``{port}`` for the port."""
+    line = next(row for row in (BASE_DIR / procfile).read_text().splitlines() if row.startswith("web:"))
+    values = {"HOST": "127.0.0.1", "WEB_PORT": "{port}"}
+    line = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda match: values.get(match[1], match[2]), line.removeprefix("web:"))
+    command = shlex.split(line)
+    assert command[:3] == ["python", "manage.py", "serve"], f"{procfile}'s web line: {command}"
+    return [sys.executable, *command[1:]]
+
+
 def embedded_server(env: dict, log: Path) -> Daphne:
-    """``manage.py serve`` (the embedded default's web process: Daphne with Celery beat and, with
-    MQTT_URL, the MQTT bridge inside), not yet started."""
-    return Daphne(env, log=log, server_args=[sys.executable, "manage.py", "serve", "-b", "127.0.0.1", "-p", "{port}"])
+    """``manage.py serve`` exactly as ``Procfile.dev``'s ``web`` line starts it (the embedded default's
+    web process: Daphne with Celery beat and, with MQTT_URL, the MQTT bridge inside), not yet started."""
+    return Daphne(env, log=log, server_args=procfile_web_command())
 
 
 @contextlib.contextmanager

@@ -11,8 +11,8 @@ from alerts.models import Alarm, AlertRule, NotificationChannel, NotificationRou
 from devices.models import Device
 from devices.services.ingest import IngestItem, telemetry_store
 from devices.services.telemetry_payload import Message
-from devices.simulator.machine import MachineModel
-from devices.simulator.runner import FIRST_BREAKDOWN_SECONDS
+from simulator.machine import MachineModel
+from simulator.runner import FIRST_BREAKDOWN_SECONDS
 
 pytestmark = pytest.mark.django_db
 

@@ -62,8 +62,8 @@ def test_reports_are_listed_per_plant_and_downloadable_as_csv(plant_a, viewer, o
 
 
 def test_demo_seed_creates_shifts_around_the_clock_once(plant_a):
-    from analytics.demo import demo_oee_seed
+    from analytics.demo import demo_seed
 
-    assert demo_oee_seed(plant=plant_a) == 10
-    assert demo_oee_seed(plant=plant_a) == 0
+    assert demo_seed(plant=plant_a) == 10
+    assert demo_seed(plant=plant_a) == 0
     assert sorted(plant_a.shifts.values_list("name", flat=True)) == ["Early", "Late", "Night"]

@@ -17,10 +17,10 @@ from accounts.roles import Role
 from alerts.tests.conftest import smtp_server  # noqa: F401 - the real SMTP server fixture
 from alerts.tests.test_tasks_worker import wait_for, worker  # noqa: F401 - the real worker fixture
 from conftest import assert_status, require_service
-from devices.simulator.firmware import OtaDevice
 from devices.tests.factories import make_user
 from firmware.models import Rollout
 from firmware.tests.factories import django_requester, make_fleet, make_image
+from simulator.firmware import OtaDevice
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 

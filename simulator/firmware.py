@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-logger = logging.getLogger("devices.simulator.firmware")
+logger = logging.getLogger("simulator.firmware")
 OFFER_PATH = "/api/v1/device/firmware/"
 STATUS_PATH = "/api/v1/device/firmware/status/"
 

@@ -10,7 +10,7 @@ from devices.models import Device, Line, Plant
 from devices.services.plants import line_create
 from devices.services.registry import device_create
 
-logger = logging.getLogger("devices.simulator")
+logger = logging.getLogger("simulator")
 
 SIM_LINE = "Simulator"
 # Ideal cycle times (s) handed out round-robin to generated machines: presses, packers, robots.

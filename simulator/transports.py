@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-logger = logging.getLogger("devices.simulator")
+logger = logging.getLogger("simulator")
 
 OK, REJECTED, AUTH, RETRY, UNREACHABLE = "ok", "rejected", "auth", "retry", "unreachable"
 TELEMETRY_PATH = "/api/v1/telemetry/"

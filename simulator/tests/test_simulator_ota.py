@@ -6,10 +6,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from devices.simulator.firmware import OtaDevice
 from firmware.services.rollouts import rollout_start
 from firmware.services.signing import public_key_b64
+from firmware.tests.conftest import _eager_and_media  # noqa: F401 - autouse: eager Celery, a media dir per test
 from firmware.tests.factories import django_requester, image_bytes, make_fleet, make_image, make_rollout
+from simulator.firmware import OtaDevice
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@
 
 Plays the first ``--devices`` enabled devices of ``--plant`` (creating ``sim-NNN`` machines when
 the plant has fewer), each sending ``--rate`` messages per second, until Ctrl-C or ``--duration``.
-See ``devices/simulator/`` for the behaviour model, the transports and the token file.
+See ``simulator/`` for the behaviour model, the transports and the token file.
 """
 
 import asyncio
@@ -14,11 +14,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
 from devices.models import Plant
-from devices.simulator.fleet import fleet_select
-from devices.simulator.machine import behaviour_for
-from devices.simulator.runner import Runner, SimDevice
-from devices.simulator.tokens import SimulatorTokens, TokenRefused
-from devices.simulator.transports import transport_for
+from simulator.fleet import fleet_select
+from simulator.machine import behaviour_for
+from simulator.runner import Runner, SimDevice
+from simulator.tokens import SimulatorTokens, TokenRefused
+from simulator.transports import transport_for
 
 
 def _positive(kind):
@@ -137,10 +137,10 @@ class Command(BaseCommand):
 
 
 def _start_ota(devices, tokens, rng, options):
-    """The firmware side of the simulated devices (devices/simulator/firmware.py), in a thread."""
+    """The firmware side of the simulated devices (simulator/firmware.py), in a thread."""
     if options["ota_poll"] <= 0:
         return None
-    from devices.simulator.firmware import OtaDevice, http_requester, ota_start
+    from simulator.firmware import OtaDevice, http_requester, ota_start
 
     request = http_requester(options["url"])
     ota = [

@@ -28,10 +28,10 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from devices.simulator.tokens import TokenRefused
-from devices.simulator.transports import AUTH, OK, REJECTED, UNREACHABLE, SendResult, Transport
+from simulator.tokens import TokenRefused
+from simulator.transports import AUTH, OK, REJECTED, UNREACHABLE, SendResult, Transport
 
-logger = logging.getLogger("devices.simulator")
+logger = logging.getLogger("simulator")
 
 FLUSH_INTERVAL = 1.0
 # One machine per run starts worn and breaks down after this many seconds: the demo's first alarm

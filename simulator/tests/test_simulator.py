@@ -25,8 +25,9 @@ from conftest import require_service
 from devices.models import Device, DeviceToken, MachineState, TelemetryReading
 from devices.services.telemetry_payload import STATES, payload_parse
 from devices.services.tokens import token_authenticate, token_revoke
-from devices.simulator.fleet import fleet_select
-from devices.simulator.machine import (
+from devices.tests.factories import make_device, make_line, make_plant
+from simulator.fleet import fleet_select
+from simulator.machine import (
     PRECURSOR,
     GatewayModel,
     MachineModel,
@@ -34,10 +35,9 @@ from devices.simulator.machine import (
     behaviour_for,
     sensor_profile,
 )
-from devices.simulator.runner import Runner, SimDevice
-from devices.simulator.tokens import SimulatorTokens, TokenRefused
-from devices.simulator.transports import AUTH, OK, UNREACHABLE, MqttTransport, SendResult, Transport
-from devices.tests.factories import make_device, make_line, make_plant
+from simulator.runner import Runner, SimDevice
+from simulator.tokens import SimulatorTokens, TokenRefused
+from simulator.transports import AUTH, OK, UNREACHABLE, MqttTransport, SendResult, Transport
 
 START = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
@@ -222,7 +222,7 @@ class FlakyServer(Transport):
 
 
 def test_runner_keeps_messages_through_an_outage_and_replaces_a_refused_token(caplog):
-    caplog.set_level("INFO", logger="devices.simulator")
+    caplog.set_level("INFO", logger="simulator")
     server = FlakyServer(down_for=0.5, refuse="a")
     devices = [
         SimDevice(uid=uid, token="old", behaviour=_machine(i, speed=1, failure_rate=0)) for i, uid in enumerate("ab")
@@ -346,7 +346,7 @@ def test_pieces_of_a_step_belong_to_the_state_reported_at_its_start():
     made while the machine was in the state it reported at the step's start. Crediting a step's
     pieces to a machine that has only just started running made performance exceed 100 % in the
     demo history (minute steps)."""
-    from devices.simulator.machine import MachineModel
+    from simulator.machine import MachineModel
 
     now = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
     starting = MachineModel(ideal_cycle_time=1.0, rng=random.Random(7), failure_rate=0)

@@ -19,9 +19,9 @@ from django.conf import settings
 from devices.models import Device, Plant
 from devices.services.ingest import IngestItem, telemetry_store
 from devices.services.telemetry_payload import Message
-from devices.simulator.machine import behaviour_for
+from simulator.machine import behaviour_for
 
-logger = logging.getLogger("devices.simulator")
+logger = logging.getLogger("simulator")
 
 STEP_SECONDS = 60.0  # states dwell minutes (5 s at least): a minute per message is enough for OEE
 FRESH = timedelta(minutes=2)  # a device that sent this recently needs no history

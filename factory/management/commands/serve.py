@@ -5,7 +5,9 @@ periodic tasks (alarm on/off-delays and no-data timers, escalations, offline mar
 whichever process runs beat. With the in-memory channel layer, live events published there reach
 only that process's browsers: a separate ``celery beat`` process would shout into an empty room.
 Run beat as a thread of the web server instead, and its events reach every browser (publishing
-from that thread is handed to the server's event loop, see ``live.bus``).
+from that thread is handed to the server's event loop, see ``live.bus``). Its scheduler
+(``factory.beat.FactoryScheduler``) runs every periodic task through the worker's registry, all
+apps' tasks imported, and logs an unknown or failing one as an error.
 
 With a broker, tasks run on workers and beat is a process of its own (README "Running on the real
 services"): this command then starts Daphne alone, unless ``--beat`` asks for the thread anyway.
@@ -76,6 +78,9 @@ def start_embedded_beat():
 
     from factory.celery import app
 
+    # Every installed app's tasks.py, here in the main thread before beat's thread needs them: the
+    # scheduler runs only registered tasks (factory/beat.py), as a worker would.
+    app.autodiscover_tasks(force=True)
     beat = EmbeddedService(app, thread=True, scheduler_cls=settings.CELERY_BEAT_SCHEDULER)
     beat.start()
     logger.info("Celery beat runs in this process (%s).", settings.CELERY_BEAT_SCHEDULER)

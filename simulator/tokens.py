@@ -19,7 +19,7 @@ from devices.exceptions import DeviceAuthError
 from devices.models import Device
 from devices.services.tokens import token_authenticate, token_issue
 
-logger = logging.getLogger("devices.simulator")
+logger = logging.getLogger("simulator")
 
 TOKEN_NAME = "simulator"
 FILE_NAME = "simulator-tokens.json"
