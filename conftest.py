@@ -15,6 +15,9 @@ from devices.tests.factories import make_plant, make_user
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
+# Browser fixtures (Chromium, pages) and the device pool of tests sharing one server stack.
+pytest_plugins = ["tests.browser", "tests.shared_stack"]
+
 
 def require_service(setting_name: str) -> str:
     """Return the URL of a real service, or skip (fail under ``REQUIRE_SERVICES=1``) when it is not configured."""
