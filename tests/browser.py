@@ -23,6 +23,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+EXPECT_TIMEOUT_MS = 10_000
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
@@ -31,6 +32,8 @@ def require_chromium():
     playwright_sync = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+    # How long an `expect(...)` waits for what it expects: a bound for a loaded machine, not a speed goal.
+    playwright_sync.expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     return playwright_sync
 
 

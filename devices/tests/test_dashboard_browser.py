@@ -81,7 +81,7 @@ def test_a_tile_below_the_fold_updates_live_and_draws_its_sparkline_when_scrolle
         post(server, own_device(uid), {"temperature": 42.5})
         playwright_sync.expect(last.locator('[data-role="value"]')).to_have_text("42.50")
         last.scroll_into_view_if_needed()
-        playwright_sync.expect(last.locator('[data-role="spark"] canvas')).to_have_count(1, timeout=5000)
+        playwright_sync.expect(last.locator('[data-role="spark"] canvas')).to_have_count(1)
         playwright_sync.expect(last.locator('[data-role="value"]')).to_be_visible()
 
 
@@ -97,7 +97,7 @@ def test_device_chart_appends_a_posted_reading_live(stack, tab, own_device):
     post(server, device, {"temperature": 55.5})
     row = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
     playwright_sync.expect(row).to_have_text("55.50")
-    page.wait_for_function("window.__dashboard.charts().get('temperature').ys.at(-1) === 55.5", timeout=5000)
+    page.wait_for_function("window.__dashboard.charts().get('temperature').ys.at(-1) === 55.5")
 
     # Range picker: 24 h comes from the history API's auto buckets.
     page.get_by_role("button", name="24 h").click()

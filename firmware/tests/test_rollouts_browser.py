@@ -58,28 +58,28 @@ def test_operator_watches_progress_a_failure_pauses_and_resume_continues(stack, 
     expect(card.locator('[data-role="state"]')).to_have_text("running")
 
     report(server, seeded, first, "downloading")
-    expect(card.locator('[data-status="downloading"] dd')).to_have_text("1", timeout=3000)
+    expect(card.locator('[data-status="downloading"] dd')).to_have_text("1")
     report(server, seeded, first, "succeeded", "booted 2.0.0")
-    expect(card.locator('[data-role="stage-text"]')).to_have_text("1/3 ok, 0 failed", timeout=3000)
+    expect(card.locator('[data-role="stage-text"]')).to_have_text("1/3 ok, 0 failed")
     expect(bar).to_have_attribute("aria-valuenow", "1")
 
     # One failure of three is above the 30 % error threshold: the rollout pauses itself.
     report(server, seeded, second, "failed", "flash write error at 0x4000")
-    expect(card.locator('[data-role="failing"]')).to_contain_text("flash write error at 0x4000", timeout=3000)
-    expect(card.locator('[data-role="state"]')).to_have_text("paused", timeout=3000)
+    expect(card.locator('[data-role="failing"]')).to_contain_text("flash write error at 0x4000")
+    expect(card.locator('[data-role="state"]')).to_have_text("paused")
     expect(card.locator(".pause-reason")).to_contain_text("1 of 3 devices failed")
 
     # Keyboard only: focus Resume and press Enter (the REST action, with CSRF).
     resume = card.get_by_role("button", name="Resume")
     resume.focus()
     page.keyboard.press("Enter")
-    expect(card.locator('[data-role="state"]')).to_have_text("running", timeout=3000)
+    expect(card.locator('[data-role="state"]')).to_have_text("running")
     card.locator("summary").click()
     expect(card.locator('[data-role="audit"]')).to_contain_text("resumed")
     expect(card.locator('[data-role="audit"]')).to_contain_text("operator")
 
     report(server, seeded, third, "succeeded")
-    expect(card.locator('[data-role="state"]')).to_have_text("completed", timeout=3000)
+    expect(card.locator('[data-role="state"]')).to_have_text("completed")
     expect(bar).to_have_attribute("aria-valuenow", "3")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1024
 
