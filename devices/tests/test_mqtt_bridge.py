@@ -31,6 +31,7 @@ from devices.models import DeadLetter, TelemetryReading
 from devices.services.mqtt_bridge import MqttBridge, Received, bridge_process
 from devices.signals import telemetry_ingested
 from devices.tests.factories import make_device, make_line
+from tests.mqtt import mqtt_publisher
 from tests.servers import free_port, port_open
 from tests.waiting import wait_until
 
@@ -149,20 +150,8 @@ def stop(bridge: MqttBridge) -> None:
 @pytest.fixture
 def publish(mqtt_url):
     """``publish(uid, payload, qos=1)``: publish with a real client and wait until the broker has it."""
-    parsed = urlparse(mqtt_url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("test-pub"), protocol=mqtt.MQTTv5)
-    client.connect(parsed.hostname, parsed.port or 1883)
-    client.loop_start()
-
-    def send(uid: str, payload, qos: int = 1) -> None:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        info = client.publish(f"factory/devices/{uid}/telemetry", body, qos=qos)
-        info.wait_for_publish(5)
-        assert info.is_published()
-
-    yield send
-    client.disconnect()
-    client.loop_stop()
+    with mqtt_publisher(mqtt_url, client_id=unique("test-pub")) as send:
+        yield lambda uid, payload, qos=1: send(f"factory/devices/{uid}/telemetry", payload, qos=qos)
 
 
 @pytest.fixture
