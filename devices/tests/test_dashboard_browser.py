@@ -25,6 +25,12 @@ def stack(tmp_path_factory):
         yield server, seeded
 
 
+def time_zone_at_noon() -> str:
+    """A fixed-offset time zone in which it is about noon now (Etc/GMT-N is UTC+N)."""
+    offset = 12 - datetime.now(UTC).hour  # -11 … 12 hours
+    return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
 def post(server, device: dict, values: dict, state: str | None = None, ts: datetime | None = None):
     """Post a reading as ``device`` (one the test owns: ``own_device``)."""
     body = {"ts": (ts or datetime.now(UTC)).isoformat().replace("+00:00", "Z"), "values": values}
@@ -199,11 +205,13 @@ def test_overview_tiles_show_todays_oee_and_open_alarm_counts_that_change_live(s
     server, seeded, page = *stack, tab
     plant, press, hall = seeded["plants"]["A"], own_device("press-006"), seeded["devices"]["hall-temp"]
     # A 24-hour shift: all of today is planned. The press ran 10 minutes (200 pieces, 10 rejects), then broke down.
+    # The plant's clock reads about noon, so local midnight never splits those minutes between two days.
     manage(  # what an admin would set up, on the server's database
         server.env,
         "shell",
         "-c",
         "from analytics.tests.factories import make_shift; from devices.models import Plant; "
+        f"Plant.objects.filter(pk={plant}).update(time_zone='{time_zone_at_noon()}'); "
         f"make_shift(Plant.objects.get(pk={plant}), 'All day', '00:00', '00:00')",
     )
     now = datetime.now(UTC)
