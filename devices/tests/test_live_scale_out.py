@@ -51,8 +51,8 @@ def test_a_reading_posted_to_process_a_reaches_a_browser_on_process_b(stack, own
             headers={"Authorization": f"Device {press['token']}"},
         )
         assert response.status_code == 202, response.text
-        frames = [json.loads(ours.recv(timeout=5)) for _ in range(2)]  # status (came online), then telemetry
-        telemetry = next(frame for frame in frames if frame["kind"] == "telemetry")
+        telemetry, frames = next_event(ours, "telemetry", timeout=10)  # after its status (it came online)
+        assert telemetry is not None, frames
         assert telemetry["device_id"] == press["id"]
         assert telemetry["values"]["temperature"]["value"] == 64.5
         assert {"kind": "status", "online": True}.items() <= next(f for f in frames if f["kind"] == "status").items()
