@@ -6,14 +6,21 @@ of plant A; plant B is the foreign plant; ``superuser`` sees everything.
 
 import os
 
+import httpx
 import pytest
+import pytest_asyncio
 from django.conf import settings as django_settings
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.roles import Role
 from devices.tests.factories import make_plant, make_user
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+# Shared fixtures: Chromium and its pages, the device pool of tests sharing one server stack, the
+# SMTP server, the Celery worker process.
+pytest_plugins = ["tests.browser", "tests.shared_stack", "tests.mail", "tests.worker"]
 
 
 def require_service(setting_name: str) -> str:
@@ -65,6 +72,17 @@ def _fast_hashing_and_var(settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
 
 
+@pytest.fixture(autouse=True)
+def _fresh_metric_cache():
+    """Ingest caches metric ids per process; a test's rollback removes the rows (and executed
+    on-commit callbacks would keep their ids), so every test starts clean."""
+    from devices.services import ingest
+
+    ingest._metric_ids.clear()
+    yield
+    ingest._metric_ids.clear()
+
+
 @pytest.fixture
 def plant_a(db):
     return make_plant("Plant A")
@@ -102,6 +120,24 @@ def plant_admin(plant_a):
 @pytest.fixture
 def superuser(db):
     return make_user("root", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def plant_admin_client(plant_admin):
+    """The Django test client logged in as plant A's admin (the admin site, scoped to plant A)."""
+    client = Client()
+    client.force_login(plant_admin)
+    return client
+
+
+@pytest_asyncio.fixture
+async def asgi_client():
+    """An httpx client on the project's ASGI application (the lean routes, as a device calls them)."""
+    from factory.asgi import application
+
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
 
 
 @pytest.fixture

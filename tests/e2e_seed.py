@@ -2,7 +2,7 @@
 
 ``seed(devices=3)`` creates plant A (two lines, a group, ``devices`` machines and one sensor, an
 operator, an alert rule "vibration > 5") and plant B (one machine, a viewer), each device with a
-token, and prints the ids and plain tokens as one JSON line.
+token, and prints the ids, plain tokens, plants and line names as one JSON line.
 """
 
 import json
@@ -27,7 +27,10 @@ def seed(devices: int = 3, sensor: bool = True) -> dict:
     data = {
         "password": PASSWORD,
         "plants": {"A": plant_a.pk, "B": plant_b.pk},
-        "devices": {d.uid: {"id": d.pk, "token": make_token(d)[1], "plant": d.plant_id} for d in [*made, foreign]},
+        "devices": {
+            d.uid: {"id": d.pk, "token": make_token(d)[1], "plant": d.plant_id, "line": d.line.name}
+            for d in [*made, foreign]
+        },
     }
     print(json.dumps(data))
     return data

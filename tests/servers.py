@@ -23,6 +23,8 @@ from urllib.parse import quote
 
 from django.conf import settings
 
+from tests.waiting import wait_until
+
 BASE_DIR = Path(settings.BASE_DIR)
 
 
@@ -30,6 +32,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    """Whether something listens on ``127.0.0.1:port``."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 class ServerDatabase:
@@ -138,14 +146,13 @@ class Daphne:
             stderr=subprocess.STDOUT,
             start_new_session=bool(self.server_args),
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
+
+        def listening() -> bool:
             assert self.process.poll() is None, f"Daphne exited: {self.log_tail()}"
-            assert time.monotonic() < deadline, f"Daphne did not start within {timeout} s: {self.log_tail()}"
-            time.sleep(0.05)
+            return port_open(self.port)
+
+        wait_until(listening, timeout, f"Daphne to listen on {self.port}: {self.log_tail()}")
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

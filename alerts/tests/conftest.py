@@ -1,16 +1,13 @@
-"""Fixtures of the alerts tests: eager Celery by default, and real SMTP / HTTP servers."""
+"""Fixtures of the alerts tests: eager Celery by default and a real HTTP server (the SMTP server
+is tests/mail.py's ``smtp_server``)."""
 
 import json
-import socket
 import threading
-from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 
-from devices.services import ingest
 from devices.tests.factories import make_device, make_line
 
 
@@ -19,11 +16,6 @@ def _eager_celery(settings):
     """Tasks run inline unless a test says otherwise (the worker test does); the real chain, no mocks."""
     settings.CELERY_TASK_ALWAYS_EAGER = True
     settings.SITE_URL = "http://factory.test"
-    # Ingest caches metric ids once committed; executed on-commit callbacks would keep ids of rows
-    # that the test's rollback removes.
-    ingest._metric_ids.clear()
-    yield
-    ingest._metric_ids.clear()
 
 
 @pytest.fixture
@@ -48,42 +40,6 @@ def press(line_a):
 @pytest.fixture
 def foreign_press(plant_b):
     return make_device(make_line(plant_b, "Foreign"), "foreign-01")
-
-
-class _Mailbox:
-    def __init__(self):
-        self.messages = []
-        self.refuse = set()  # addresses answered "550 no such user"
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
-        if address in self.refuse:
-            return "550 5.1.1 No such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server(settings):
-    """A real aiosmtpd server; Django's SMTP backend is pointed at it. ``.messages`` are envelopes."""
-    mailbox = _Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
-    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD, settings.EMAIL_USE_TLS = "", "", False
-    mailbox.port = controller.port
-    yield mailbox
-    controller.stop()
 
 
 class HttpRecorder:
@@ -142,16 +98,6 @@ def run(django_capture_on_commit_callbacks, clock):
             return fn(*args, **kwargs)
 
     return call
-
-
-def parsed(envelope):
-    """The e-mail message of an aiosmtpd envelope."""
-    return message_from_bytes(envelope.content)
-
-
-def body_text(message) -> str:
-    parts = [p for p in message.walk() if p.get_content_type() == "text/plain"]
-    return parts[0].get_payload(decode=True).decode()
 
 
 @pytest.fixture

@@ -12,45 +12,38 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(plant_admin):
-    client = Client()
-    client.force_login(plant_admin)
-    return client
-
-
-@pytest.fixture
 def alarms(plant_a, plant_b, press, foreign_press):
     mine = alarm_raise(rule=make_rule(plant_a, name="alpha-rule"), device=press, value=91, at=at(0))
     theirs = alarm_raise(rule=make_rule(plant_b, name="bravo-rule"), device=foreign_press, value=91, at=at(0))
     return mine, theirs
 
 
-def test_lists_only_own_plant_alarms_and_shows_the_history(admin_client, alarms):
+def test_lists_only_own_plant_alarms_and_shows_the_history(plant_admin_client, alarms):
     mine, theirs = alarms
-    page = assert_status(admin_client.get("/admin/alerts/alarm/"), 200).content.decode()
+    page = assert_status(plant_admin_client.get("/admin/alerts/alarm/"), 200).content.decode()
     assert "alpha-rule" in page and "bravo-rule" not in page
-    detail = assert_status(admin_client.get(f"/admin/alerts/alarm/{mine.pk}/change/"), 200).content.decode()
+    detail = assert_status(plant_admin_client.get(f"/admin/alerts/alarm/{mine.pk}/change/"), 200).content.decode()
     assert "raised" in detail
-    assert admin_client.get(f"/admin/alerts/alarm/{theirs.pk}/change/").status_code in (302, 403, 404)
+    assert plant_admin_client.get(f"/admin/alerts/alarm/{theirs.pk}/change/").status_code in (302, 403, 404)
 
 
-def test_acknowledges_and_shelves_from_the_admin_action(admin_client, alarms, plant_admin):
+def test_acknowledges_and_shelves_from_the_admin_action(plant_admin_client, alarms, plant_admin):
     mine, theirs = alarms
     for action in ("acknowledge", "shelve_one_hour"):
-        admin_client.post("/admin/alerts/alarm/", {"action": action, "_selected_action": [mine.pk, theirs.pk]})
+        plant_admin_client.post("/admin/alerts/alarm/", {"action": action, "_selected_action": [mine.pk, theirs.pk]})
     mine.refresh_from_db()
     theirs.refresh_from_db()
     assert (mine.state, mine.acknowledged_by, mine.shelved_by) == (Alarm.State.ACTIVE_ACK, plant_admin, plant_admin)
     assert theirs.state == Alarm.State.ACTIVE_UNACK
 
 
-def test_rejects_invalid_channel_settings_in_the_admin(admin_client, plant_a):
+def test_rejects_invalid_channel_settings_in_the_admin(plant_admin_client, plant_a):
     form = {"plant": plant_a.pk, "name": "Hook", "kind": "webhook", "config": '{"url": "nope"}', "enabled": "on"}
-    page = assert_status(admin_client.post("/admin/alerts/notificationchannel/add/", form), 200).content.decode()
+    page = assert_status(plant_admin_client.post("/admin/alerts/notificationchannel/add/", form), 200).content.decode()
     assert "Invalid settings" in page
     assert not NotificationChannel.objects.exists()
     make_channel(plant_a, "email", name="Mail")
-    assert "Mail" in admin_client.get("/admin/alerts/notificationchannel/").content.decode()
+    assert "Mail" in plant_admin_client.get("/admin/alerts/notificationchannel/").content.decode()
 
 
 def test_kpi_page_lists_only_visible_plants_and_loads_its_script(client_for, viewer, plant_a, plant_b):

@@ -6,9 +6,9 @@ from accounts.roles import Role
 from alerts.models import Alarm, AlarmEvent, Delivery, NotificationChannel, NotificationMute
 from alerts.services.alarms import alarm_acknowledge, alarm_shelve
 from alerts.services.timers import alarm_timers_run
-from alerts.tests.conftest import body_text, parsed
 from alerts.tests.factories import at, make_channel, make_route, make_rule, post_readings
 from devices.tests.factories import make_device, make_user
+from tests.mail import body_text, parsed
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,9 @@ import pytest
 
 from accounts.roles import Role
 from alerts.models import Alarm, Delivery, NotificationChannel
-from alerts.tests.conftest import body_text, free_port, parsed
 from alerts.tests.factories import make_channel, make_route, make_rule, post_readings
+from tests.mail import body_text, parsed
+from tests.servers import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ import socket
 import pytest
 
 from alerts.models import Delivery, NotificationChannel
-from alerts.tests.conftest import parsed
 from alerts.tests.factories import make_channel, make_route, make_rule, post_readings
+from tests.mail import parsed
 
 pytestmark = pytest.mark.django_db
 

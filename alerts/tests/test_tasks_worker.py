@@ -5,15 +5,9 @@ A reading posted to the HTTP ingest endpoint → the worker evaluates the rule a
 escalation that was due later never happens.
 """
 
-import os
-import subprocess
-import sys
-import time
 from datetime import timedelta
 
 import pytest
-from django.conf import settings as django_settings
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -21,72 +15,12 @@ from accounts.roles import Role
 from alerts.models import Alarm, AlarmEvent, Delivery
 from alerts.services.timers import alarm_timers_run
 from alerts.tests.factories import make_channel, make_route, make_rule
-from conftest import assert_status, require_service
+from conftest import assert_status
 from devices.tests.factories import make_device, make_line, make_token, make_user
-from factory.celery import app
+from tests.waiting import wait_until
 
 # A hang (e.g. a lock left by a dying worker) fails in 2 minutes, not at the 5-minute default.
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    """Poll a condition the worker makes true in another process (bounded; not a clock stand-in)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
-
-
-@pytest.fixture
-def worker(settings, smtp_server):
-    """A real ``celery worker`` process on the test database and the configured broker."""
-    require_service("CELERY_BROKER_URL")
-    require_service("DATABASE_URL")
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    db = connection.settings_dict
-    name = f"alerts-e2e-{os.getpid()}@localhost"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"mysql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}",
-        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp_server.port),
-        "SITE_URL": "http://factory.test",
-    }
-    process = subprocess.Popen(  # noqa: S603 - our own venv's celery, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "factory",
-            "worker",
-            "-l",
-            "warning",
-            "--pool=solo",
-            "-n",
-            name,
-            "--purge",
-        ],
-        cwd=django_settings.BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for(lambda: app.control.ping([name], timeout=0.5), timeout=40, what="the worker to answer ping")
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_reading_raises_alarm_mails_it_and_acknowledgement_cancels_escalation(worker, smtp_server):
@@ -107,12 +41,12 @@ def test_reading_raises_alarm_mails_it_and_acknowledgement_cancels_escalation(wo
     )
     assert_status(response, 202)
 
-    alarm = wait_for(lambda: Alarm.objects.filter(device=press).first(), what="the alarm")
+    alarm = wait_until(lambda: Alarm.objects.filter(device=press).first(), what="the alarm")
     assert (alarm.state, alarm.value, alarm.severity) == (Alarm.State.ACTIVE_UNACK, 93.5, "critical")
-    envelope = wait_for(lambda: smtp_server.messages[:1], what="the e-mail")[0]
+    envelope = wait_until(lambda: smtp_server.messages[:1], what="the e-mail")[0]
     assert envelope.rcpt_tos == ["op-e2e@example.com"]
     assert b"[CRITICAL] press-e2e: Oil temperature high" in envelope.content
-    wait_for(lambda: Delivery.objects.filter(status=Delivery.Status.SENT).exists(), what="the sent delivery")
+    wait_until(lambda: Delivery.objects.filter(status=Delivery.Status.SENT).exists(), what="the sent delivery")
 
     client = Client()
     client.force_login(operator)

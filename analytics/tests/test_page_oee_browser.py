@@ -1,7 +1,6 @@
 """The OEE page in real Chromium (Playwright) against pytest-django's live server: figures, trend, Pareto,
 an operator classifying a stop from the page, and the plant navigation by keyboard."""
 
-import os
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,14 +12,9 @@ from analytics.models import StopReason
 from analytics.services import reason_code_create
 from analytics.tests.factories import counts, make_shift, store
 from devices.tests.factories import PASSWORD, make_device, make_line, make_user
+from tests.browser import chromium, log_in, page_at, require_chromium
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
-
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"Chromium not found at {CHROMIUM}", allow_module_level=True)
+playwright_sync = require_chromium()
 if not (Path(__file__).resolve().parents[2] / "static/vendor/uPlot.iife.min.js").exists():
     pytest.skip("static/vendor/ is missing: run `make assets`", allow_module_level=True)
 
@@ -28,14 +22,9 @@ if not (Path(__file__).resolve().parents[2] / "static/vendor/uPlot.iife.min.js")
 @pytest.fixture
 def oee_tab(live_server, transactional_db, monkeypatch, seeded):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with playwright_sync.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        tab = browser.new_page(viewport={"width": 1200, "height": 900})
-        errors = []
-        tab.on("pageerror", lambda error: errors.append(str(error)))
+    # A browser per test, started after `seeded` (not the module-wide `chromium_browser`).
+    with chromium() as browser, page_at(browser, 1200, 900) as tab:
         yield tab
-        browser.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 @pytest.fixture
@@ -64,10 +53,7 @@ def seeded(transactional_db, plant_a):
 def test_operator_sees_oee_and_classifies_a_stop(live_server, oee_tab, seeded, plant_a):
     device, start = seeded
     page = oee_tab
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("op")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, live_server, "op", PASSWORD)
     page.goto(f"{live_server.url}/analytics/oee/?plant={plant_a.pk}")
     expect = playwright_sync.expect
     expect(page.locator("#today-table tbody tr")).to_have_count(1)

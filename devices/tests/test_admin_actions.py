@@ -21,13 +21,6 @@ TOKENS_URL = "/admin/devices/devicetoken/"
 
 
 @pytest.fixture
-def admin_client(plant_admin):
-    client = Client()
-    client.force_login(plant_admin)
-    return client
-
-
-@pytest.fixture
 def line_a(plant_a):
     return make_line(plant_a, "alpha-line")
 
@@ -73,34 +66,34 @@ def enabled_flags(devices) -> list[bool]:
     return list(Device.objects.filter(pk__in=[d.pk for d in devices]).order_by("uid").values_list("enabled", flat=True))
 
 
-def test_disables_then_enables_devices_when_plant_admin_runs_the_actions(admin_client, presses):
+def test_disables_then_enables_devices_when_plant_admin_runs_the_actions(plant_admin_client, presses):
     chosen = presses[:2]
-    response = run_action(admin_client, "disable", chosen, follow=True)
+    response = run_action(plant_admin_client, "disable", chosen, follow=True)
     assert "Disable: 2 device(s)." in html(assert_status(response, 200))
     assert enabled_flags(presses) == [False, False, True]
-    response = run_action(admin_client, "enable", chosen, follow=True)
+    response = run_action(plant_admin_client, "enable", chosen, follow=True)
     assert "Enable: 2 device(s)." in html(assert_status(response, 200))
     assert enabled_flags(presses) == [True, True, True]
 
 
-def test_leaves_foreign_device_alone_when_its_pk_is_posted_with_an_action(admin_client, presses, line_b):
+def test_leaves_foreign_device_alone_when_its_pk_is_posted_with_an_action(plant_admin_client, presses, line_b):
     foreign = make_device(line_b, uid="bravo-press")
-    response = run_action(admin_client, "disable", [presses[0], foreign], follow=True)
+    response = run_action(plant_admin_client, "disable", [presses[0], foreign], follow=True)
     assert "Disable: 1 device(s)." in html(assert_status(response, 200))
     foreign.refresh_from_db()
     assert foreign.enabled is True
 
 
-def test_shows_line_choice_first_then_moves_when_apply_is_posted(admin_client, presses, line_a2, line_b):
-    response = assert_status(run_action(admin_client, "move", presses[:2]), 200)
+def test_shows_line_choice_first_then_moves_when_apply_is_posted(plant_admin_client, presses, line_a2, line_b):
+    response = assert_status(run_action(plant_admin_client, "move", presses[:2]), 200)
     body = html(response)
     assert "Move selected devices to a line" in body
     assert "alpha-press-0, alpha-press-1" in body
     assert target_options(body) == ["Plant A / alpha-line", "Plant A / alpha-second"]
     assert list(Device.objects.filter(line=line_a2)) == []  # the first POST only asks
 
-    response = assert_status(apply_action(admin_client, "move", presses[:2], line_a2.pk), 302)
-    messages = html(admin_client.get(response["Location"]))
+    response = assert_status(apply_action(plant_admin_client, "move", presses[:2], line_a2.pk), 302)
+    messages = html(plant_admin_client.get(response["Location"]))
     assert "Move: 2 device(s)." in messages
     assert sorted(Device.objects.filter(line=line_a2).values_list("uid", flat=True)) == [
         "alpha-press-0",
@@ -108,8 +101,8 @@ def test_shows_line_choice_first_then_moves_when_apply_is_posted(admin_client, p
     ]
 
 
-def test_refuses_move_when_target_line_is_in_foreign_plant(admin_client, presses, line_a, line_b):
-    body = html(assert_status(apply_action(admin_client, "move", presses, line_b.pk), 200))
+def test_refuses_move_when_target_line_is_in_foreign_plant(plant_admin_client, presses, line_a, line_b):
+    body = html(assert_status(apply_action(plant_admin_client, "move", presses, line_b.pk), 200))
     assert "Select a valid choice" in body
     assert "bravo-line" not in body
     assert Device.objects.filter(line=line_a).count() == 3
@@ -117,32 +110,34 @@ def test_refuses_move_when_target_line_is_in_foreign_plant(admin_client, presses
 
 
 def test_refuses_move_with_message_when_admin_of_both_plants_picks_other_plants_line(
-    admin_client, plant_admin, plant_b, presses, line_a, line_b
+    plant_admin_client, plant_admin, plant_b, presses, line_a, line_b
 ):
     member_set_role(plant=plant_b, user=plant_admin, role=Role.ADMIN)
-    assert "Plant B / bravo-line" in target_options(html(run_action(admin_client, "move", presses)))
-    response = apply_action(admin_client, "move", presses, line_b.pk)
-    body = html(assert_status(admin_client.get(assert_status(response, 302)["Location"]), 200))
+    assert "Plant B / bravo-line" in target_options(html(run_action(plant_admin_client, "move", presses)))
+    response = apply_action(plant_admin_client, "move", presses, line_b.pk)
+    body = html(assert_status(plant_admin_client.get(assert_status(response, 302)["Location"]), 200))
     assert "belongs to plant" in body and "Plant B" in body
     assert Device.objects.filter(line=line_a).count() == 3
 
 
-def test_adds_and_removes_group_members_when_plant_admin_applies_group_actions(admin_client, plant_a, plant_b, presses):
+def test_adds_and_removes_group_members_when_plant_admin_applies_group_actions(
+    plant_admin_client, plant_a, plant_b, presses
+):
     group = make_group(plant_a, "alpha-group")
     make_group(plant_b, "bravo-group")
-    body = html(assert_status(run_action(admin_client, "add_to_group", presses[:2]), 200))
+    body = html(assert_status(run_action(plant_admin_client, "add_to_group", presses[:2]), 200))
     assert target_options(body) == ["alpha-group"]
 
-    assert_status(apply_action(admin_client, "add_to_group", presses[:2], group.pk), 302)
+    assert_status(apply_action(plant_admin_client, "add_to_group", presses[:2], group.pk), 302)
     assert sorted(group.devices.values_list("uid", flat=True)) == ["alpha-press-0", "alpha-press-1"]
 
-    assert_status(apply_action(admin_client, "remove_from_group", presses[:1], group.pk), 302)
+    assert_status(apply_action(plant_admin_client, "remove_from_group", presses[:1], group.pk), 302)
     assert list(group.devices.values_list("uid", flat=True)) == ["alpha-press-1"]
 
 
-def test_refuses_add_to_group_when_group_is_in_foreign_plant(admin_client, plant_b, presses):
+def test_refuses_add_to_group_when_group_is_in_foreign_plant(plant_admin_client, plant_b, presses):
     foreign_group = make_group(plant_b, "bravo-group")
-    body = html(assert_status(apply_action(admin_client, "add_to_group", presses, foreign_group.pk), 200))
+    body = html(assert_status(apply_action(plant_admin_client, "add_to_group", presses, foreign_group.pk), 200))
     assert "Select a valid choice" in body
     assert foreign_group.devices.count() == 0
 
@@ -153,13 +148,13 @@ def issued_tokens(body: str) -> dict[str, str]:
     return dict(re.findall(r"<tr><td>([^<]+)</td><td><code>([^<]+)</code></td></tr>", table[1]))
 
 
-def test_shows_each_plain_token_once_when_tokens_are_issued(admin_client, presses):
+def test_shows_each_plain_token_once_when_tokens_are_issued(plant_admin_client, presses):
     chosen = presses[:2]
-    body = html(assert_status(run_action(admin_client, "issue_tokens", chosen), 200))
+    body = html(assert_status(run_action(plant_admin_client, "issue_tokens", chosen), 200))
     assert "Issue device tokens" in body and 'name="target"' in body
     assert not DeviceToken.objects.exists()  # the first POST only asks for the name
 
-    body = html(assert_status(apply_action(admin_client, "issue_tokens", chosen, "line-gateway"), 200))
+    body = html(assert_status(apply_action(plant_admin_client, "issue_tokens", chosen, "line-gateway"), 200))
     tokens = issued_tokens(body)
     assert sorted(tokens) == ["alpha-press-0", "alpha-press-1"]
     for uid, plain in tokens.items():
@@ -169,14 +164,14 @@ def test_shows_each_plain_token_once_when_tokens_are_issued(admin_client, presse
     assert rows.filter(created_by__username="plantadmin").count() == 2
 
 
-def test_keeps_plain_tokens_out_of_db_session_and_messages_when_tokens_are_issued(admin_client, presses):
-    body = html(apply_action(admin_client, "issue_tokens", presses[:2], "provisioned"))
+def test_keeps_plain_tokens_out_of_db_session_and_messages_when_tokens_are_issued(plant_admin_client, presses):
+    body = html(apply_action(plant_admin_client, "issue_tokens", presses[:2], "provisioned"))
     plains = list(issued_tokens(body).values())
     assert len(plains) == 2
     stored = [str(value) for row in DeviceToken.objects.values() for value in row.values()]
     sessions = [str(s.get_decoded()) + s.session_data for s in Session.objects.all()]
-    later = html(admin_client.get(DEVICES_URL))  # any message left over would show here
-    cookies = str(admin_client.cookies)
+    later = html(plant_admin_client.get(DEVICES_URL))  # any message left over would show here
+    cookies = str(plant_admin_client.cookies)
     for plain in plains:
         secret = plain.split(".", 1)[1]
         assert not any(secret in value for value in stored)
@@ -184,18 +179,18 @@ def test_keeps_plain_tokens_out_of_db_session_and_messages_when_tokens_are_issue
         assert secret not in later and secret not in cookies
 
 
-def test_issues_no_token_for_foreign_device_when_its_pk_is_posted(admin_client, presses, line_b):
+def test_issues_no_token_for_foreign_device_when_its_pk_is_posted(plant_admin_client, presses, line_b):
     foreign = make_device(line_b, uid="bravo-press")
-    body = html(apply_action(admin_client, "issue_tokens", [presses[0], foreign], "provisioned"))
+    body = html(apply_action(plant_admin_client, "issue_tokens", [presses[0], foreign], "provisioned"))
     assert sorted(issued_tokens(body)) == ["alpha-press-0"]
     assert not DeviceToken.objects.filter(device=foreign).exists()
 
 
-def test_revokes_token_when_plant_admin_runs_revoke_action(admin_client, presses):
+def test_revokes_token_when_plant_admin_runs_revoke_action(plant_admin_client, presses):
     row, plain = make_token(presses[0], name="alpha-token")
     kept, kept_plain = make_token(presses[1], name="alpha-kept")
     assert token_authenticate(plain) == presses[0]
-    response = run_action(admin_client, "revoke", [row], url=TOKENS_URL, follow=True)
+    response = run_action(plant_admin_client, "revoke", [row], url=TOKENS_URL, follow=True)
     assert "Revoked 1 token(s)." in html(assert_status(response, 200))
     with pytest.raises(DeviceAuthError) as refused:
         token_authenticate(plain)
@@ -203,9 +198,9 @@ def test_revokes_token_when_plant_admin_runs_revoke_action(admin_client, presses
     assert token_authenticate(kept_plain) == presses[1]
 
 
-def test_leaves_foreign_token_active_when_its_pk_is_posted_to_revoke(admin_client, presses, line_b):
+def test_leaves_foreign_token_active_when_its_pk_is_posted_to_revoke(plant_admin_client, presses, line_b):
     foreign_row, foreign_plain = make_token(make_device(line_b, uid="bravo-press"))
-    response = run_action(admin_client, "revoke", [foreign_row], url=TOKENS_URL, follow=True)
+    response = run_action(plant_admin_client, "revoke", [foreign_row], url=TOKENS_URL, follow=True)
     assert_status(response, 200)
     assert token_authenticate(foreign_plain).uid == "bravo-press"
 

@@ -16,28 +16,8 @@ URL = "/api/v1/devices/batch/"
 
 
 @pytest.fixture
-def line_a(plant_a):
-    return make_line(plant_a, "Press line")
-
-
-@pytest.fixture
 def line_a2(plant_a):
     return make_line(plant_a, "Paint shop")
-
-
-@pytest.fixture
-def line_b(plant_b):
-    return make_line(plant_b, "Foreign line")
-
-
-@pytest.fixture
-def presses(line_a):
-    return [make_device(line_a, f"press-{n:02d}") for n in (1, 2, 3)]
-
-
-@pytest.fixture
-def foreign(line_b):
-    return make_device(line_b, "foreign-01")
 
 
 @pytest.fixture

@@ -14,21 +14,6 @@ URL = "/api/v1/device-groups/"
 
 
 @pytest.fixture
-def line_a(plant_a):
-    return make_line(plant_a, "Press line")
-
-
-@pytest.fixture
-def presses(line_a):
-    return [make_device(line_a, f"press-{n:02d}") for n in (1, 2, 3)]
-
-
-@pytest.fixture
-def foreign(plant_b):
-    return make_device(make_line(plant_b, "Foreign line"), "foreign-01")
-
-
-@pytest.fixture
 def group_a(plant_a, presses):
     return make_group(plant_a, "Night shift", devices=presses[:2])
 

@@ -18,23 +18,8 @@ CONTRACT_BODY = {"uid": "press-08", "name": "Press 8", "kind": "machine", "model
 
 
 @pytest.fixture
-def line_a(plant_a):
-    return make_line(plant_a, "Press line")
-
-
-@pytest.fixture
-def line_b(plant_b):
-    return make_line(plant_b, "Foreign line")
-
-
-@pytest.fixture
 def press(line_a):
     return make_device(line_a, "press-07")
-
-
-@pytest.fixture
-def foreign(line_b):
-    return make_device(line_b, "foreign-01")
 
 
 def device_state() -> list[tuple]:

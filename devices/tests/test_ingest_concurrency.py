@@ -6,7 +6,6 @@ a retry loop) saw an error for a transient, expected condition.
 """
 
 import threading
-import time
 from datetime import timedelta
 
 import MySQLdb
@@ -18,6 +17,7 @@ from devices.models import Device, TelemetryReading
 from devices.services.ingest import IngestItem, metric_ids, telemetry_store
 from devices.services.telemetry_payload import Message
 from devices.tests.factories import make_device, make_line
+from tests.waiting import poll
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,10 +83,7 @@ def test_deadlock_victim_stores_its_batch_again(other):
     worker.start()
     assert connected.wait(10)
     watcher = _other_connection().cursor()
-    deadline = time.monotonic() + 10
-    while not _waiting_for_lock(watcher, outcome["thread_id"]) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if not _waiting_for_lock(watcher, outcome["thread_id"]):
+    if not poll(lambda: _waiting_for_lock(watcher, outcome["thread_id"]), timeout=10, interval=0.02):
         watcher.execute("SELECT INFO FROM information_schema.PROCESSLIST WHERE ID = %s", [outcome["thread_id"]])
         doing = (watcher.fetchone() or [None])[0]
         other.rollback()

@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -32,6 +31,9 @@ from devices.models import DeadLetter, TelemetryReading
 from devices.services.mqtt_bridge import MqttBridge, Received, bridge_process
 from devices.signals import telemetry_ingested
 from devices.tests.factories import make_device, make_line
+from tests.mqtt import mqtt_publisher
+from tests.servers import free_port, port_open
+from tests.waiting import wait_until
 
 
 def on_broker(test):
@@ -44,18 +46,9 @@ def iso(at) -> str:
 
 
 def wait_for(predicate, what: str, timeout: float = 5.0):
-    """Poll ``predicate`` until it returns something truthy; the bridge commits from its own thread."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = predicate()
-        except OperationalError:  # SQLite's shared in-memory test database: "table is locked" mid-commit
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+    """Poll ``predicate`` until it returns something truthy; the bridge commits from its own thread.
+    OperationalError: SQLite's shared in-memory test database says "table is locked" mid-commit."""
+    return wait_until(predicate, timeout, what, ignore=(OperationalError,))
 
 
 def readings(device) -> list[tuple[str, float]]:
@@ -87,9 +80,7 @@ class Broker:
     """A private Mosquitto with persistence, which a test may stop and start again."""
 
     def __init__(self, directory):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.config = directory / "mosquitto.conf"
         # "user": started as root, Mosquitto would switch to its own user, which cannot write here.
@@ -101,7 +92,7 @@ class Broker:
 
     def start(self) -> None:
         self.process = subprocess.Popen(["mosquitto", "-c", str(self.config)], stderr=subprocess.DEVNULL)
-        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", self.port)) == 0, "the broker to listen")
+        wait_for(lambda: port_open(self.port), "the broker to listen")
 
     def stop(self) -> None:
         self.process.terminate()  # Mosquitto writes its sessions to disk on the way out
@@ -159,20 +150,8 @@ def stop(bridge: MqttBridge) -> None:
 @pytest.fixture
 def publish(mqtt_url):
     """``publish(uid, payload, qos=1)``: publish with a real client and wait until the broker has it."""
-    parsed = urlparse(mqtt_url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("test-pub"), protocol=mqtt.MQTTv5)
-    client.connect(parsed.hostname, parsed.port or 1883)
-    client.loop_start()
-
-    def send(uid: str, payload, qos: int = 1) -> None:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        info = client.publish(f"factory/devices/{uid}/telemetry", body, qos=qos)
-        info.wait_for_publish(5)
-        assert info.is_published()
-
-    yield send
-    client.disconnect()
-    client.loop_stop()
+    with mqtt_publisher(mqtt_url, client_id=unique("test-pub")) as send:
+        yield lambda uid, payload, qos=1: send(f"factory/devices/{uid}/telemetry", payload, qos=qos)
 
 
 @pytest.fixture
@@ -411,7 +390,7 @@ def test_loses_and_duplicates_nothing_when_database_connection_is_killed(bridges
     def send_steadily():
         for i in range(1, total):
             send(i)
-            time.sleep(0.004)
+            time.sleep(0.004)  # a steady stream (the behaviour under test), not a wait for anything
 
     send(0)
     wait_for(lambda: readings(device), "the first reading")

@@ -7,14 +7,12 @@ bridge as a thread of the web process then. A real server runs that command agai
 broker; a real WebSocket client follows plant A; a real MQTT client publishes a reading.
 """
 
-import json
 import uuid
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from conftest import require_service
+from tests.mqtt import mqtt_publisher
 from tests.servers import live_stream, next_event, seeded_stack
 
 
@@ -31,23 +29,14 @@ def embedded_with_mqtt(tmp_path):
         yield broker, server, seeded
 
 
-def publish(broker: str, topic: str, payload: dict) -> None:
-    host, port = broker.removeprefix("mqtt://").split(":")
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"device-{uuid.uuid4().hex[:8]}")
-    client.connect(host, int(port))
-    client.loop_start()
-    client.publish(topic, json.dumps(payload), qos=1).wait_for_publish(5)
-    client.loop_stop()
-    client.disconnect()
-
-
 def test_a_reading_published_over_mqtt_reaches_a_browser_of_the_web_process(embedded_with_mqtt):
     broker, server, seeded = embedded_with_mqtt
     press = seeded["devices"]["press-001"]
-    with live_stream(server, "operator", seeded["password"], seeded["plants"]["A"]) as browser:
+    stream = live_stream(server, "operator", seeded["password"], seeded["plants"]["A"])
+    with stream as browser, mqtt_publisher(broker) as publish:
         # Until the bridge has subscribed, a QoS 1 message to nobody is dropped: publish again each second.
         def send():
-            publish(broker, "factory/devices/press-001/telemetry", {"values": {"temperature": 64.25}})
+            publish("factory/devices/press-001/telemetry", {"values": {"temperature": 64.25}})
 
         reading, frames = next_event(browser, "telemetry", timeout=15, before_each=send)
     assert reading is not None, f"no telemetry within 15 s; frames: {frames}; server log: {server.log_tail()}"

@@ -1,19 +1,17 @@
 """The rollouts page in real Chromium (Playwright) against a real Daphne: an operator watches a
 rollout progress as devices report, sees the failing device and the auto-pause, and resumes it.
 
-Reuses the dashboard's end-to-end parts (devices/tests/servers.py, the Chromium fixtures and
-helpers of devices/tests/test_dashboard_browser.py).
+The tests share one server stack (tests/servers.py) and Chromium (tests/browser.py); the devices
+that report are owned by one test (``own_device``, tests/shared_stack.py).
 """
 
 import httpx
 import pytest
 
-from devices.tests import test_dashboard_browser as browser  # skips this module too without Chromium
+from tests.browser import log_in, require_chromium, wait_live
 from tests.servers import seeded_stack
 
-# The dashboard tests' fixtures (one Chromium per module, a fresh context per test) and helpers.
-chromium_browser, tab = browser.chromium_browser, browser.tab
-log_in, wait_live, expect = browser.log_in, browser.wait_live, browser.playwright_sync.expect
+expect = require_chromium().expect
 
 SEED = """
 import json
@@ -38,16 +36,18 @@ def stack(tmp_path_factory):
         yield server, seeded
 
 
-def report(server, seeded, uid: str, status: str, detail: str = ""):
-    body = {"update_id": seeded["updates"][uid], "status": status, "detail": detail}
-    token = seeded["devices"][uid]["token"]
+def report(server, seeded, device: dict, status: str, detail: str = ""):
+    """``device`` (one the test owns) reports the status of its update."""
+    body = {"update_id": seeded["updates"][device["uid"]], "status": status, "detail": detail}
+    token = device["token"]
     response = httpx.post(f"{server.url}/api/v1/device/firmware/status/", json=body,
                           headers={"Authorization": f"Device {token}"})  # fmt: skip
     assert response.status_code == 200, response.text
 
 
-def test_operator_watches_progress_a_failure_pauses_and_resume_continues(stack, tab):
+def test_operator_watches_progress_a_failure_pauses_and_resume_continues(stack, tab, own_device):
     server, seeded, page = *stack, tab
+    first, second, third = (own_device(uid) for uid in ("press-001", "press-002", "press-003"))
     log_in(page, server, "operator", seeded["password"])
     page.get_by_role("link", name="Rollouts").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("firmware rollouts")
@@ -57,29 +57,29 @@ def test_operator_watches_progress_a_failure_pauses_and_resume_continues(stack, 
     expect(bar).to_have_attribute("aria-valuenow", "0")
     expect(card.locator('[data-role="state"]')).to_have_text("running")
 
-    report(server, seeded, "press-001", "downloading")
-    expect(card.locator('[data-status="downloading"] dd')).to_have_text("1", timeout=3000)
-    report(server, seeded, "press-001", "succeeded", "booted 2.0.0")
-    expect(card.locator('[data-role="stage-text"]')).to_have_text("1/3 ok, 0 failed", timeout=3000)
+    report(server, seeded, first, "downloading")
+    expect(card.locator('[data-status="downloading"] dd')).to_have_text("1")
+    report(server, seeded, first, "succeeded", "booted 2.0.0")
+    expect(card.locator('[data-role="stage-text"]')).to_have_text("1/3 ok, 0 failed")
     expect(bar).to_have_attribute("aria-valuenow", "1")
 
     # One failure of three is above the 30 % error threshold: the rollout pauses itself.
-    report(server, seeded, "press-002", "failed", "flash write error at 0x4000")
-    expect(card.locator('[data-role="failing"]')).to_contain_text("flash write error at 0x4000", timeout=3000)
-    expect(card.locator('[data-role="state"]')).to_have_text("paused", timeout=3000)
+    report(server, seeded, second, "failed", "flash write error at 0x4000")
+    expect(card.locator('[data-role="failing"]')).to_contain_text("flash write error at 0x4000")
+    expect(card.locator('[data-role="state"]')).to_have_text("paused")
     expect(card.locator(".pause-reason")).to_contain_text("1 of 3 devices failed")
 
     # Keyboard only: focus Resume and press Enter (the REST action, with CSRF).
     resume = card.get_by_role("button", name="Resume")
     resume.focus()
     page.keyboard.press("Enter")
-    expect(card.locator('[data-role="state"]')).to_have_text("running", timeout=3000)
+    expect(card.locator('[data-role="state"]')).to_have_text("running")
     card.locator("summary").click()
     expect(card.locator('[data-role="audit"]')).to_contain_text("resumed")
     expect(card.locator('[data-role="audit"]')).to_contain_text("operator")
 
-    report(server, seeded, "press-003", "succeeded")
-    expect(card.locator('[data-role="state"]')).to_have_text("completed", timeout=3000)
+    report(server, seeded, third, "succeeded")
+    expect(card.locator('[data-role="state"]')).to_have_text("completed")
     expect(bar).to_have_attribute("aria-valuenow", "3")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1024
 

@@ -8,7 +8,6 @@ The lean path runs the ORM in worker threads, so these tests commit their rows
 
 import asyncio
 
-import httpx
 import orjson
 import pytest
 import pytest_asyncio
@@ -17,7 +16,6 @@ from django.test import Client
 
 from devices.models import DeviceToken
 from devices.services.tokens import token_revoke
-from factory.asgi import application
 from firmware.models import RolloutTarget, RolloutTargetEvent
 from firmware.services.rollouts import rollout_start
 from firmware.status_http import firmware_status_http_batch
@@ -25,13 +23,6 @@ from firmware.tests.factories import make_fleet, make_image, make_rollout
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 URL = "/api/v1/device/firmware/status/"
-
-
-@pytest_asyncio.fixture
-async def client():
-    transport = httpx.ASGITransport(app=application)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
 
 
 def _running(plant, devices: int):
@@ -47,21 +38,21 @@ async def running(plant_a):
     return await sync_to_async(_running)(plant_a, 3)
 
 
-def post(client, token: str | None, body, **headers):
+def post(asgi_client, token: str | None, body, **headers):
     if token is not None:
         headers["Authorization"] = f"Device {token}"
     content = body if isinstance(body, bytes) else orjson.dumps(body)
-    return client.post(URL, content=content, headers={"Content-Type": "application/json", **headers})
+    return asgi_client.post(URL, content=content, headers={"Content-Type": "application/json", **headers})
 
 
 async def target(pk: int) -> RolloutTarget:
     return await RolloutTarget.objects.select_related("device").aget(pk=pk)
 
 
-async def test_reports_move_the_update_and_success_sets_the_firmware_version(client, running):
+async def test_reports_move_the_update_and_success_sets_the_firmware_version(asgi_client, running):
     _, [(device, token, update_id), *_] = running
     for status in ("downloading", "downloaded", "installing", "succeeded"):
-        response = await post(client, token, {"update_id": update_id, "status": status, "detail": f"{status}!"})
+        response = await post(asgi_client, token, {"update_id": update_id, "status": status, "detail": f"{status}!"})
         assert (response.status_code, response.json()) == (200, {"update_id": update_id, "status": status})
         assert response.headers["content-type"] == "application/json"
     updated = await target(update_id)
@@ -70,10 +61,10 @@ async def test_reports_move_the_update_and_success_sets_the_firmware_version(cli
     assert history == ["notified", "downloading", "downloaded", "installing", "succeeded"]
 
 
-async def test_answers_exactly_as_the_django_view_and_changes_nothing_when_refused(client, running):
+async def test_answers_exactly_as_the_django_view_and_changes_nothing_when_refused(asgi_client, running):
     _, [(_, token, update_id), (_, other_token, other_id), (revoked, revoked_token, _)] = running
     await sync_to_async(token_revoke)(token=await DeviceToken.objects.aget(device=revoked))
-    assert (await post(client, token, {"update_id": update_id, "status": "installing"})).status_code == 200
+    assert (await post(asgi_client, token, {"update_id": update_id, "status": "installing"})).status_code == 200
     cases = [
         (None, {"update_id": update_id, "status": "failed"}),  # no token: 401
         ("nope.nope", {"update_id": update_id, "status": "failed"}),  # unknown token: 401
@@ -88,7 +79,7 @@ async def test_answers_exactly_as_the_django_view_and_changes_nothing_when_refus
     django = Client()
     lean_answers, django_answers = [], []
     for plain, body in cases:
-        lean = await post(client, plain, body)
+        lean = await post(asgi_client, plain, body)
         lean_answers.append((lean.status_code, lean.json()))
         content = body if isinstance(body, bytes) else orjson.dumps(body)
         headers = {"HTTP_AUTHORIZATION": f"Device {plain}"} if plain else {}
@@ -103,15 +94,15 @@ async def test_answers_exactly_as_the_django_view_and_changes_nothing_when_refus
     assert (await target(other_id)).status == "notified"
     assert await RolloutTargetEvent.objects.filter(target_id=update_id).acount() == 2
 
-    wrong_method = await client.get(URL, headers={"Authorization": f"Device {token}"})
+    wrong_method = await asgi_client.get(URL, headers={"Authorization": f"Device {token}"})
     assert (wrong_method.status_code, wrong_method.headers["allow"]) == (405, "POST")
 
 
-async def test_concurrent_reports_of_many_devices_are_each_answered_and_stored(client, plant_a):
+async def test_concurrent_reports_of_many_devices_are_each_answered_and_stored(asgi_client, plant_a):
     rollout, fleet = await sync_to_async(_running)(plant_a, 12)
     responses = await asyncio.gather(
         *(
-            post(client, token, {"update_id": pk, "status": "downloading", "detail": device.uid})
+            post(asgi_client, token, {"update_id": pk, "status": "downloading", "detail": device.uid})
             for device, token, pk in fleet
         )
     )

@@ -14,13 +14,12 @@ import pytest
 from django.test import Client
 
 from accounts.roles import Role
-from alerts.tests.conftest import smtp_server  # noqa: F401 - the real SMTP server fixture
-from alerts.tests.test_tasks_worker import wait_for, worker  # noqa: F401 - the real worker fixture
 from conftest import assert_status, require_service
 from devices.tests.factories import make_user
 from firmware.models import Rollout
 from firmware.tests.factories import django_requester, make_fleet, make_image
 from simulator.firmware import OtaDevice
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
@@ -46,7 +45,7 @@ class CommandListener:
         self.client.disconnect()
 
 
-def test_staged_rollout_pauses_mails_resumes_completes_and_rolls_back(worker, smtp_server, plant_a):  # noqa: F811
+def test_staged_rollout_pauses_mails_resumes_completes_and_rolls_back(worker, smtp_server, plant_a):
     mqtt_url = require_service("MQTT_URL")
     listener = CommandListener(mqtt_url)
     operator = make_user("op-ota", plant=plant_a, role=Role.OPERATOR)
@@ -67,29 +66,31 @@ def test_staged_rollout_pauses_mails_resumes_completes_and_rolls_back(worker, sm
         return [d for d in devices if d.poll()]
 
     try:
-        first = wait_for(offered, what="stage 1 notified")
+        first = wait_until(offered, what="stage 1 notified")
         assert [d.uid for d in first] == [devices[0].uid]
-        wait_for(lambda: any(t.endswith(f"{devices[0].uid}/commands") for t, _ in listener.frames), what="MQTT command")
+        wait_until(
+            lambda: any(t.endswith(f"{devices[0].uid}/commands") for t, _ in listener.frames), what="MQTT command"
+        )
         assert devices[0].update() == "succeeded"
 
         # The worker opens stage 2: the five others are offered the update.
-        second = wait_for(lambda: len(offered()) == 5 and offered(), what="stage 2 notified")
+        second = wait_until(lambda: len(offered()) == 5 and offered(), what="stage 2 notified")
         second[0].failure_rate = second[1].failure_rate = 1.0
         assert [d.update() for d in second[:2]] == ["failed", "failed"]  # 2 of 5 = 40% > 20%
-        wait_for(lambda: Rollout.objects.get(pk=rollout_id).state == "paused", what="auto-pause")
-        envelope = wait_for(lambda: smtp_server.messages[:1], what="the pause e-mail")[0]
+        wait_until(lambda: Rollout.objects.get(pk=rollout_id).state == "paused", what="auto-pause")
+        envelope = wait_until(lambda: smtp_server.messages[:1], what="the pause e-mail")[0]
         assert envelope.rcpt_tos == ["boss-ota@example.com"]
         assert b"Rollout paused: Spring" in envelope.content
 
         assert_status(api.post(f"/api/v1/rollouts/{rollout_id}/resume/", {}, content_type="application/json"), 200)
         assert [d.update() for d in second[2:]] == ["succeeded"] * 3
-        wait_for(lambda: Rollout.objects.get(pk=rollout_id).state == "completed", what="completion")
+        wait_until(lambda: Rollout.objects.get(pk=rollout_id).state == "completed", what="completion")
 
         response = api.post(f"/api/v1/rollouts/{rollout_id}/rollback/", {}, content_type="application/json")
         reverse_id = assert_status(response, 201).json()["id"]
-        back = wait_for(lambda: len(offered()) == 4 and offered(), what="rollback notified")
+        back = wait_until(lambda: len(offered()) == 4 and offered(), what="rollback notified")
         assert [d.update() for d in back] == ["succeeded"] * 4
-        wait_for(lambda: Rollout.objects.get(pk=reverse_id).state == "completed", what="rollback completed")
+        wait_until(lambda: Rollout.objects.get(pk=reverse_id).state == "completed", what="rollback completed")
         for device, _ in fleet:
             device.refresh_from_db()
         # The four updated ones went back; the two failed installs never left 1.0.0.

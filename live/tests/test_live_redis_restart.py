@@ -8,13 +8,13 @@ client with a session from the login form, readings posted over HTTP.
 import shutil
 import signal
 import subprocess
-import time
 
 import httpx
 import pytest
 
 from conftest import REQUIRE_SERVICES, require_service
 from tests.servers import free_port, live_stream, next_event, seeded_stack
+from tests.waiting import poll
 
 
 def start_redis(port: int) -> subprocess.Popen:
@@ -23,16 +23,15 @@ def start_redis(port: int) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if (
-            subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip()
-            == "PONG"
-        ):
-            return process
-        time.sleep(0.05)
-    process.kill()
-    pytest.fail(f"redis-server did not answer on port {port}")
+
+    def answers() -> bool:
+        ping = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True)
+        return ping.stdout.strip() == "PONG"
+
+    if not poll(answers, timeout=10):
+        process.kill()
+        pytest.fail(f"redis-server did not answer on port {port}")
+    return process
 
 
 @pytest.fixture
