@@ -42,7 +42,7 @@ $(VENV)/.deps: requirements.txt $(VENV)/bin/activate
 	$(PIP) install -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/bin/activate
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt edge/requirements.txt $(VENV)/bin/activate
 	$(PIP) install -r requirements-dev.txt
 	touch $@ $(VENV)/.deps
 
