@@ -268,7 +268,7 @@ def _tag(section: Section, device: str, connectors: dict[str, Connector]) -> Tag
 
 
 def _register(section: Section) -> Register:
-    table = section.choice("table", TABLES, "holding", required=True)
+    table = section.choice("table", TABLES, "holding")
     is_bit = table in ("coil", "discrete")
     data_type = section.choice("type", tuple(REGISTER_TYPES), "uint16")
     if is_bit and section.has("type"):

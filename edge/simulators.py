@@ -11,8 +11,10 @@ import logging
 import random
 
 from asyncua import Server, ua
+from asyncua.server.user_managers import User, UserManager, UserRole
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator.simutils import SimUtils
 
 from edge.config import Register
 from edge.modbus import encode
@@ -32,9 +34,11 @@ class OpcUaMachine:
         "CountGood": ua.Variant(0, ua.VariantType.UInt32),
     }
 
-    def __init__(self, port: int, host: str = "127.0.0.1"):
+    def __init__(self, port: int, host: str = "127.0.0.1", users: dict[str, str] | None = None):
+        """``users``: username -> password; given, anonymous clients are refused."""
         self.url = f"opc.tcp://{host}:{port}/machine/"
-        self.server = Server()
+        self.users = users
+        self.server = Server(user_manager=_Users(users) if users else None)
         self.nodes = {}
         self.namespace = 2
 
@@ -46,6 +50,8 @@ class OpcUaMachine:
         await self.server.init()
         self.server.set_endpoint(self.url)
         self.server.set_server_name("Simulated press (edge demo)")
+        if self.users:
+            self.server.set_security_IDs(["Username"])
         self.namespace = await self.server.register_namespace(NAMESPACE)
         machine = await self.server.nodes.objects.add_object(self.namespace, "Machine")
         for name, initial in self.VARIABLES.items():
@@ -75,6 +81,18 @@ class OpcUaMachine:
                     await self.set("CountGood", good)
                 temperature += (70.0 if running else 25.0 - temperature) * 0.02 + random.uniform(-0.3, 0.3)  # noqa: S311
                 await self.set("Temperature", round(temperature, 2))
+
+
+class _Users(UserManager):
+    """Username and password logins for the simulated OPC UA server."""
+
+    def __init__(self, users: dict[str, str]):
+        self.users = users
+
+    def get_user(self, iserver, username=None, password=None, certificate=None):
+        if username in self.users and self.users[username] == password:
+            return User(role=UserRole.User, name=username)
+        return None
 
 
 class ModbusMachine:
@@ -107,14 +125,19 @@ class ModbusMachine:
         self.server = ModbusTcpServer(device, address=(host, port))
         self.task: asyncio.Task | None = None
 
-    async def _on_access(self, function_code, start_address, address, count, current, set_values):
-        """pymodbus calls this on every request: fill the block being read from ``values``."""
+    async def _on_access(self, function_code, start_address, address, count, registers, set_values):
+        """pymodbus calls this on every request with the whole block of the table asked for (coils
+        and discrete inputs packed 16 to a register): put ``values`` into it before it answers."""
         table = {1: "coil", 5: "coil", 15: "coil", 2: "discrete", 4: "input"}.get(function_code, "holding")
-        if set_values is None:
-            for offset in range(len(current)):
-                value = self.values.get((table, start_address + offset))
-                if value is not None:
-                    current[offset] = value
+        mine = {at: value for (kind, at), value in self.values.items() if kind == table}
+        if table in ("coil", "discrete"):
+            bits = SimUtils.registersToBits(registers)
+            for at, value in mine.items():
+                bits[at - start_address * 16] = value
+            registers[:] = SimUtils.bitsToRegisters(bits)
+        else:
+            for at, value in mine.items():
+                registers[at - start_address] = value
         return None
 
     def set(self, register: Register | str, value) -> None:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 
 from edge.config import parse
@@ -88,7 +89,7 @@ class Receiver:
             self.runner = None
 
 
-@pytest.fixture
+@pytest_asyncio.fixture
 async def receiver():
     server = await Receiver().start()
     yield server
