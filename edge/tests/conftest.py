@@ -11,7 +11,6 @@ import socket
 import time
 from pathlib import Path
 
-import pytest
 import pytest_asyncio
 from aiohttp import web
 
