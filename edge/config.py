@@ -135,26 +135,16 @@ def load(path: str | Path) -> Config:
 
 
 def parse(data, *, base: Path, source: str = "configuration") -> Config:
+    """Validate ``data`` (the loaded YAML); relative paths start at ``base``. Raises ``ConfigError``."""
     errors: list[str] = []
     top = Section(data, "", errors)
-    uplink = top.section("uplink", required=True)
-    url = uplink.text("url", required=True, hint="The platform's base URL, e.g. 'url: https://factory.example.com'.")
-    if url and not url.startswith(("http://", "https://")):
-        uplink.problem("url", f"'{url}' is not an http(s) URL", "Write it like https://factory.example.com.")
-    auth = uplink.choice("auth", ("device_tokens",), "device_tokens")
-    batch_size = uplink.number("batch_size", 500, minimum=1, maximum=1000, integer=True)
-    timeout = uplink.number("timeout", 10.0, minimum=0.1)
-    retry_initial = uplink.number("retry_initial", 1.0, minimum=0.01)
-    retry_max = uplink.number("retry_max", 60.0, minimum=0.01)
-    uplink.finish()
-
+    uplink = _uplink(top.section("uplink", required=True))
     gateway = None
     if top.has("gateway"):
         section = top.section("gateway")
         uid = section.text("uid", required=True, pattern=SLUG_UID, hint=UID_HINT)
         gateway = Device(uid, section.secret("token", base, required=True, what="the gateway device's token"))
         section.finish()
-
     queue = top.section("queue")
     queue_path = queue.path_value("path", base, must_exist=False) or (base / "edge-queue.sqlite3").resolve()
     max_rows = queue.number("max_rows", 1_000_000, minimum=1, integer=True)
@@ -163,13 +153,41 @@ def parse(data, *, base: Path, source: str = "configuration") -> Config:
     health = top.section("health")
     health_interval = health.number("interval", 60.0, minimum=0.05)
     health.finish()
-
     connectors = {}
     for section in top.sections("connectors", required=True):
         connector = _connector(section, base)
         if connector.name in connectors:
             section.problem("name", f"'{connector.name}' is used twice", "Give each connector its own name.")
         connectors[connector.name] = connector
+    devices, tags = _devices(top, base, connectors)
+    top.finish()
+    if errors:
+        raise ConfigError(errors, source)
+    return Config(
+        **uplink, queue_path=queue_path, queue_max_rows=max_rows, queue_max_age=max_age,
+        health_interval=health_interval, gateway=gateway, connectors=connectors, devices=devices, tags=tags,
+    )  # fmt: skip
+
+
+def _uplink(section: Section) -> dict:
+    url = section.text(
+        "url", "", required=True, hint="The platform's base URL, e.g. 'url: https://factory.example.com'."
+    )
+    if url and not url.startswith(("http://", "https://")):
+        section.problem("url", f"'{url}' is not an http(s) URL", "Write it like https://factory.example.com.")
+    values = {
+        "url": url.rstrip("/"),
+        "auth": section.choice("auth", ("device_tokens",), "device_tokens"),
+        "batch_size": section.number("batch_size", 500, minimum=1, maximum=1000, integer=True),
+        "timeout": section.number("timeout", 10.0, minimum=0.1),
+        "retry_initial": section.number("retry_initial", 1.0, minimum=0.01),
+        "retry_max": section.number("retry_max", 60.0, minimum=0.01),
+    }
+    section.finish()
+    return values
+
+
+def _devices(top: Section, base: Path, connectors: dict[str, Connector]) -> tuple[dict[str, Device], list[Tag]]:
     devices, tags = {}, []
     for section in top.sections("devices", required=True):
         uid = section.text("uid", required=True, pattern=SLUG_UID, hint=UID_HINT)
@@ -179,15 +197,12 @@ def parse(data, *, base: Path, source: str = "configuration") -> Config:
         for tag_section in section.sections("tags", required=True):
             tags.append(_tag(tag_section, uid or "?", connectors))
         section.finish()
-    _check_unique_metrics(tags, errors)
-    top.finish()
-    if errors:
-        raise ConfigError(errors, source)
-    return Config(
-        url=url.rstrip("/"), auth=auth, batch_size=batch_size, timeout=timeout, retry_initial=retry_initial,
-        retry_max=retry_max, queue_path=queue_path, queue_max_rows=max_rows, queue_max_age=max_age,
-        health_interval=health_interval, gateway=gateway, connectors=connectors, devices=devices, tags=tags,
-    )  # fmt: skip
+    seen = set()
+    for tag in tags:
+        if tag.key in seen:
+            top.errors.append(f"devices: {tag.key} is mapped twice. Keep one tag per metric and device.")
+        seen.add(tag.key)
+    return devices, tags
 
 
 def _connector(section: Section, base: Path) -> Connector:
@@ -304,11 +319,3 @@ def _state_mapping(section: Section):
             bits.append((key, value))
     section.finish()
     return tuple(states), tuple(bits), default_state
-
-
-def _check_unique_metrics(tags: list[Tag], errors: list[str]) -> None:
-    seen = set()
-    for tag in tags:
-        if tag.key in seen:
-            errors.append(f"devices: {tag.key} is mapped twice. Keep one tag per metric and device.")
-        seen.add(tag.key)

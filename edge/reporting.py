@@ -42,7 +42,7 @@ def convert(tag: Tag, raw) -> float | int | str:
         if value < 0:
             raise MappingError(f"{tag.key}: a piece counter cannot be negative ({value})")
         return round(value)
-    return int(value) if isinstance(value, int) else value
+    return value
 
 
 def _state(tag: Tag, raw) -> str:

@@ -34,10 +34,13 @@ class OpcUaMachine:
         "CountGood": ua.Variant(0, ua.VariantType.UInt32),
     }
 
-    def __init__(self, port: int, host: str = "127.0.0.1", users: dict[str, str] | None = None):
-        """``users``: username -> password; given, anonymous clients are refused."""
+    def __init__(self, port: int, host: str = "127.0.0.1", users: dict[str, str] | None = None, certificate=None):
+        """``users``: username -> password; given, anonymous clients are refused. ``certificate``:
+        ``(certificate DER file, private key PEM file)``; given, only Basic256Sha256 with
+        SignAndEncrypt is offered."""
         self.url = f"opc.tcp://{host}:{port}/machine/"
         self.users = users
+        self.certificate = certificate
         self.server = Server(user_manager=_Users(users) if users else None)
         self.nodes = {}
         self.namespace = 2
@@ -52,6 +55,10 @@ class OpcUaMachine:
         self.server.set_server_name("Simulated press (edge demo)")
         if self.users:
             self.server.set_security_IDs(["Username"])
+        if self.certificate:
+            self.server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+            await self.server.load_certificate(str(self.certificate[0]))
+            await self.server.load_private_key(str(self.certificate[1]))
         self.namespace = await self.server.register_namespace(NAMESPACE)
         machine = await self.server.nodes.objects.add_object(self.namespace, "Machine")
         for name, initial in self.VARIABLES.items():

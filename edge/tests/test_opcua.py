@@ -4,12 +4,16 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from asyncua.crypto.cert_gen import setup_self_signed_certificate
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from edge.config import Connector, Tag
+from edge.config import Connector, Security, Tag
 from edge.health import Health
 from edge.opcua import OpcUaConnector
 from edge.simulators import OpcUaMachine
 from edge.tests.conftest import free_port, wait_until
+
+SERVER_AUTH, CLIENT_AUTH = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
 
 
 def tags(machine: OpcUaMachine) -> list[Tag]:
@@ -98,4 +102,31 @@ async def test_reconnects_and_reads_again_after_the_server_restarts():
         await wait_until(lambda: readings[-1].raw == 7 and health.connectors["press"], 30, "values after reconnecting")
     finally:
         task.cancel()
+        await machine.stop()
+
+
+async def certificate(directory, name: str, app_uri: str, usage) -> tuple:
+    """A self-signed certificate (DER) and key (PEM) made with asyncua's helper."""
+    cert, key = directory / f"{name}.der", directory / f"{name}.pem"
+    await setup_self_signed_certificate(key, cert, app_uri, "127.0.0.1", [usage], {"commonName": name})
+    return cert, key
+
+
+@pytest.mark.asyncio
+async def test_reads_over_a_signed_and_encrypted_channel_and_a_plain_client_is_refused(tmp_path):
+    server_cert, server_key = await certificate(tmp_path, "plc", "urn:freeopcua:python:server", SERVER_AUTH)
+    edge_cert, edge_key = await certificate(tmp_path, "edge", "urn:freeopcua:client", CLIENT_AUTH)
+    machine = await OpcUaMachine(free_port(), certificate=(server_cert, server_key)).start()
+    security = Security("Basic256Sha256", "SignAndEncrypt", edge_cert, edge_key, server_cert)
+    readings, health = [], Health()
+    secured = asyncio.create_task(connector_for(machine, readings, health, security=security).run())
+    plain_health = Health()
+    plain = asyncio.create_task(connector_for(machine, [], plain_health).run())
+    try:
+        await wait_until(lambda: len(readings) >= 3, 20, "values over the secure channel")
+        await wait_until(lambda: plain_health.last_error == "plc", 20, "the plain client to be refused")
+        assert "No matching endpoints" in plain_health.last_error_text
+    finally:
+        secured.cancel()
+        plain.cancel()
         await machine.stop()
