@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--workdir", default="var/edge-demo", help="Where the demo keeps its config, tokens and queue.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for chatty in ("httpx", "asyncua", "pymodbus"):  # a line per request or session is not news
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         if args.command == "demo":
             from edge.demo import demo_run

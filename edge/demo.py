@@ -142,6 +142,7 @@ async def demo_run(args) -> None:
     tokens = await asyncio.to_thread(provision, args.platform, args.username, password, args.plant, workdir)
     opcua = await OpcUaMachine(free_port(4840)).start()
     modbus = await ModbusMachine(free_port(5020)).start()
+    modbus.set("temperature", 300)  # 30.0 °C before its first cycle, not 0
     config_path = workdir / "edge.yaml"
     config = demo_config(
         platform=args.platform, opcua=opcua, modbus=modbus, tokens=tokens, queue=workdir / "queue.sqlite3"

@@ -33,7 +33,7 @@ class Health:
         self.last_error_at: float | None = None
 
     def connector(self, name: str, up: bool) -> None:
-        if self.connectors.get(name) != up:
+        if self.connectors.get(name, False) != up:  # the first "not yet connected" is no news
             logger.info("Connector %s %s.", name, "connected" if up else "disconnected")
         self.connectors[name] = up
 

@@ -31,7 +31,9 @@ def decode(registers: list[int], register: Register) -> int | float:
     raw = b"".join(
         word.to_bytes(2, "big") if register.byte_order == "big" else word.to_bytes(2, "little") for word in words
     )
-    return struct.unpack(FORMATS[register.data_type], raw)[0]
+    value = struct.unpack(FORMATS[register.data_type], raw)[0]
+    # A float32 holds about 7 significant digits; the rest of its float64 expansion is noise (7.3922815...).
+    return float(f"{value:.7g}") if register.data_type == "float32" else value
 
 
 def encode(value: int | float, register: Register) -> list[int]:

@@ -38,6 +38,8 @@ def convert(tag: Tag, raw) -> float | int | str:
     if not isinstance(raw, int | float) or not math.isfinite(raw):
         raise MappingError(f"{tag.key}: {raw!r} is not a finite number")
     value = raw * tag.scale + tag.offset
+    if tag.scale != 1 or tag.offset:  # 302 x 0.1 is 30.200000000000003 in binary: keep 12 significant digits
+        value = float(f"{value:.12g}")
     if tag.metric in COUNTERS:
         if value < 0:
             raise MappingError(f"{tag.key}: a piece counter cannot be negative ({value})")

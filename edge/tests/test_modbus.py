@@ -99,3 +99,7 @@ async def test_skips_an_unreadable_register_and_keeps_reading_the_others():
     finally:
         task.cancel()
         await machine.stop()
+
+
+def test_a_float32_is_read_with_its_own_precision_not_float64_noise():
+    assert decode(encode(7.3922815, Register("holding", 0, "float32")), Register("holding", 0, "float32")) == 7.392282

@@ -78,3 +78,7 @@ def test_groups_values_of_one_device_and_time_into_one_message():
                       "state": "running"}),
         ("press-01", {"ts": "2026-12-06T05:00:01.000000Z", "values": {"count_total": 8}}),
     ]  # fmt: skip
+
+
+def test_a_scaled_value_carries_no_binary_rounding_noise():
+    assert convert(Tag("d", "plc", metric="temperature", scale=0.1), 302) == 30.2
