@@ -82,7 +82,8 @@ class Gateway:
 
     async def _housekeeping(self) -> None:
         """Heartbeats of unchanged values, the queue's age bound and the periodic health message."""
-        tick = min(1.0, self.config.health_interval)
+        intervals = [tag.max_interval for tag in self.config.tags if tag.max_interval]
+        tick = min([1.0, self.config.health_interval, *intervals])
         next_health = time.monotonic() + self.config.health_interval
         while True:
             await asyncio.sleep(tick)
