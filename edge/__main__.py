@@ -3,6 +3,8 @@
 import argparse
 import asyncio
 import logging
+import signal
+import sqlite3
 import sys
 
 from edge.config import load
@@ -41,15 +43,33 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             print(f"{args.config}: OK ({len(config.connectors)} connector(s), {len(config.tags)} tag(s)).")
             return 0
-        from edge.gateway import Gateway
-
-        asyncio.run(Gateway(config).run_forever())
+        asyncio.run(_run(config))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error) as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass
     return 0
+
+
+async def _run(config) -> None:
+    """The gateway until Ctrl-C or SIGTERM (a container's stop): both end it the same way, and what
+    is queued stays on disk for the next start."""
+    from edge.gateway import Gateway
+
+    try:
+        gateway = Gateway(config)
+    except sqlite3.Error as exc:
+        raise OSError(f"the queue file {config.queue_path} cannot be opened ({exc}); check queue.path") from exc
+    task = asyncio.current_task()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        await gateway.run_forever()
+    except asyncio.CancelledError:
+        logging.getLogger("edge").info("Stopped; %d message(s) stay queued.", gateway.store.depth)
 
 
 if __name__ == "__main__":

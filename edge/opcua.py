@@ -28,6 +28,7 @@ class OpcUaConnector:
     def __init__(self, config: Connector, tags: list[Tag], sink: Callable[[list[Reading]], None], health: Health):
         self.config, self.tags, self.sink, self.health = config, tags, sink, health
         self.on_reconnect: Callable[[list[Tag]], None] | None = None
+        self.failing: set[str] = set()  # nodes with a bad status (logged once, not every poll)
 
     async def client(self) -> Client:
         """A client with the configured user and security (not yet connected)."""
@@ -81,8 +82,11 @@ class OpcUaConnector:
             readings = []
             for tag, data in zip(self.tags, values, strict=True):
                 if data.StatusCode is not None and not data.StatusCode.is_good():
-                    self.health.error("plc", f"opcua {self.config.name}: {tag.node} is {data.StatusCode.name}")
+                    if tag.node not in self.failing:
+                        self.health.error("plc", f"opcua {self.config.name}: {tag.node} is {data.StatusCode.name}")
+                    self.failing.add(tag.node)
                     continue
+                self.failing.discard(tag.node)
                 readings.append(Reading(tag, data.Value.Value, self._timestamp(data)))
             self.sink(readings)
             await asyncio.sleep(self.config.interval)
