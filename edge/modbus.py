@@ -100,30 +100,79 @@ class ModbusConnector:
             await asyncio.sleep(delay)
 
     async def read_all(self, client: AsyncModbusTcpClient) -> list[Reading]:
-        """One round: every tag read once, stamped with the gateway's time of the round."""
+        """One round: every tag read once, stamped with the gateway's time of the round.
+
+        Tags on adjacent addresses of one unit and table are read in one request (``blocks``):
+        a PLC answers 20 registers as fast as one. A block the PLC refuses is read tag by tag, so
+        one bad address costs only its own tag.
+        """
         ts = datetime.now(UTC)
         readings = []
-        for tag in self.tags:
+        for block in blocks(self.tags):
             try:
-                readings.append(Reading(tag, await self._read(client, tag.register), ts))
-            except RefusedRead as exc:  # the PLC answered, so the link is fine: skip this tag only
-                if tag.key not in self.failing:
-                    self.health.error("plc", f"modbus {self.config.name}: {tag.key} not readable: {exc}")
-                self.failing.add(tag.key)
-            else:
-                self.failing.discard(tag.key)
+                words = await self._read(client, block[0].register, span(block))
+                values = [(tag, _value(tag.register, words, block[0].register.address)) for tag in block]
+            except RefusedRead:
+                values = [(tag, await self._read_one(client, tag)) for tag in block]
+            readings += [Reading(tag, value, ts) for tag, value in values if value is not None]
         return readings
 
-    async def _read(self, client: AsyncModbusTcpClient, register: Register) -> int | float | bool:
+    async def _read_one(self, client: AsyncModbusTcpClient, tag: Tag) -> int | float | bool | None:
+        try:
+            value = _value(
+                tag.register, await self._read(client, tag.register, tag.register.count), tag.register.address
+            )
+        except RefusedRead as exc:  # the PLC answered, so the link is fine: skip this tag only
+            if tag.key not in self.failing:
+                self.health.error("plc", f"modbus {self.config.name}: {tag.key} not readable: {exc}")
+            self.failing.add(tag.key)
+            return None
+        self.failing.discard(tag.key)
+        return value
+
+    async def _read(self, client: AsyncModbusTcpClient, register: Register, count: int) -> list:
+        """``count`` registers (or bits) from ``register``'s address, table and unit."""
         read = {
             "holding": client.read_holding_registers,
             "input": client.read_input_registers,
             "coil": client.read_coils,
             "discrete": client.read_discrete_inputs,
         }[register.table]
-        response = await read(register.address, count=register.count, device_id=register.unit)
+        response = await read(register.address, count=count, device_id=register.unit)
         if response.isError():
-            raise RefusedRead(f"{register.table} {register.address} (unit {register.unit}): {response}")
-        if register.table in ("coil", "discrete"):
-            return bool(response.bits[0])
-        return decode(response.registers, register)
+            raise RefusedRead(f"{register.table} {register.address}+{count} (unit {register.unit}): {response}")
+        return response.bits if register.table in ("coil", "discrete") else response.registers
+
+
+MAX_SPAN = {"holding": 125, "input": 125, "coil": 2000, "discrete": 2000}  # the protocol's limits per request
+
+
+def blocks(tags: list[Tag]) -> list[list[Tag]]:
+    """Tags grouped into runs of adjacent or overlapping addresses (same unit and table) that fit one request."""
+    ordered = sorted(tags, key=lambda tag: (tag.register.unit, tag.register.table, tag.register.address))
+    grouped: list[list[Tag]] = []
+    for tag in ordered:
+        current = grouped[-1] if grouped else None
+        first = current[0].register if current else None
+        if (
+            current
+            and (first.unit, first.table) == (tag.register.unit, tag.register.table)
+            and tag.register.address <= first.address + span(current)
+            and tag.register.address + tag.register.count - first.address <= MAX_SPAN[first.table]
+        ):
+            current.append(tag)
+        else:
+            grouped.append([tag])
+    return grouped
+
+
+def span(block: list[Tag]) -> int:
+    start = block[0].register.address
+    return max(tag.register.address + tag.register.count for tag in block) - start
+
+
+def _value(register: Register, words: list, start: int) -> int | float | bool:
+    offset = register.address - start
+    if register.table in ("coil", "discrete"):
+        return bool(words[offset])
+    return decode(words[offset : offset + register.count], register)

@@ -122,6 +122,7 @@ class ModbusMachine:
     def __init__(self, port: int, host: str = "127.0.0.1"):
         self.host, self.port = host, port
         self.values: dict[tuple[str, int], int | bool] = {}
+        self.requests = 0  # requests served (a test sees how many reads a round took)
         blocks = (
             [SimData(0, count=64, values=False, datatype=DataType.BITS)],  # coils
             [SimData(0, count=64, values=False, datatype=DataType.BITS)],  # discrete inputs
@@ -135,6 +136,7 @@ class ModbusMachine:
     async def _on_access(self, function_code, start_address, address, count, registers, set_values):
         """pymodbus calls this on every request with the whole block of the table asked for (coils
         and discrete inputs packed 16 to a register): put ``values`` into it before it answers."""
+        self.requests += 1
         table = {1: "coil", 5: "coil", 15: "coil", 2: "discrete", 4: "input"}.get(function_code, "holding")
         mine = {at: value for (kind, at), value in self.values.items() if kind == table}
         if table in ("coil", "discrete"):

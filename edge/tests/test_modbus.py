@@ -3,10 +3,11 @@
 import asyncio
 
 import pytest
+from pymodbus.client import AsyncModbusTcpClient
 
 from edge.config import Connector, Register, Tag
 from edge.health import Health
-from edge.modbus import ModbusConnector, decode, encode
+from edge.modbus import ModbusConnector, blocks, decode, encode
 from edge.simulators import ModbusMachine
 from edge.tests.conftest import free_port, wait_until
 
@@ -103,3 +104,56 @@ async def test_skips_an_unreadable_register_and_keeps_reading_the_others():
 
 def test_a_float32_is_read_with_its_own_precision_not_float64_noise():
     assert decode(encode(7.3922815, Register("holding", 0, "float32")), Register("holding", 0, "float32")) == 7.392282
+
+
+def test_groups_adjacent_registers_of_one_unit_and_table_into_one_request():
+    def tag(table, address, data_type="uint16", unit=1):
+        return Tag(
+            "d", "plc", metric=f"{table}_{address}_{unit}", register=Register(table, address, data_type, unit=unit)
+        )
+
+    tags = [
+        tag("holding", 2, "uint32"),
+        tag("holding", 0),
+        tag("holding", 1),
+        tag("holding", 4, "float32"),
+        tag("holding", 10),
+        tag("holding", 4, unit=2),
+        tag("coil", 0),
+        tag("coil", 1),
+        tag("holding", 120, "uint32"),
+    ]
+    grouped = [[(t.register.table, t.register.address, t.register.unit) for t in block] for block in blocks(tags)]
+    assert grouped == [
+        [("coil", 0, 1), ("coil", 1, 1)],
+        [("holding", 0, 1), ("holding", 1, 1), ("holding", 2, 1), ("holding", 4, 1)],  # 0-5: one request
+        [("holding", 10, 1)],  # a gap: its own request
+        [("holding", 120, 1)],
+        [("holding", 4, 2)],  # another unit
+    ]
+
+
+@pytest.mark.asyncio
+async def test_reads_a_block_in_one_request_and_tag_by_tag_when_the_plc_refuses_the_block():
+    machine = await ModbusMachine(free_port()).start()
+    registers = [Register("holding", 0, "int16"), Register("holding", 1, "uint16"), Register("holding", 2, "uint32")]
+    for value, register in zip((-5, 6, 70000), registers, strict=True):
+        machine.set(register, value)
+    edge_of_map = Register("holding", 254, "uint16")  # the simulator has registers 0-255:
+    beyond = Register("holding", 256, "uint16")  # 254-256 as one block is refused
+    machine.set(edge_of_map, 9)
+    tags = [Tag("d", "plc", metric=f"m{i}", register=r) for i, r in enumerate([*registers, edge_of_map, beyond])]
+    readings, health = [], Health()
+    connector = connector_for(machine.port, tags, readings, health)
+    client = AsyncModbusTcpClient("127.0.0.1", port=machine.port)
+    await client.connect()
+    try:
+        before = machine.requests
+        values = {reading.tag.metric: reading.raw for reading in await connector.read_all(client)}
+        assert values == {"m0": -5, "m1": 6, "m2": 70000, "m3": 9}
+        # One request for 0-3, one refused for 254-256, then 254 and 256 alone (256 refused, logged once).
+        assert machine.requests - before <= 4
+        assert "d/m4 not readable" in health.last_error_text and health.errors_total == 1
+    finally:
+        client.close()
+        await machine.stop()
