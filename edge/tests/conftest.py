@@ -36,6 +36,13 @@ async def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
         await asyncio.sleep(0.01)
 
 
+async def cancel(*tasks: asyncio.Task) -> None:
+    """Cancel ``tasks`` and wait until they have finished (their clients closed)."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class Receiver:
     """``POST /api/v1/telemetry/`` on a local port: records accepted messages per device uid.
 

@@ -9,7 +9,7 @@ from edge.config import Connector, Register, Tag
 from edge.health import Health
 from edge.modbus import ModbusConnector, blocks, decode, encode
 from edge.simulators import ModbusMachine
-from edge.tests.conftest import free_port, wait_until
+from edge.tests.conftest import cancel, free_port, wait_until
 
 CASES = [
     (Register("holding", 10, "int16"), -1234),
@@ -58,7 +58,7 @@ async def test_reads_every_table_and_type_from_a_real_server():
         }
         assert health.connectors == {"packer": True}
     finally:
-        task.cancel()
+        await cancel(task)
         await machine.stop()
 
 
@@ -80,7 +80,7 @@ async def test_reports_the_plc_down_and_reconnects_when_it_is_back():
         await wait_until(lambda: readings and readings[-1].raw == 6, 15, "a reading after the reconnect")
         assert health.connectors["packer"] is True
     finally:
-        task.cancel()
+        await cancel(task)
         await machine.stop()
 
 
@@ -98,7 +98,7 @@ async def test_skips_an_unreadable_register_and_keeps_reading_the_others():
         assert health.connectors["packer"] is True and health.errors_total == 1  # logged once, not every round
         assert "packer-01/ghost not readable" in health.last_error_text
     finally:
-        task.cancel()
+        await cancel(task)
         await machine.stop()
 
 

@@ -11,7 +11,7 @@ from edge.config import Connector, Security, Tag
 from edge.health import Health
 from edge.opcua import OpcUaConnector
 from edge.simulators import OpcUaMachine
-from edge.tests.conftest import free_port, wait_until
+from edge.tests.conftest import cancel, free_port, wait_until
 
 SERVER_AUTH, CLIENT_AUTH = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
 
@@ -48,7 +48,7 @@ async def test_reads_the_machines_values_and_their_changes(mode):
             lambda: latest(readings) == {"temperature": 20.0, "state": 1, "count_total": 41}, 10, "changes"
         )
     finally:
-        task.cancel()
+        await cancel(task)
         await machine.stop()
 
 
@@ -66,7 +66,7 @@ async def test_uses_the_servers_source_timestamps_when_configured():
         await wait_until(lambda: readings[-1].raw == 1, 10, "a change")
         assert readings[-1].ts > started
     finally:
-        task.cancel()
+        await cancel(task)
         await machine.stop()
 
 
@@ -82,8 +82,7 @@ async def test_logs_in_with_user_and_password_and_reports_a_refused_login():
         await wait_until(lambda: refused_health.last_error == "plc", 15, "the refused login")
         assert refused_health.connectors["press"] is False
     finally:
-        good.cancel()
-        bad.cancel()
+        await cancel(good, bad)
         await machine.stop()
 
 
@@ -101,7 +100,7 @@ async def test_reconnects_and_reads_again_after_the_server_restarts():
         await machine.set("CountTotal", 7)
         await wait_until(lambda: readings[-1].raw == 7 and health.connectors["press"], 30, "values after reconnecting")
     finally:
-        task.cancel()
+        await cancel(task)
         await machine.stop()
 
 
@@ -127,6 +126,5 @@ async def test_reads_over_a_signed_and_encrypted_channel_and_a_plain_client_is_r
         await wait_until(lambda: plain_health.last_error == "plc", 20, "the plain client to be refused")
         assert "No matching endpoints" in plain_health.last_error_text
     finally:
-        secured.cancel()
-        plain.cancel()
+        await cancel(secured, plain)
         await machine.stop()
