@@ -36,6 +36,14 @@ async def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
         await asyncio.sleep(0.01)
 
 
+def all_sent(gateway) -> bool:
+    """Every tag of ``gateway`` was reported at least once and the queue is empty (all accepted).
+
+    Counting accepted messages is not enough: OPC UA notifications of several nodes may arrive one by one.
+    """
+    return len(gateway.reporter.last) == len(gateway.config.tags) and gateway.store.depth == 0
+
+
 async def cancel(*tasks: asyncio.Task) -> None:
     """Cancel ``tasks`` and wait until they have finished (their clients closed)."""
     for task in tasks:

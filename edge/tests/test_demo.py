@@ -12,7 +12,7 @@ from edge.config import load
 from edge.demo import GATEWAY, MACHINES, demo_config, provision
 from edge.gateway import Gateway
 from edge.simulators import STATE_BITS, STATE_CODES, ModbusMachine, OpcUaMachine
-from edge.tests.conftest import free_port, wait_until
+from edge.tests.conftest import all_sent, free_port, wait_until
 from tests.servers import seeded_stack
 
 pytestmark = pytest.mark.timeout(240)
@@ -57,7 +57,7 @@ async def run_demo_gateway(tmp_path, url, tokens) -> None:
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     gateway = await Gateway(load(config_path)).start()
     try:
-        await wait_until(lambda: gateway.uplink.accepted >= 2 and gateway.store.depth == 0, 60, "the demo's readings")
+        await wait_until(lambda: all_sent(gateway), 60, "the demo's readings")
     finally:
         await gateway.stop()
         await modbus.stop()

@@ -13,7 +13,7 @@ import pytest
 
 from edge.gateway import Gateway
 from edge.simulators import STATE_BITS, STATE_CODES, ModbusMachine, OpcUaMachine
-from edge.tests.conftest import free_port, gateway_config, wait_until
+from edge.tests.conftest import all_sent, free_port, gateway_config, wait_until
 from tests.servers import seeded_stack
 
 pytestmark = pytest.mark.timeout(240)
@@ -92,7 +92,7 @@ async def scenario(tmp_path, server, seeded, platform: Platform) -> None:
     config = gateway_config(tmp_path, server.url, connectors, devices, uplink={"retry_max": 0.5})
     gateway = await Gateway(config).start()
     try:
-        await wait_until(lambda: gateway.uplink.accepted >= 2 and gateway.store.depth == 0, 60, "the first readings")
+        await wait_until(lambda: all_sent(gateway), 60, "the first readings")
         assert [v for _, v in platform.points(press_id, "temperature")] == [71.5]
         assert [v for _, v in platform.points(press_id, "count_total")] == [100]
         assert [v for _, v in platform.points(press_id, "count_good")] == [98]
