@@ -90,7 +90,7 @@ class ModbusConnector:
     async def _poll(self, client: AsyncModbusTcpClient) -> None:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
-        while True:
+        while not asyncio.current_task().cancelling():  # see Gateway.stop: a cancellation may be swallowed
             readings = await self.read_all(client)
             self.sink(readings)
             next_at += self.config.interval
@@ -98,6 +98,7 @@ class ModbusConnector:
             if delay < 0:  # the reads took longer than the interval: start the next round now, don't catch up
                 next_at, delay = loop.time(), 0
             await asyncio.sleep(delay)
+        raise asyncio.CancelledError
 
     async def read_all(self, client: AsyncModbusTcpClient) -> list[Reading]:
         """One round: every tag read once, stamped with the gateway's time of the round.

@@ -45,10 +45,16 @@ def all_sent(gateway) -> bool:
 
 
 async def cancel(*tasks: asyncio.Task) -> None:
-    """Cancel ``tasks`` and wait until they have finished (their clients closed)."""
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    """Cancel ``tasks`` and wait until they have finished (their clients closed), cancelling again
+    any that lost the cancellation (Python 3.11's ``wait_for`` can, see ``Gateway.stop``)."""
+    pending = set(tasks)
+    for _ in range(20):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    raise AssertionError(f"tasks did not stop: {pending}")
 
 
 class Receiver:

@@ -1,6 +1,8 @@
 """The gateway as a whole with a Modbus machine and a local receiver: heartbeats, health messages,
 and values that fit no mapping."""
 
+import asyncio
+
 import pytest
 import pytest_asyncio
 
@@ -71,3 +73,30 @@ async def test_skips_a_state_that_fits_no_mapping_and_keeps_sending_the_rest(tmp
     assert receiver.of("packer-01")[0] == {"ts": receiver.of("packer-01")[0]["ts"], "values": {"count_total": 12}}
     assert [m["state"] for m in receiver.of("packer-01") if "state" in m] == ["running"]
     assert gateway.health.errors_total == 1 and "maps to no state" in gateway.health.last_error_text
+
+
+@pytest.mark.asyncio
+async def test_stop_ends_a_task_that_lost_a_cancellation(tmp_path, receiver, machine):
+    """On Python 3.11 ``asyncio.wait_for`` (inside pymodbus and asyncua) can swallow a cancellation;
+    such a task must not keep ``stop()`` (and so a SIGTERM) waiting forever."""
+    tags = [{"connector": "packer", "metric": "count_total", "address": 2, "type": "uint32"}]
+    gateway = await Gateway(config_for(tmp_path, receiver, machine, tags)).start()
+    swallowed = []
+
+    async def swallows_one_cancellation():
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            swallowed.append(True)  # as wait_for does when its result arrives with the cancellation
+        await asyncio.sleep(3600)
+
+    stubborn = asyncio.create_task(swallows_one_cancellation())
+    gateway.tasks.append(stubborn)
+    await asyncio.sleep(0)
+    stopping = asyncio.create_task(gateway.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=5)
+    if not done:  # clean up before failing
+        stubborn.cancel()
+        await stopping
+    assert done, "stop() waited on a task that swallowed its cancellation"
+    assert swallowed == [True] and stubborn.cancelled()

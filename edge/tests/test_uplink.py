@@ -7,7 +7,7 @@ import pytest
 
 from edge.health import Health
 from edge.store import Store
-from edge.tests.conftest import gateway_config, wait_until
+from edge.tests.conftest import cancel, gateway_config, wait_until
 from edge.uplink import Uplink
 
 TOKENS = {"press-01": "press-token", "packer-01": "packer-token"}
@@ -32,9 +32,7 @@ async def running_uplink(tmp_path, receiver, batch_size=500):
     try:
         yield store, health, uplink
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel(task)
         store.close()
 
 
