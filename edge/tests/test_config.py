@@ -6,8 +6,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
-from edge.config import load
+from edge.config import load, parse
 from edge.fields import ConfigError
 
 GOOD = """
@@ -137,3 +138,17 @@ def test_command_line_check_accepts_a_valid_config(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "OK (2 connector(s), 4 tag(s))" in result.stdout
+
+
+def test_the_readmes_example_is_valid_once_its_secrets_and_files_exist(tmp_path, monkeypatch):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme.split("## Configuration")[1].split("```yaml")[1].split("```")[0]
+    for variable in ("EDGE_GATEWAY_TOKEN", "PRESS_PLC_PASSWORD", "EDGE_TOKEN_PACKER_02"):
+        monkeypatch.setenv(variable, "secret")
+    (tmp_path / "certs").mkdir()
+    for name in ("edge.der", "edge.pem", "plc.der"):
+        (tmp_path / "certs" / name).write_text("x")
+    example = example.replace("/run/secrets/press-07", str(tmp_path / "press-07.token"))
+    (tmp_path / "press-07.token").write_text("secret")
+    config = parse(yaml.safe_load(example), base=tmp_path)
+    assert set(config.connectors) == {"press_plc", "packer_plc"} and len(config.tags) == 8
