@@ -42,7 +42,7 @@ $(VENV)/.deps: requirements.txt $(VENV)/bin/activate
 	$(PIP) install -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/bin/activate
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt edge/requirements.txt $(VENV)/bin/activate
 	$(PIP) install -r requirements-dev.txt
 	touch $@ $(VENV)/.deps
 
@@ -87,3 +87,9 @@ check: dev-deps
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor var
+
+# Edge gateway demo (edge/README.md): a simulated OPC UA press and Modbus packer behind a real
+# gateway, sending to the platform `make run` serves (start that first, in another terminal).
+.PHONY: edge-demo
+edge-demo: dev-deps
+	$(PY) -m edge demo --platform http://$(HOST):$(PORT)
