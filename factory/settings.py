@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "alerts",
     "analytics",
     "firmware",
+    "anomaly",
 ]
 
 MIDDLEWARE = [
