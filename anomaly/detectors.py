@@ -17,9 +17,22 @@ SLOTS_PER_DAY = 96  # 15-minute time-of-day slots: fine enough for shift changes
 PROFILE_SLOTS = 3 * SLOTS_PER_DAY
 
 SCALARS = (
-    "seen", "level", "err_level", "slow_mean", "slow_var", "mid",
-    "err_day", "err_week", "raw_short", "raw_mean", "raw_var",
-    "record", "drift_record", "quiet_left",
+    "seen",
+    "started_at",
+    "level",
+    "err_level",
+    "slow_mean",
+    "slow_var",
+    "mid",
+    "mid_season",
+    "err_day",
+    "err_week",
+    "raw_short",
+    "raw_mean",
+    "raw_var",
+    "record",
+    "drift_record",
+    "quiet_left",
 )
 
 
@@ -39,54 +52,74 @@ def _tail(z):
 class StreamDetector:
     """Scores readings of one stream in 0..1, 1 meaning the reading is very unusual.
 
-    Two predictors explain each reading: a fast-moving level (catches spikes and steps against
-    the recent past) and a time-of-day profile per weekday/weekend (so that a daily or shift
-    pattern is expected, not alarmed on). A reading is surprising only if neither predictor
-    explains it, each measured against its own typical error. The per-reading surprise then goes
-    through an anomaly-likelihood stage (its short-term average against its long-term
-    distribution), which turns a noisy signal's steady surprise into a low score and a change in
-    behaviour into a high one. After a high score the output stays quiet for a while, so one
-    anomaly raises one alarm. No score reaches the alarm range during the probation period.
+    Two kinds of predictor explain each reading: a fast-moving level (the recent past) and two
+    time-of-day profiles, one for every day and one with weekdays and weekends apart (so that a
+    daily or shift pattern is expected, not alarmed on). A reading is surprising only if no
+    predictor comes close, measured against the best predictor's typical error. A slower drift
+    measure compares the recent mean with the long-term mean and with the profile.
+
+    Two scores come out of that, and the higher one counts:
+    - record breaking: how far the reading's deviation (or the drift) exceeds the largest one
+      seen lately, so a spike, a step or a drift beyond anything the stream did before scores
+      high at once, while deviations the stream makes every day do not;
+    - anomaly likelihood: the short-term average surprise against its long-term distribution,
+      so a noisy stream's usual surprise scores low and a change in its behaviour high.
+
+    After a score at the alarm level the output stays low until the score has been back under
+    the re-arm level for a run of readings (or a much larger deviation comes), so one anomaly
+    raises one alarm. No score reaches the alarm level during probation (a count of readings and
+    at least a day). The tuning constants below are class attributes so that a benchmark can
+    try variants; production uses the defaults.
     """
 
     probation = 250
+    probation_seconds = 86400.0
     warmup = 30
-    level_rate = 0.1
+    level_rate = 0.2
     mid_rate = 0.05
-    slow_rate = 0.002
+    slow_rate = 0.005
     error_rate = 0.01
-    season_rate = 0.25
-    season_margin = 1.0
+    season_rate = 0.15
     short_rate = 0.2
-    raw_rate = 0.003
+    raw_rate = 0.006
     surprise_scale = 8.0
+    likelihood_digits = 12.0
     spread_floor = 0.01
     record_decay = 0.9999
-    record_low = 0.8
+    record_low = 0.7
     record_span = 0.7
-    drift_weight = 1.0
     alarm_level = 0.5
     quiet_readings = 100
-    rearm_level = 0.2
+    rearm_level = 0.1
+    escalation = 1.5
     quiet_factor = 0.05
 
     def __init__(self):
         for name in SCALARS:
             setattr(self, name, 0.0)
+        self.ratio = 0.0  # the reading's record-breaking ratio, recomputed for each reading
         self.profile_mean = [0.0] * PROFILE_SLOTS
         self.profile_seen = [0.0] * PROFILE_SLOTS
 
     def score(self, epoch_seconds, value):
-        """Score one reading from the past only, then learn from it; returns 0..1."""
+        """Score one reading from the past only, then learn from it; returns 0..1.
+
+        ``epoch_seconds`` is the reading's time on the plant's wall clock (what the daily profile
+        follows); readings must come in time order. ValueError on a value that is not finite:
+        one NaN would poison every later score.
+        """
         value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"reading value {value} is not finite")
         self.seen += 1
         if self.seen == 1:
             self.level = self.slow_mean = self.mid = value
+            self.started_at = float(epoch_seconds)
         day_slot, week_slot = _slots(epoch_seconds)
         surprise, instant = self._surprise(day_slot, week_slot, value)
         self._learn(day_slot, week_slot, value)
         score = max(instant, self._likelihood(surprise))
-        if self.seen <= self.probation:
+        if self.seen <= self.probation or epoch_seconds - self.started_at < self.probation_seconds:
             return min(score, self.alarm_level * 0.5)
         return self._quieten(score)
 
@@ -96,13 +129,13 @@ class StreamDetector:
         The neighbouring slots count too (the one that explains the reading best), so that an
         edge of the daily pattern coming a few minutes early or late is not a surprise.
         """
-        if self.profile_seen[slot] < 2:
+        if not self.profile_seen[slot]:
             return None
         base = slot - slot % SLOTS_PER_DAY
         best = value - self.profile_mean[slot]
         for neighbour in (slot - 1, slot + 1):
             neighbour = base + neighbour % SLOTS_PER_DAY
-            if self.profile_seen[neighbour] >= 2:
+            if self.profile_seen[neighbour]:
                 error = value - self.profile_mean[neighbour]
                 if abs(error) < abs(best):
                     best = error
@@ -111,17 +144,26 @@ class StreamDetector:
     def _surprise(self, day_slot, week_slot, value):
         """Per-reading surprise (0..1) and the record-breaking score (0..1) of the reading."""
         floor = 1e-6 * (abs(self.slow_mean) + math.sqrt(self.slow_var)) + 1e-12
-        z = abs(value - self.level) / (math.sqrt(self.err_level) + floor)
+        error, scale = abs(value - self.level), self.err_level
         day_error = self._season_error(day_slot, value)
         week_error = self._season_error(week_slot, value)
         if week_error is not None and self.err_week < self.err_day:
             season_error, season_scale = week_error, self.err_week
         else:
             season_error, season_scale = day_error, self.err_day
-        if season_error is not None and season_scale < self.err_level * self.season_margin:
-            z = min(z, abs(season_error) / (math.sqrt(season_scale) + floor))
+        if season_error is not None:
+            # Whichever predictor came closest, against the better predictor's typical error: a
+            # profile that is usually far off explains nothing, one as good as the level explains
+            # the daily pattern's edges that the level cannot follow.
+            error, scale = min(error, abs(season_error)), min(scale, season_scale)
+        z = error / (math.sqrt(scale) + floor)
+        # Drift: the recent mean against the long-term mean, or against the daily profile (the
+        # same either-explains rule), so that a shift ending is not a drift but a wearing part is.
         self.mid += self.mid_rate * (value - self.mid)
         drift_z = abs(self.mid - self.slow_mean) / (math.sqrt(self.slow_var) + floor)
+        if season_error is not None:
+            self.mid_season += self.mid_rate * (season_error - self.mid_season)
+            drift_z = min(drift_z, abs(self.mid_season) / (math.sqrt(season_scale) + floor))
         ratio = z / (self.record + 1e-9)
         drift_ratio = drift_z / (self.drift_record + 1e-9)
         if self.seen > self.warmup:
@@ -129,7 +171,8 @@ class StreamDetector:
             self.drift_record = max(self.drift_record * self.record_decay, drift_z)
         else:
             ratio = drift_ratio = 0.0
-        ratio = max(ratio, drift_ratio * self.drift_weight)
+        ratio = max(ratio, drift_ratio)
+        self.ratio = ratio
         instant = min(1.0, max(0.0, (ratio - self.record_low) / self.record_span))
         return min(1.0, -math.log10(_tail(z) + 1e-12) / self.surprise_scale), instant
 
@@ -156,7 +199,7 @@ class StreamDetector:
             return None
         error = value - self.profile_mean[slot]
         self.profile_mean[slot] += max(1.0 / (seen + 1.0), self.season_rate) * error
-        return error if seen >= 2 else None
+        return error
 
     def _likelihood(self, surprise):
         """Short-term average surprise against its long-term distribution, as a 0..1 score."""
@@ -168,7 +211,7 @@ class StreamDetector:
         if deviation <= 0:
             return 0.0
         tail = 0.5 * math.erfc(deviation / spread / math.sqrt(2.0))
-        return min(1.0, math.log(tail + 1e-10) / math.log(1e-10))
+        return min(1.0, math.log10(tail + 1e-300) / -self.likelihood_digits)
 
     def _quieten(self, score):
         """One anomaly, one alarm: after a high score the output stays low until re-armed.
@@ -176,7 +219,7 @@ class StreamDetector:
         The detector re-arms once the score has stayed below the re-arm level for a run of
         readings (a deadband in time), so a long anomaly or a burst of them raises one alarm.
         """
-        if self.quiet_left > 0:
+        if self.quiet_left > 0 and self.ratio < self.escalation:
             if score < self.rearm_level:
                 self.quiet_left -= 1
             else:
@@ -202,6 +245,6 @@ class StreamDetector:
         for index, name in enumerate(SCALARS):
             setattr(detector, name, values[index])
         offset = len(SCALARS)
-        detector.profile_mean = list(values[offset:offset + PROFILE_SLOTS])
-        detector.profile_seen = list(values[offset + PROFILE_SLOTS:])
+        detector.profile_mean = list(values[offset : offset + PROFILE_SLOTS])
+        detector.profile_seen = list(values[offset + PROFILE_SLOTS :])
         return detector

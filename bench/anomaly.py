@@ -70,8 +70,11 @@ def main() -> int:
     parser.add_argument("--data", type=Path, help="NAB-layout data folder (default: the NAB folder's data/)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the detector's outputs")
     parser.add_argument("--nab", type=Path, default=DEFAULT_NAB, help="NAB folder with score.py")
-    parser.add_argument("--nab-python", default=os.environ.get("NAB_PYTHON", sys.executable),
-                        help="interpreter with pandas<2, numpy<2, simplejson for NAB's scorer")
+    parser.add_argument(
+        "--nab-python",
+        default=os.environ.get("NAB_PYTHON", sys.executable),
+        help="interpreter with pandas<2, numpy<2, simplejson for NAB's scorer",
+    )
     parser.add_argument("--checkpoint", type=int, default=1000, help="serialise and restore every N readings")
     args = parser.parse_args()
     data = args.data or args.nab / "data"
@@ -91,8 +94,9 @@ def main() -> int:
     print(f"{len(files)} files, {readings} readings, state saved and restored every {args.checkpoint} readings")
     print(f"scoring rate, one core: {readings / cpu_seconds:,.0f} readings/s of CPU time")
     print(f"state per stream: max {max(state_sizes):,} bytes, mean {sum(state_sizes) / len(state_sizes):,.0f} bytes")
-    scored = subprocess.run([args.nab_python, str(args.nab / "score.py"), str(args.out), args.nab_python],
-                            capture_output=True, text=True)
+    scored = subprocess.run(
+        [args.nab_python, str(args.nab / "score.py"), str(args.out), args.nab_python], capture_output=True, text=True
+    )
     print(scored.stdout.strip() or scored.stderr.strip()[-2000:])
     return scored.returncode
 

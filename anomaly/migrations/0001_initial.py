@@ -5,28 +5,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('devices', '0002_telemetry'),
+        ("devices", "0002_telemetry"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DetectorState',
+            name="DetectorState",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.BinaryField()),
-                ('readings_seen', models.PositiveBigIntegerField(default=0)),
-                ('last_reading_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('device', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='devices.device')),
-                ('metric', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='devices.metric')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("state", models.BinaryField()),
+                ("readings_seen", models.PositiveBigIntegerField(default=0)),
+                ("last_reading_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "device",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="devices.device"
+                    ),
+                ),
+                (
+                    "metric",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="devices.metric"
+                    ),
+                ),
             ],
             options={
-                'db_table': 'anomaly_detector_state',
-                'constraints': [models.UniqueConstraint(fields=('device', 'metric'), name='anomaly_state_one_per_stream')],
+                "db_table": "anomaly_detector_state",
+                "constraints": [
+                    models.UniqueConstraint(fields=("device", "metric"), name="anomaly_state_one_per_stream")
+                ],
             },
         ),
     ]
