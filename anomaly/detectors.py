@@ -79,7 +79,7 @@ class StreamDetector:
     mid_rate = 0.05
     slow_rate = 0.005
     error_rate = 0.01
-    season_rate = 0.15
+    season_rate = 0.1
     short_rate = 0.2
     raw_rate = 0.006
     surprise_scale = 8.0
@@ -157,8 +157,9 @@ class StreamDetector:
             # the daily pattern's edges that the level cannot follow.
             error, scale = min(error, abs(season_error)), min(scale, season_scale)
         z = error / (math.sqrt(scale) + floor)
-        # Drift: the recent mean against the long-term mean, or against the daily profile (the
-        # same either-explains rule), so that a shift ending is not a drift but a wearing part is.
+        # Drift: the recent mean against the long-term mean or against the daily profile,
+        # whichever explains it better (each against its own spread), so that a shift ending is
+        # not a drift but a wearing part is.
         self.mid += self.mid_rate * (value - self.mid)
         drift_z = abs(self.mid - self.slow_mean) / (math.sqrt(self.slow_var) + floor)
         if season_error is not None:
@@ -172,7 +173,7 @@ class StreamDetector:
         else:
             ratio = drift_ratio = 0.0
         ratio = max(ratio, drift_ratio)
-        self.ratio = ratio
+        self.ratio = ratio  # read by _quieten for this same reading; not part of the state
         instant = min(1.0, max(0.0, (ratio - self.record_low) / self.record_span))
         return min(1.0, -math.log10(_tail(z) + 1e-12) / self.surprise_scale), instant
 
@@ -217,7 +218,9 @@ class StreamDetector:
         """One anomaly, one alarm: after a high score the output stays low until re-armed.
 
         The detector re-arms once the score has stayed below the re-arm level for a run of
-        readings (a deadband in time), so a long anomaly or a burst of them raises one alarm.
+        readings (a deadband in time), so a long anomaly or a burst of them raises one alarm. A
+        deviation well beyond the largest one seen so far (the record ratio at the escalation
+        factor) comes through even while quiet: the anomaly has grown.
         """
         if self.quiet_left > 0 and self.ratio < self.escalation:
             if score < self.rearm_level:
