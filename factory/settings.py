@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "alerts",
     "analytics",
     "firmware",
+    "anomaly",
     "simulator",
     "factory.apps.FactoryConfig",
     "live",  # the live bus: after the apps whose signals its receivers connect (live/apps.py)
