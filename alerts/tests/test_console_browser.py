@@ -120,3 +120,18 @@ def test_filters_stay_in_the_url_and_phones_get_cards_without_sideways_scrolling
         expect(row).to_have_count(1)
         expect(row.locator('td[data-label="State"]')).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "sideways scroll at 390 px"
+
+
+def test_resolving_with_a_note_closes_the_alarm_and_removes_it_from_the_console(stack, tab, own_device):
+    server, seeded, page = *stack, tab
+    press = own_device("press-004")
+    open_console(page, server, seeded)
+    post(server, press, {"vibration": 7.0})
+    row = page.locator("#alarm-rows tr[data-alarm]").filter(has_text=press["uid"])
+    expect(row).to_have_count(1)
+    row.get_by_role("button", name="Resolve…").click()
+    dialog = page.get_by_role("dialog", name="Resolve alarm")
+    dialog.get_by_label("Resolution note").fill("Bearing replaced")
+    dialog.get_by_role("button", name="Resolve").click()
+    expect(dialog).to_be_hidden()
+    expect(row).to_have_count(0)

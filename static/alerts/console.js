@@ -38,6 +38,7 @@ function actionsFor(alarm) {
   if (config.canOperate && open) {
     if (alarm.state === "active_unack" || alarm.state === "cleared_unack") list.push(["acknowledge", "Acknowledge"]);
     list.push(alarm.shelved ? ["unshelve", "Unshelve"] : ["shelve", "Shelve…"]);
+    list.push(["resolve", "Resolve…"]);
   }
   if (config.canManage && open) list.push(alarm.suppressed ? ["unsuppress", "Unsuppress"] : ["suppress", "Suppress"]);
   list.push(["history", openHistory.has(alarm.id) ? "Hide history" : "History"]);
@@ -242,6 +243,7 @@ function errorText(answer, status) {
 async function act(alarm, action) {
   if (action === "history") return toggleHistory(alarm);
   if (action === "shelve") return openShelve(alarm);
+  if (action === "resolve") return openResolve(alarm);
   const { ok, answer, status } = await post(alarm, action);
   source.textContent = ok ? answer.detail || `${action} done.` : `${action} failed: ${errorText(answer, status)}`;
 }
@@ -275,6 +277,37 @@ document.getElementById("shelve-cancel").addEventListener("click", () => dialog.
 dialog.addEventListener("close", () => {
   if (shelving) rowOf(shelving.id)?.focus();
   shelving = null;
+});
+
+// Resolve closes the alarm with a required note (README "Alarms and notifications").
+const resolveDialog = document.getElementById("resolve-dialog");
+const resolveForm = document.getElementById("resolve-form");
+let resolving = null;
+
+function openResolve(alarm) {
+  resolving = alarm;
+  resolveForm.note.value = "";
+  document.getElementById("resolve-error").textContent = "";
+  resolveDialog.showModal();
+  resolveForm.note.focus();
+}
+
+resolveForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!resolveForm.reportValidity() || !resolving) return;
+  const { ok, answer, status } = await post(resolving, "resolve", { note: resolveForm.note.value.trim() });
+  if (!ok) {
+    document.getElementById("resolve-error").textContent = errorText(answer, status);
+    return;
+  }
+  resolving = null;
+  resolveDialog.close();
+  source.textContent = answer.detail || "Resolved.";
+});
+document.getElementById("resolve-cancel").addEventListener("click", () => resolveDialog.close());
+resolveDialog.addEventListener("close", () => {
+  if (resolving) rowOf(resolving.id)?.focus();
+  resolving = null;
 });
 
 rows.addEventListener("click", (event) => {
