@@ -129,6 +129,9 @@ def test_resolving_with_a_note_closes_the_alarm_and_removes_it_from_the_console(
     post(server, press, {"vibration": 7.0})
     row = page.locator("#alarm-rows tr[data-alarm]").filter(has_text=press["uid"])
     expect(row).to_have_count(1)
+    expect(row).to_contain_text("Machine: running")
+    post(server, press, {"vibration": 7.5}, state="down")  # the machine stops: its alarm says so, live
+    expect(row).to_contain_text("Machine: down")
     row.get_by_role("button", name="Resolve…").click()
     dialog = page.get_by_role("dialog", name="Resolve alarm")
     dialog.get_by_label("Resolution note").fill("Bearing replaced")

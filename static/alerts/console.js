@@ -396,8 +396,22 @@ async function catchUp() {
   render();
 }
 
+// The machine's state on its alarms follows the device's telemetry events (they carry "state").
+function onTelemetry(event) {
+  let changed = false;
+  for (const alarm of alarms.values()) {
+    if (alarm.device === event.device_id && event.state && alarm.device_state !== event.state) {
+      alarm.device_state = event.state;
+      changed = true;
+    }
+  }
+  if (changed) render();
+}
+
 async function onEvent(event) {
-  if (event.kind !== "alarm" || event.plant_id !== config.plant) return;
+  if (event.plant_id !== config.plant) return;
+  if (event.kind === "telemetry") return onTelemetry(event);
+  if (event.kind !== "alarm") return;
   // The event is the short shape (alerts/events.py); the row has what the console shows.
   try {
     alarms.set(event.id, await getJSON(`/api/v1/alarms/${event.id}/`));
