@@ -78,6 +78,7 @@ class AlarmSerializer(serializers.ModelSerializer):
     action = serializers.CharField(source="rule.action", read_only=True, help_text="What the operator should do.")
     device_uid = serializers.CharField(source="device.uid", read_only=True)
     line = serializers.IntegerField(source="device.line_id", read_only=True, allow_null=True)
+    device_state = serializers.CharField(source="device.state", read_only=True, help_text="The machine's state now.")
     shelved = serializers.SerializerMethodField()
     acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     shelved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
@@ -85,8 +86,8 @@ class AlarmSerializer(serializers.ModelSerializer):
     class Meta:
         model = Alarm
         fields = [
-            "id", "plant", "rule", "rule_name", "device", "device_uid", "line", "severity", "state", "shelved",
-            "suppressed", "message", "action", "value", "raised_at", "acknowledged_at", "acknowledged_by",
+            "id", "plant", "rule", "rule_name", "device", "device_uid", "line", "device_state", "severity", "state",
+            "shelved", "suppressed", "message", "action", "value", "raised_at", "acknowledged_at", "acknowledged_by",
             "cleared_at", "closed_at", "resolution", "shelved_until", "shelved_reason", "shelved_by", "notify_count",
         ]  # fmt: skip
         read_only_fields = fields

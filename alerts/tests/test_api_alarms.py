@@ -161,3 +161,10 @@ def test_sorts_by_severity_then_age_and_counts_open_alarms_per_plant(
         str(press.pk): {"critical": 2, "warning": 0, "info": 1, "unacknowledged": 2, "shelved": 0, "total": 3},
         str(other.pk): {"critical": 0, "warning": 1, "info": 0, "unacknowledged": 1, "shelved": 0, "total": 1},
     }
+
+
+def test_each_alarm_carries_its_machines_current_state(client_for, viewer, alarm, press):
+    press.state, press.state_since = "down", at(0)
+    press.save(update_fields=["state", "state_since"])
+    body = assert_status(client_for(viewer).get(f"{URL}{alarm.pk}/"), 200).json()
+    assert body["device_state"] == "down"

@@ -31,3 +31,28 @@ def test_console_names_the_plants_devices_for_its_script(client_for, viewer, pla
     html = assert_status(client_for(viewer).get(f"/plants/{plant_a.pk}/alarms/"), 200).content.decode()
     assert f'"{press.pk}": "press-01"' in html and "paint-01" not in html
     assert 'id="conn"' in html and 'src="/static/alerts/console.js"' in html
+
+
+def test_console_offers_suppress_only_to_plant_admins(client_for, operator, plant_admin, plant_a):
+    html = assert_status(client_for(operator).get(f"/plants/{plant_a.pk}/alarms/"), 200).content.decode()
+    assert 'data-can-manage="false"' in html and '"canManage": false' in html
+    html = assert_status(client_for(plant_admin).get(f"/plants/{plant_a.pk}/alarms/"), 200).content.decode()
+    assert 'data-can-manage="true"' in html and '"canManage": true' in html
+
+
+def test_shelve_dialog_is_bounded_by_the_longest_shelve_setting(client_for, operator, plant_a, settings):
+    settings.ALARM_SHELVE_MAX_MINUTES = 45
+    html = assert_status(client_for(operator).get(f"/plants/{plant_a.pk}/alarms/"), 200).content.decode()
+    assert '<dialog id="shelve-dialog"' in html and 'id="shelve-reason"' in html
+    assert 'max="45"' in html and "at most 45" in html and '"shelveMaxMinutes": 45' in html
+
+
+def test_filters_offer_the_plants_lines_and_the_states_in_plain_words(client_for, viewer, plant_a, plant_b):
+    press_line = make_line(plant_a, "Press line")
+    make_line(plant_b, "Paint line")
+    html = assert_status(client_for(viewer).get(f"/plants/{plant_a.pk}/alarms/"), 200).content.decode()
+    assert f'<option value="{press_line.pk}">Press line</option>' in html and "Paint line" not in html
+    assert '<option value="critical">Critical</option>' in html
+    assert '<option value="active_unack">Active, not acknowledged</option>' in html
+    assert '<option value="cleared_unack">Cleared, not acknowledged</option>' in html
+    assert '<option value="true">Shelved only</option>' in html

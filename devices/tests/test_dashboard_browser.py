@@ -197,7 +197,7 @@ def test_alarm_raised_by_a_reading_appears_live_in_the_console_and_on_the_tile(s
     playwright_sync.expect(tile_alarms).to_have_text("1")
 
     row.get_by_role("button", name="Acknowledge").click()
-    playwright_sync.expect(row).to_contain_text("active_ack")
+    playwright_sync.expect(row).to_contain_text("Active, acknowledged")
     overview.close()
 
 
