@@ -40,6 +40,9 @@ def test_an_alarm_raised_while_the_overview_is_open_shows_a_toast_and_counts_as_
     wait_live(page)
     unread = page.locator("#unread")
     playwright_sync.expect(unread).to_be_hidden()
+    second_tab = page.context.new_page()  # the same operator with a second tab of the plant open
+    second_tab.goto(page.url)
+    wait_live(second_tab)
 
     post(server, press, {"vibration": 9.5})
     toast = page.locator("#toasts .toast")
@@ -53,6 +56,11 @@ def test_an_alarm_raised_while_the_overview_is_open_shows_a_toast_and_counts_as_
     playwright_sync.expect(page.locator("#toasts")).to_have_attribute("aria-live", "polite")
     playwright_sync.expect(unread).to_be_visible()
     playwright_sync.expect(unread).to_contain_text("1 new")
+    # Both tabs show the toast, and the notification counts once.
+    playwright_sync.expect(second_tab.locator("#toasts .toast")).to_have_count(1)
+    playwright_sync.expect(second_tab.locator("#unread")).to_contain_text("1 new")
+    playwright_sync.expect(unread).to_contain_text("1 new")
+    second_tab.close()
 
     # The count survives moving between plant pages and ends when the console is opened.
     page.reload()

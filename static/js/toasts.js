@@ -16,6 +16,8 @@ const soundButton = document.getElementById("toast-sound");
 const plantId = region ? region.dataset.plant : null;
 const consoleUrl = plantId ? `/plants/${plantId}/alarms/` : null;
 const unreadKey = `toasts.unread.${plantId}`;
+const countedKey = `toasts.counted.${plantId}`; // notifications already counted (by any tab)
+const COUNTED_KEEP = 50;
 
 function store(key, value) {
   try {
@@ -37,6 +39,20 @@ function showUnread(count) {
   badge.hidden = count === 0;
   badge.querySelector("[data-role=count]").textContent = String(count);
   badge.setAttribute("aria-label", `${count} unread notification${count === 1 ? "" : "s"}: open the alarm console`);
+}
+
+function countOnce(event) {
+  // Several tabs of the plant receive the same notification: only the first one counts it.
+  const mark = `${event.alarm_id}|${event.title}`;
+  let counted = [];
+  try {
+    counted = JSON.parse(store(countedKey) || "[]");
+  } catch {
+    counted = [];
+  }
+  if (counted.includes(mark)) return;
+  store(countedKey, JSON.stringify([...counted, mark].slice(-COUNTED_KEEP)));
+  showUnread(unread() + 1);
 }
 
 function soundOn() {
@@ -100,7 +116,7 @@ function show(event) {
   toast.append(title, close, body, link);
   region.append(toast);
   if (severity !== "critical") setTimeout(() => toast.remove(), HIDE_AFTER_MS);
-  showUnread(unread() + 1);
+  countOnce(event);
   beep(severity);
 }
 
@@ -112,6 +128,10 @@ if (region && plantId) {
   soundButton?.addEventListener("click", () => {
     store(SOUND_KEY, soundOn() ? "off" : "on");
     showSound();
+  });
+  window.addEventListener("storage", (event) => {
+    if (event.key === unreadKey) showUnread(unread()); // counted or reset in another tab
+    if (event.key === SOUND_KEY) showSound();
   });
   document.addEventListener("live:event", (event) => {
     if (event.detail && event.detail.kind === "notification") show(event.detail);
