@@ -7,6 +7,9 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip -q --disable-pip-version-check
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# Base of the links in notification e-mails (the settings' default is http://127.0.0.1:8000);
+# a server listening on all interfaces (HOST=0.0.0.0) is linked as 127.0.0.1.
+SITE_URL ?= http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 PYTEST_ARGS ?=
 # The simulator `make run` starts (and `make simulate` runs against a server that is already up).
 SIM_DEVICES ?= 12
@@ -25,7 +28,7 @@ PROCFILE := $(if $(MQTT_URL),Procfile.dev-mqtt,Procfile.dev)
 run: deps assets mysql-driver migrate seed schedules
 	@echo "Smart Factory IoT on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/). Ctrl-C stops."
 	@echo "Processes: $(PROCFILE); simulator: $(SIM_DEVICES) devices, $(SIM_RATE) msg/s each via $(SIM_VIA)."
-	HOST=$(HOST) WEB_PORT=$(PORT) WEB_ACCESS_LOG=$(WEB_ACCESS_LOG) SIM_DEVICES=$(SIM_DEVICES) SIM_RATE=$(SIM_RATE) SIM_VIA=$(SIM_VIA) \
+	HOST=$(HOST) WEB_PORT=$(PORT) SITE_URL=$(SITE_URL) WEB_ACCESS_LOG=$(WEB_ACCESS_LOG) SIM_DEVICES=$(SIM_DEVICES) SIM_RATE=$(SIM_RATE) SIM_VIA=$(SIM_VIA) \
 	  PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho --env /dev/null -f $(PROCFILE) start
 
 simulate: deps mysql-driver migrate seed

@@ -193,7 +193,7 @@ EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend"
     if env_str("EMAIL_HOST")
-    else "django.core.mail.backends.console.EmailBackend",
+    else "factory.mail.SummaryEmailBackend",  # one line on the console, the full text in VAR_DIR/mail/
 )
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Smart Factory IoT <factory@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -386,5 +386,7 @@ LOGGING = {
         "axes": {"level": "WARNING"},
         # "Task ... succeeded" per task: with eager Celery (make run) one line per ingest batch.
         "celery.app.trace": {"level": env_str("CELERY_TRACE_LOG_LEVEL", "WARNING")},
+        # "Scheduler: Sending due task ..." every few seconds per periodic task (make run's console).
+        "celery.beat": {"level": env_str("CELERY_BEAT_LOG_LEVEL", "WARNING")},
     },
 }

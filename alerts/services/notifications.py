@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from accounts.models import User
 from accounts.roles import Role
@@ -132,6 +133,16 @@ def _describe(event: AlarmEvent) -> dict:
     }  # fmt: skip
 
 
+def alarm_console_url(plant_id: int, alarm_id: int | None = None) -> str:
+    """The absolute URL (``SITE_URL``) of the plant's alarm console, or of one alarm in it.
+
+    An alarm is addressed by the fragment ``#alarm-<id>`` (the console's row for it), so the
+    console's own filters in the query string stay free.
+    """
+    url = settings.SITE_URL.rstrip("/") + reverse("alarm_console", args=[plant_id])
+    return url if alarm_id is None else f"{url}#alarm-{alarm_id}"
+
+
 def message_build(delivery: Delivery, now: datetime) -> Message:
     """Render the delivery's digest: subject, text and HTML, most severe first."""
     events = list(
@@ -151,7 +162,9 @@ def message_build(delivery: Delivery, now: datetime) -> Message:
             counts[a["severity"]] = counts.get(a["severity"], 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in counts.items())
         title = f"[{plant.name}] {len(alarms)} alarms ({summary})"
-    context = {"plant": plant, "alarms": alarms, "title": title, "console_url": f"{settings.SITE_URL.rstrip('/')}/"}
+    console_url = alarm_console_url(plant.pk)
+    linked = [{**a, "url": alarm_console_url(plant.pk, a["id"])} for a in alarms]
+    context = {"plant": plant, "alarms": linked, "title": title, "console_url": console_url}
     return Message(
         plant_id=plant.pk, plant_name=plant.name, severity=severity, title=title[:200],
         text=render_to_string("alerts/notification.txt", context).strip(),

@@ -57,3 +57,16 @@ def test_marks_the_channel_failing_when_every_recipient_is_refused(run, plant_a,
     assert channel.status == NotificationChannel.Status.FAILING
     assert smtp_server.messages == []  # admins are told on the dashboard: their own channel kind is the broken one
     assert Alarm.objects.get().state == Alarm.State.ACTIVE_UNACK
+
+
+def test_the_mail_links_to_the_alarm_in_its_plant_console_under_site_url(run, plant_a, press, smtp_server, settings):
+    settings.SITE_URL = "http://factory.example:8100/"
+    make_rule(plant_a, name="Oil temperature high")
+    make_route(make_channel(plant_a, "email", {"to": ["oncall@example.com"]}))
+    run(post_readings, press, (0, 95))
+    message = parsed(smtp_server.messages[0])
+    alarm = Alarm.objects.get()
+    link = f"http://factory.example:8100/plants/{plant_a.pk}/alarms/#alarm-{alarm.pk}"
+    assert link in body_text(message)
+    html = next(p.get_payload(decode=True).decode() for p in message.walk() if p.get_content_type() == "text/html")
+    assert f'href="{link}"' in html

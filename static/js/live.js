@@ -119,6 +119,8 @@ export class LiveStream {
     } catch (error) {
       console.error("live: event handler failed", error, frame);
     }
+    // Page-wide listeners (static/js/toasts.js) get every live event too, whatever page owns the stream.
+    document.dispatchEvent(new CustomEvent("live:event", { detail: frame }));
   }
 
   refused(frame) {
