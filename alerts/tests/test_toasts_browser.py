@@ -69,6 +69,12 @@ def test_an_alarm_raised_while_the_overview_is_open_shows_a_toast_and_counts_as_
     page.wait_for_url(f"**/plants/{plant}/alarms/")
     playwright_sync.expect(page.locator("#unread")).to_be_hidden()
 
+    # The toast's link lands on the alarm itself: its row is the keyboard's first stop.
+    page.goto(f"{server.url}/plants/{plant}/alarms/#alarm-{alarm_id}")
+    row = page.locator(f"#alarm-{alarm_id}")
+    playwright_sync.expect(row).to_be_visible()
+    playwright_sync.expect(row).to_have_attribute("tabindex", "0")
+
 
 def test_a_toast_can_be_dismissed_and_the_sound_switch_is_remembered(stack, tab):
     server, seeded, page = *stack, tab

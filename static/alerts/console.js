@@ -15,7 +15,8 @@ const RANK = { critical: 0, warning: 1, info: 2 };
 const FILTERS = ["line", "severity", "state", "shelved"];
 const alarms = new Map(); // id → the API's alarm row
 const openHistory = new Set(); // alarm ids whose history is shown
-let focusedId = null;
+// A link to one alarm (e-mail, toast: /plants/<id>/alarms/#alarm-<id>) starts with that alarm in focus.
+let focusedId = Number((location.hash.match(/^#alarm-(\d+)$/) || [])[1]) || null;
 let shelving = null; // the alarm the dialog shelves
 
 function csrfToken() {
@@ -87,6 +88,7 @@ function span(className, text) {
 
 function alarmRow(alarm) {
   const row = document.createElement("tr");
+  row.id = `alarm-${alarm.id}`; // the target of links to this alarm
   row.dataset.alarm = alarm.id;
   row.dataset.state = alarm.state;
   row.dataset.severity = alarm.severity;
