@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts.admin_scoping import PlantScopedAdmin
 from accounts.roles import PERM_MANAGE
 from accounts.selectors import scope_to_plants
+from alerts.display import alarm_value, metrics_named
 from alerts.models import Alarm, AlarmEvent, AlertRule, Delivery, NotificationChannel, NotificationRoute
 from alerts.notifiers import NOTIFIERS, kind_enabled, notifier_class
 from alerts.services import alarms as alarm_services
@@ -52,7 +53,7 @@ def _run(modeladmin, request, queryset, service, **kwargs):
 
 @admin.register(Alarm)
 class AlarmAdmin(PlantScopedAdmin):
-    list_display = ["raised_at", "severity", "device", "rule", "state", "shelved_until", "suppressed", "value"]
+    list_display = ["raised_at", "severity", "device", "rule", "state", "shelved_until", "suppressed", "value_shown"]
     list_filter = ["plant", "state", "severity", "suppressed"]
     search_fields = ["message", "device__uid", "rule__name"]
     list_select_related = ["device", "rule", "plant"]
@@ -63,6 +64,19 @@ class AlarmAdmin(PlantScopedAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        metrics = metrics_named({alarm.rule.metric for alarm in changelist.result_list})  # one query a page
+        for alarm in changelist.result_list:
+            alarm.metric_row = metrics.get(alarm.rule.metric)
+        return changelist
+
+    @admin.display(description="value", ordering="value")
+    def value_shown(self, alarm):
+        """The value with its unit and the rule's precision (``0.063 mm/s``)."""
+        metric = getattr(alarm, "metric_row", None) or metrics_named([alarm.rule.metric]).get(alarm.rule.metric)
+        return alarm_value(alarm.value, alarm.rule, metric) or "–"
 
     @admin.action(description="Acknowledge selected alarms")
     def acknowledge(self, request, queryset):

@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.selectors import scope_to_plants
 from analytics.calendar import occurrences
 from analytics.models import NonProductionDay, Shift
+from devices.formats import format_time
 from devices.models import Device, Line
 from factory.pages import plant_from_query, plant_nav
 
@@ -47,6 +48,7 @@ def oee_page(request):
         "line": line,
         "machines": list(machines.values("pk", "uid", "name")),
         "shift": shift,
+        "shift_since": format_time(shift.start, plant.tz, date=False) if shift else "",  # the plant bar names the zone
         "today_start": today.isoformat(),
     }
     return render(request, "analytics/oee.html", context)

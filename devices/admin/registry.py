@@ -9,7 +9,8 @@ from guardian.admin import GuardedModelAdminMixin
 from accounts.admin_scoping import PlantScopedAdmin
 from devices.admin import actions
 from devices.admin.members import PlantMembersMixin
-from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
+from devices.formats import format_value
+from devices.models import Device, DeviceGroup, DeviceToken, Line, Metric, Plant
 from devices.selectors import latest_values
 from devices.services.plants import plant_create
 from devices.services.registry import device_update
@@ -102,8 +103,11 @@ class DeviceChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
         values = latest_values([device.pk for device in self.result_list])
+        names = {name for device_values in values.values() for name in device_values}
+        metrics = {metric.name: metric for metric in Metric.objects.filter(name__in=names)} if names else {}
         for device in self.result_list:
             device.latest_values = values.get(device.pk, {})
+            device.metrics = metrics
 
 
 LATEST_SHOWN = 4
@@ -157,7 +161,11 @@ class DeviceAdmin(PlantScopedAdmin):
         values = getattr(device, "latest_values", None)
         if not values:
             return "–"
-        shown = [f"{name} {reading['value']:g}" for name, reading in sorted(values.items())[:LATEST_SHOWN]]
+        metrics = getattr(device, "metrics", {})
+        shown = [
+            f"{name} {format_value(reading['value'], metrics.get(name))}"
+            for name, reading in sorted(values.items())[:LATEST_SHOWN]
+        ]
         more = len(values) - LATEST_SHOWN
         return " · ".join(shown) + (f" (+{more})" if more > 0 else "")
 
