@@ -95,3 +95,19 @@ def test_the_oee_page_shows_the_current_shift_in_berlin_time(stack, new_york_tab
     expect(page.locator("#shift-h")).to_have_text("Current shift: Day and night since 06:00")  # 05:00 UTC in winter
     expect(page.locator("#plant-tz")).to_have_text("Times: Europe/Berlin")
     expect(page.locator("#today-table tbody tr")).to_have_count(1)  # the page's script ran as a module
+
+
+def test_a_toast_carries_its_berlin_time(stack, new_york_tab):
+    server, seeded, page = *stack, new_york_tab
+    log_in(page, server, "operator", seeded["password"])
+    page.goto(f"{server.url}/plants/{seeded['plant']}/rollouts/")
+    wait_live(page)
+    before = datetime.now(BERLIN).strftime("%H:%M")
+    page.evaluate(
+        """document.dispatchEvent(new CustomEvent("live:event", {detail: {kind: "notification",
+        severity: "critical", title: "Channel failing", body: "Fix its settings.", alarm_id: null}}))"""
+    )
+    shown = page.locator("#toasts .toast-time")
+    expect(shown).to_have_count(1)
+    after = datetime.now(BERLIN).strftime("%H:%M")
+    assert shown.text_content() in {before, after}  # a minute may turn meanwhile
