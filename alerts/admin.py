@@ -3,6 +3,7 @@ plants the user administers (``PlantScopedAdmin``)."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.admin_scoping import PlantScopedAdmin
@@ -12,6 +13,7 @@ from alerts.display import alarm_value, metrics_named
 from alerts.models import Alarm, AlarmEvent, AlertRule, Delivery, NotificationChannel, NotificationRoute
 from alerts.notifiers import NOTIFIERS, kind_enabled, notifier_class
 from alerts.services import alarms as alarm_services
+from devices.models import Metric
 
 
 @admin.register(AlertRule)
@@ -30,11 +32,32 @@ class AlertRuleAdmin(PlantScopedAdmin):
 
 class AlarmEventInline(admin.TabularInline):
     model = AlarmEvent
-    fields = ["at", "kind", "user", "comment", "value", "state"]
+    fields = ["at", "kind", "user", "comment", "value_shown", "state"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     ordering = ["at", "pk"]
+
+    def get_queryset(self, request):
+        # The metric's unit and precision come with the events: one query, not one per event.
+        metric = Metric.objects.filter(name=OuterRef("alarm__rule__metric"))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("alarm__rule", "user")
+            .annotate(
+                metric_unit=Subquery(metric.values("unit")[:1]),
+                metric_precision=Subquery(metric.values("precision")[:1]),
+            )
+        )
+
+    @admin.display(description="value")
+    def value_shown(self, event):
+        """The reading with its unit and the rule's precision (``0.063 mm/s``)."""
+        rule = event.alarm.rule
+        unit = getattr(event, "metric_unit", None)
+        metric = None if unit is None else Metric(name=rule.metric, unit=unit, precision=event.metric_precision)
+        return alarm_value(event.value, rule, metric) or "–"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -59,7 +82,9 @@ class AlarmAdmin(PlantScopedAdmin):
     list_select_related = ["device", "rule", "plant"]
     date_hierarchy = "raised_at"
     inlines = [AlarmEventInline]
-    readonly_fields = [f.name for f in Alarm._meta.fields if f.name != "id"]
+    # Every field read-only; the value with its unit and the rule's precision instead of the raw float.
+    readonly_fields = [f.name for f in Alarm._meta.fields if f.name not in ("id", "value")] + ["value_shown"]
+    exclude = ["value"]
     actions = ["acknowledge", "shelve_one_hour", "unshelve", "resolve"]
 
     def has_add_permission(self, request):

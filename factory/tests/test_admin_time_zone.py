@@ -49,10 +49,19 @@ def test_shows_a_berlin_plant_admin_berlin_times_and_says_so(berlin):
 
 
 def test_shows_alarm_values_and_latest_values_with_unit_and_precision(berlin):
-    plant, _alarm = berlin
+    plant, alarm = berlin
     client = logged_in(make_user("berlin-admin", plant=plant, role="admin"))
     assert '<td class="field-value_shown">0.063 mm/s</td>' in client.get("/admin/alerts/alarm/").content.decode()
+    detail = client.get(f"/admin/alerts/alarm/{alarm.pk}/change/").content.decode()
+    assert '<div class="readonly">0.063 mm/s</div>' in detail and "0.0634" not in detail
     assert "vibration 0.063 mm/s" in client.get("/admin/devices/device/").content.decode()
+
+
+def test_shows_the_values_in_an_alarms_history_with_unit_and_precision(berlin, superuser):
+    _plant, alarm = berlin
+    detail = logged_in(superuser).get(f"/admin/alerts/alarm/{alarm.pk}/change/").content.decode()
+    assert re.search(r'<td class="field-value_shown">\s*<p>0\.063 mm/s</p>', detail)  # the "raised" event
+    assert "0.0634" not in detail
 
 
 def test_switches_to_another_of_the_users_plants_zones_and_refuses_a_foreign_one(berlin, superuser):
