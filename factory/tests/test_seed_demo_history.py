@@ -91,7 +91,9 @@ def test_history_is_the_same_for_the_same_seed_and_moment(plant_a):
 
     def snapshot():
         return {
-            "states": list(MachineState.objects.order_by("device__uid", "ts").values_list("device__uid", "ts", "state")),
+            "states": list(
+                MachineState.objects.order_by("device__uid", "ts").values_list("device__uid", "ts", "state")
+            ),
             "readings": list(TelemetryReading.objects.order_by("device__uid", "metric", "ts").values_list("value")),
             "hours": list(TelemetryRollup1h.objects.order_by("device__uid", "metric", "bucket").values_list("sum")),
             "stops": list(StopReason.objects.order_by("device__uid", "start").values_list("start", "reason__code")),
