@@ -96,6 +96,7 @@ class AlarmAdmin(PlantScopedAdmin):
     @admin.display(description="condition")
     def rule_in_words(self, alarm):
         return alarm.rule.summary(getattr(alarm, "metric_unit", None) or "")
+
     actions = ["acknowledge", "shelve_one_hour", "unshelve", "resolve"]
 
     def has_add_permission(self, request):

@@ -75,6 +75,8 @@ def test_rule_list_and_pages_show_each_rule_in_words_with_its_values(plant_admin
         assert placeholder not in page, placeholder
     detail = plant_admin_client.get(f"/admin/alerts/alertrule/{vibration.pk}/change/").content.decode()
     assert "vibration &gt; 0.06 mm/s for 20 s" in detail
+    add = assert_status(plant_admin_client.get("/admin/alerts/alertrule/add/"), 200).content.decode()
+    assert "Value above the threshold" in add  # the condition choices, in words
     alarm = alarm_raise(rule=vibration, device=press, value=0.07, at=at(0))
     detail = plant_admin_client.get(f"/admin/alerts/alarm/{alarm.pk}/change/").content.decode()
     assert "vibration &gt; 0.06 mm/s for 20 s (clears below 0.045 mm/s after 30 s)" in detail
