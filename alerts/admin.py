@@ -85,6 +85,7 @@ class AlarmAdmin(PlantScopedAdmin):
     date_hierarchy = "raised_at"
     inlines = [AlarmEventInline]
     readonly_fields = [*(f.name for f in Alarm._meta.fields if f.name != "id"), "rule_in_words"]
+    actions = ["acknowledge", "shelve_one_hour", "unshelve", "resolve"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(metric_unit=_unit_of("rule__metric"))
@@ -96,8 +97,6 @@ class AlarmAdmin(PlantScopedAdmin):
     @admin.display(description="condition")
     def rule_in_words(self, alarm):
         return alarm.rule.summary(getattr(alarm, "metric_unit", None) or "")
-
-    actions = ["acknowledge", "shelve_one_hour", "unshelve", "resolve"]
 
     def has_add_permission(self, request):
         return False
