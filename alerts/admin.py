@@ -12,12 +12,24 @@ from accounts.selectors import scope_to_plants
 from alerts.models import Alarm, AlarmEvent, AlertRule, Delivery, NotificationChannel, NotificationRoute
 from alerts.notifiers import NOTIFIERS, kind_enabled, notifier_class
 from alerts.services import alarms as alarm_services
+from devices.formats import metric_meta
 from devices.models import Metric
 
 
-def _unit_of(field: str) -> Subquery:
-    """The unit of the metric named in ``field`` (one subquery: no query per row)."""
-    return Subquery(Metric.objects.filter(name=OuterRef(field)).values("unit")[:1])
+def _with_metric(queryset, field: str):
+    """Annotate each row with how the metric named in ``field`` reads (subqueries: no query per row)."""
+    stored = Metric.objects.filter(name=OuterRef(field))
+    return queryset.annotate(
+        metric_unit=Subquery(stored.values("unit")[:1]),
+        metric_display=Subquery(stored.values("display_name")[:1]),
+    )
+
+
+def _metric_of(rule, row) -> dict | None:
+    """The ``metric_meta`` of ``rule``'s metric from ``row``'s annotations (None: the name's defaults)."""
+    if not rule.metric or getattr(row, "metric_unit", None) is None:
+        return None  # not stored yet (or not annotated): AlertRule.summary uses the name's defaults
+    return metric_meta(Metric(name=rule.metric, display_name=row.metric_display or "", unit=row.metric_unit))
 
 
 @admin.register(AlertRule)
@@ -36,7 +48,7 @@ class AlertRuleAdmin(PlantScopedAdmin):
     ]  # fmt: skip
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(metric_unit=_unit_of("metric"))
+        return _with_metric(super().get_queryset(request), "metric")
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -50,7 +62,7 @@ class AlertRuleAdmin(PlantScopedAdmin):
     def rule(self, obj):
         if obj.pk is None:
             return "–"
-        return obj.summary(getattr(obj, "metric_unit", None) or "")
+        return obj.summary(_metric_of(obj, obj))
 
 
 class AlarmEventInline(admin.TabularInline):
@@ -88,7 +100,7 @@ class AlarmAdmin(PlantScopedAdmin):
     actions = ["acknowledge", "shelve_one_hour", "unshelve", "resolve"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(metric_unit=_unit_of("rule__metric"))
+        return _with_metric(super().get_queryset(request), "rule__metric")
 
     def get_fields(self, request, obj=None):
         fields = [f for f in super().get_fields(request, obj) if f != "rule_in_words"]
@@ -96,7 +108,7 @@ class AlarmAdmin(PlantScopedAdmin):
 
     @admin.display(description="condition")
     def rule_in_words(self, alarm):
-        return alarm.rule.summary(getattr(alarm, "metric_unit", None) or "")
+        return alarm.rule.summary(_metric_of(alarm.rule, alarm))
 
     def has_add_permission(self, request):
         return False

@@ -3,6 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from devices.formats import format_threshold, metric_meta, metric_new
 from devices.models import MachineState
 
 
@@ -14,10 +15,6 @@ class Severity(models.TextChoices):
 
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 _OPERATORS = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
-
-
-def _num(value: float | None) -> str:
-    return "?" if value is None else f"{value:g}"
 
 
 def duration(seconds: int) -> str:
@@ -90,26 +87,35 @@ class AlertRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def summary(self, unit: str = "") -> str:
-        """The rule in words with its values: "vibration > 0.06 mm/s for 20 s (clears below 0.045 mm/s
-        after 30 s)", "no data for 5 min", "machine down for 2 min". ``unit`` is the metric's unit."""
+    def summary(self, metric: dict | None = None) -> str:
+        """The rule in words with its values: "Vibration > 0.06 mm/s for 20 s (clears below 0.045 mm/s
+        after 30 s)", "no data for 5 min", "machine down for 2 min". ``metric`` is the watched metric's
+        ``devices.formats.metric_meta`` (label and unit); by default that of its name's defaults."""
         C = self.Condition
-        u = f" {unit}" if unit else ""
-        metric = self.metric or "value"
+        if metric is None and self.metric:
+            metric = metric_meta(metric_new(self.metric))
+        label = metric["label"] if metric else "Value"
+
+        def value(number: float | None) -> str:
+            return "?" if number is None else format_threshold(number, metric)
+
+        def bare(number: float | None) -> str:  # the first bound of a range: the unit follows the second
+            return "?" if number is None else format_threshold(number)
+
         clears = ""
         if self.condition in _OPERATORS:
-            text = f"{metric} {_OPERATORS[self.condition]} {_num(self.threshold)}{u}"
+            text = f"{label} {_OPERATORS[self.condition]} {value(self.threshold)}"
             if self.clear_threshold is not None:
                 side = "below" if self.condition in (C.GT, C.GTE) else "above"
-                clears = f"clears {side} {_num(self.clear_threshold)}{u}"
+                clears = f"clears {side} {value(self.clear_threshold)}"
         elif self.condition == C.OUTSIDE:
-            text = f"{metric} outside {_num(self.threshold)}–{_num(self.threshold_high)}{u}"
+            text = f"{label} outside {bare(self.threshold)}–{value(self.threshold_high)}"
             if self.clear_threshold is not None or self.clear_threshold_high is not None:
                 low = self.threshold if self.clear_threshold is None else self.clear_threshold
                 high = self.threshold_high if self.clear_threshold_high is None else self.clear_threshold_high
-                clears = f"clears inside {_num(low)}–{_num(high)}{u}"
+                clears = f"clears inside {bare(low)}–{value(high)}"
         elif self.condition == C.RATE:
-            text = f"{metric} changes by more than {_num(self.threshold)}{u} per minute"
+            text = f"{label} changes by more than {value(self.threshold)} per minute"
         elif self.condition == C.NO_DATA:
             return f"no data for {duration(self.no_data_seconds or 0)}"
         elif self.condition == C.STATE:

@@ -9,6 +9,7 @@ from guardian.admin import GuardedModelAdminMixin
 from accounts.admin_scoping import PlantScopedAdmin
 from devices.admin import actions
 from devices.admin.members import PlantMembersMixin
+from devices.formats import format_time, format_value, metric_formats
 from devices.models import Device, DeviceGroup, DeviceToken, Line, Metric, Plant
 from devices.selectors import latest_values
 from devices.services.plants import plant_create
@@ -160,14 +161,14 @@ class DeviceAdmin(PlantScopedAdmin):
         values = latest_values([device.pk]).get(device.pk, {})
         if not values:
             return "No values received yet."
-        units = dict(Metric.objects.filter(name__in=values).values_list("name", "unit"))
+        formats = metric_formats(values, Metric.objects.filter(name__in=values))
         tz = device.plant.tz
         rows = format_html_join(
             "",
-            "<tr><th scope='row'>{}</th><td>{}{}</td><td>{}</td></tr>",
+            "<tr><th scope='row' title='{}'>{}</th><td>{}</td><td>{}</td></tr>",
             (
-                (name, f"{reading['value']:g}", f" {units[name]}" if units.get(name) else "",
-                 f"{reading['ts'].astimezone(tz):%Y-%m-%d %H:%M:%S}")
+                (name, formats[name]["label"], format_value(reading["value"], formats[name]),
+                 format_time(reading["ts"], tz, seconds=True))
                 for name, reading in sorted(values.items())
             ),
         )  # fmt: skip

@@ -52,4 +52,4 @@ def test_device_list_shows_one_line_per_device_at_1440_by_900(live_server, devic
         # …and without a sideways scroll at this size.
         assert page.evaluate("() => document.querySelector('#result_list').getBoundingClientRect().right") <= 1440
         page.goto(f"{live_server.url}/admin/devices/device/{Device.objects.get(uid='press-01').pk}/change/")
-        assert page.get_by_role("row", name="count_total").count() == 1  # the values are on the device's page
+        assert page.get_by_role("row", name="Pieces made").count() == 1  # the values are on the device's page
