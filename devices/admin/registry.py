@@ -109,9 +109,8 @@ def _local(ts, tz, now) -> str:
 class DeviceAdmin(PlantScopedAdmin):
     # One line per device (the columns are short and do not wrap, see the change list template):
     # the latest values are on the device's own page, where each has its unit and time.
-    list_display = [
-        "uid", "name", "kind", "plant", "line_name", "model", "firmware_version", "enabled", "status", "last_seen",
-    ]  # fmt: skip
+    # Status says "disabled" too, and kind is a filter: the columns fit beside both sidebars.
+    list_display = ["uid", "name", "status", "last_seen", "plant", "line_name", "hardware", "firmware"]
     list_filter = ["kind", "enabled", "plant", "line", "model", "groups"]
     search_fields = ["uid", "name", "serial_number", "model", "location"]
     list_select_related = ["plant", "line"]
@@ -136,12 +135,28 @@ class DeviceAdmin(PlantScopedAdmin):
     def line_name(self, device):
         return device.line.name if device.line_id else "–"
 
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if self._administers_one_plant(request):
+            columns.remove("plant")  # one plant: the column would repeat its name on every row
+        return columns
+
     @admin.display(description="status", ordering="state")
     def status(self, device):
-        """``offline``, else the machine state (``running``, ``down``…), else ``online``."""
+        """``disabled``, ``offline``, else the machine state (``running``, ``down``…), else ``online``."""
+        if not device.enabled:
+            return "disabled"
         if not device.is_online(timezone.now()):
             return "offline"
         return (device.state or "online").replace("_", " ")
+
+    @admin.display(description="model", ordering="model")
+    def hardware(self, device):
+        return device.model or "–"
+
+    @admin.display(description="firmware", ordering="firmware_version")
+    def firmware(self, device):
+        return device.firmware_version or "–"
 
     @admin.display(description="last seen", ordering="last_seen_at")
     def last_seen(self, device):
