@@ -32,6 +32,7 @@ print(json.dumps({
 }))
 """
 DOCS_HOST = "factory.test"  # a name that is not localhost: Swagger UI's validator skips only localhost
+COOP_IGNORED = "Cross-Origin-Opener-Policy header has been ignored"
 LABELS = [label for _page, label, _url_name, _plant_in in PLANT_PAGES]
 # Every plant page to every other, each pair once: the cycles i → i+k (mod 5) for k = 1…4.
 TOUR = [(k * step) % len(LABELS) for k in range(1, len(LABELS)) for step in range(1, len(LABELS) + 1)]
@@ -160,7 +161,9 @@ def test_api_docs_render_without_a_request_to_another_host(stack, chromium_brows
         assert len(requested) > 2, requested  # the page, its scripts, the schema
         elsewhere = [url for url in requested if urlsplit(url).scheme in ("http", "https", "ws", "wss")]
         assert [url for url in elsewhere if urlsplit(url).netloc != urlsplit(origin).netloc] == []  # blob: is local
-        assert not problems, problems
+        # Django's Cross-Origin-Opener-Policy header is ignored (with a console note) over plain HTTP
+        # under a name other than localhost: an artefact of this test's host name, production is HTTPS.
+        assert [problem for problem in problems if COOP_IGNORED not in problem] == []
 
 
 @pytest.mark.parametrize(("width", "height"), [(1440, 900), (768, 1024), (390, 844)])
@@ -172,6 +175,7 @@ def test_oee_and_alarm_kpi_controls_look_like_the_rest_and_fit_the_screen(
     with page_at(chromium_browser, width, height) as page:
         log_in(page, server, "viewer", seeded["logins"]["viewer"])
         plant_nav(page).get_by_role("link", name=label, exact=True).click()
+        page.wait_for_load_state()  # the stylesheets too
         select = page.get_by_label(control, exact=True)  # a labelled control
         expect(select).to_be_visible()
         style = select.evaluate(
