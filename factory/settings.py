@@ -92,6 +92,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "factory.context_processors.site",
             ],
         },
     },
@@ -325,6 +326,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Offline: no Swagger validator badge (validator.swagger.io), ReDoc in system fonts (the stock page
+    # loads Google Fonts: templates/api/redoc.html leaves that out).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {"fontFamily": "system-ui, sans-serif", "headings": {"fontFamily": "system-ui, sans-serif"}}
+        },
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {
@@ -355,6 +364,7 @@ if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "factory.exceptions.csrf_failure"  # the site's 403 page, for API paths JSON
 
 # Internationalisation, static files -----------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -367,6 +377,10 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
+# WhiteNoise would take these from DEBUG when it starts; spelled out so that DEBUG_PAGES=false (below)
+# keeps serving static files from the source tree, fresh on every change, without collectstatic.
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_MAX_AGE = 0 if DEBUG else 60
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -390,3 +404,12 @@ LOGGING = {
         "celery.beat": {"level": env_str("CELERY_BEAT_LOG_LEVEL", "WARNING")},
     },
 }
+
+# Django's technical error pages ---------------------------------------------------------------
+# DEBUG=true shows Django's debug pages for a 404 or a crash. DEBUG_PAGES=false (`make run`'s web
+# process, Procfile.dev) turns only those off: people see the site's own 404/403/500 pages, while a
+# crash's traceback still reaches the console through the log (django.request), and every developer
+# default chosen above from DEBUG (built-in key, local hosts, plain HTTP, static files from the source
+# tree, the browsable API) stays. `make run DEBUG_PAGES=true` brings Django's pages back.
+if not env_bool("DEBUG_PAGES", True):
+    DEBUG = False
