@@ -134,7 +134,7 @@ def test_machine_page_shows_the_stop_its_reason_open_alarms_thresholds_and_strip
     assert "Tool breakage (Equipment failure)" in now_card
     assert f'data-alarm="{alarm.pk}"' in html and "Overheating" in html and "Call maintenance." in html
     assert "Active, not acknowledged" in html and f'/plants/{plant_a.pk}/alarms/#alarm-{alarm.pk}"' in html
-    assert '<li class="sev-critical" data-value="90.0">Overheating: &gt; 90.0</li>' in html
+    assert '<li class="sev-critical" data-value="90">Overheating: &gt; 90 (critical)</li>' in html
     assert config_of(html)["thresholds"] == {
         "temperature": [{"value": 90.0, "op": ">", "rule": "Overheating", "severity": "critical"}]
     }
@@ -157,7 +157,7 @@ def test_sensor_page_has_no_machine_sections(client_for, viewer, plant_a, line_a
     html = page(client_for(viewer), sensor)
     for machine_only in ('id="machine-now"', 'id="state-strip-section"', "State, last 24 h", "Ideal cycle time"):
         assert machine_only not in html
-    assert 'id="device-alarms"' in html and 'data-metric="temperature"' in html and "Hall hot: &gt; 30.0" in html
+    assert 'id="device-alarms"' in html and 'data-metric="temperature"' in html and "Hall hot: &gt; 30 (warning)" in html
     assert 'id="device-state">online<' in html
 
 

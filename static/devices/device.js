@@ -65,7 +65,9 @@ function thresholdPlugin(chart, metric) {
             ctx.textAlign = "right";
             ctx.fillText(`${limit.rule} ${limit.op} ${formatValue(limit.value)}`, bbox.left + bbox.width - 4, y - 4);
             ctx.restore();
-            chart.drawn.push({ value: limit.value, y: y / devicePixelRatio, at: u.posToVal(y / devicePixelRatio, "y") });
+            // Where the line was drawn, read back through the scale: the value a viewer sees it at.
+            const cssY = (y - bbox.top) / devicePixelRatio;
+            chart.drawn.push({ value: limit.value, y: cssY, at: u.posToVal(cssY, "y") });
           }
         },
       ],
