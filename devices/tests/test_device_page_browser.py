@@ -8,7 +8,6 @@ One database, one Daphne and one browser for the module; each test writes to dev
 """
 
 import csv
-import io
 import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -49,7 +48,8 @@ now = timezone.now()
 quiet = make_device(line, "quiet-01")  # last heard two hours ago: offline
 telemetry_store([IngestItem(device=quiet, messages=[Message(ts=now - timedelta(hours=2), values={"temperature": 50.0},
     state="running")])], received_at=now - timedelta(hours=2))
-dense = make_device(line, "dense-01", kind="sensor", ideal_cycle_time=None)  # 25 readings a second, under the vibration rule
+# 25 readings a second, all under the vibration rule.
+dense = make_device(line, "dense-01", kind="sensor", ideal_cycle_time=None)
 start = (now - timedelta(hours=3)).replace(second=0, microsecond=0)
 batch = [Message(ts=start + timedelta(milliseconds=40 * i), values={"vibration": 1.0 + i % 7 / 2}, state=None)
          for i in range(20500)]
@@ -88,15 +88,19 @@ def watch_console(page) -> list[str]:
     errors = []
     page.on(
         "console",
-        lambda message: errors.append(message.text)
-        if message.type == "error" and not message.text.startswith("Failed to load resource")
-        else None,
+        lambda message: (
+            errors.append(message.text)
+            if message.type == "error" and not message.text.startswith("Failed to load resource")
+            else None
+        ),
     )
     page.on(
         "response",
-        lambda response: errors.append(f"{response.status} {response.url}")
-        if response.status >= 400 and not response.url.endswith("/favicon.ico")
-        else None,
+        lambda response: (
+            errors.append(f"{response.status} {response.url}")
+            if response.status >= 400 and not response.url.endswith("/favicon.ico")
+            else None
+        ),
     )
     return errors
 
@@ -144,7 +148,8 @@ def test_operator_finds_the_down_machine_sees_why_and_since_when_and_exports_its
 
         now_card = page.locator("#machine-now")
         expect(now_card.locator('[data-role="state"]')).to_have_text("down")
-        expect(now_card.locator('[data-role="since"]')).to_contain_text(f"since {down_at.astimezone(PLANT_TZ):%a %H:%M}")
+        since = f"since {down_at.astimezone(PLANT_TZ):%a %H:%M}"
+        expect(now_card.locator('[data-role="since"]')).to_contain_text(since)
         expect(now_card.locator('[data-role="for"]')).to_have_text(re.compile(r"^(19|20|21) min$"))
         expect(now_card.locator('[data-role="reason"]')).to_have_text("Tool breakage (Equipment failure)")
 
@@ -226,7 +231,8 @@ def test_alarms_and_the_stop_follow_live(stack, chromium_browser, own_device):
         expect(alarms.first).to_contain_text("Critical")
         now_card = page.locator("#machine-now")
         expect(now_card.locator('[data-role="state"]')).to_have_text("down")
-        expect(now_card.locator('[data-role="since"]')).to_contain_text(f"since {down_at.astimezone(PLANT_TZ):%a %H:%M}")
+        since = f"since {down_at.astimezone(PLANT_TZ):%a %H:%M}"
+        expect(now_card.locator('[data-role="since"]')).to_contain_text(since)
         expect(now_card.locator('[data-role="reason"]')).to_have_text("not classified yet")
         expect(now_card.get_by_role("link", name="Classify the stop on the OEE page")).to_be_visible()
 
@@ -253,7 +259,8 @@ def test_each_empty_chart_says_why(stack, chromium_browser, own_device):
         temperature = page.locator('.chart[data-metric="temperature"]')
         expect(temperature).to_have_attribute("data-empty", "no-data")
         expect(temperature.locator(".chart-empty")).to_have_text(
-            "No temperature readings in this range. Pick a longer range, or check that the device still sends temperature."
+            "No temperature readings in this range. "
+            "Pick a longer range, or check that the device still sends temperature."
         )
         expect(temperature.locator(".plot")).to_be_hidden()
         expect(page.locator('.chart[data-metric="vibration"] .plot')).to_be_visible()
@@ -265,7 +272,10 @@ def test_each_empty_chart_says_why(stack, chromium_browser, own_device):
         wait_live(page)
         quiet = page.locator('.chart[data-metric="temperature"]')
         expect(quiet).to_have_attribute("data-empty", "offline")
-        expect(quiet.locator(".chart-empty")).to_contain_text("No temperature readings in this range: the device is offline (last heard 2 h ago). Check its power and network")
+        expect(quiet.locator(".chart-empty")).to_contain_text(
+            "No temperature readings in this range: the device is offline (last heard 2 h ago). "
+            "Check its power and network"
+        )
 
         page.goto(f"{server.url}/devices/{seeded['devices']['dense-01']['id']}/")
         wait_live(page)
