@@ -175,15 +175,17 @@ def device_detail(request, device_id: int):
     values = latest_values([device.pk])[device.pk]
     machine = device.kind == Device.Kind.MACHINE
     thresholds = device_thresholds(device)
+    nav = plant_nav(request, device.plant, "device")
+    meta = nav["formats"]["metrics"]  # every metric the plant's devices report or its rules watch
     context = {
-        **plant_nav(request, device.plant, "device"),
+        **nav,
         "device": device,
         "machine": machine,
         "online": device.is_online(now),
         "now_state": machine_now(device, now) if machine else None,
         "alarms": _alarm_rows(device, now),
-        "values": sorted(values.items()),
-        "charts": [(name, thresholds.get(name, [])) for name in sorted(values)],
+        "values": [(name, reading, meta.get(name)) for name, reading in sorted(values.items())],
+        "charts": [(name, meta.get(name), thresholds.get(name, [])) for name in sorted(values)],
         "tokens": device.tokens.order_by("-created_at")[:20],
         "groups": device.groups.all(),
         "siblings": Device.objects.filter(plant=device.plant_id).only("pk", "uid", "name").order_by("uid"),

@@ -130,11 +130,11 @@ def test_machine_page_shows_the_stop_its_reason_open_alarms_thresholds_and_strip
     html = page(client_for(viewer), press)
     since = (now - timedelta(minutes=12)).astimezone(plant_a.tz)
     now_card = html[html.index('id="machine-now"') : html.index('id="h-alarms"')]
-    assert 'data-state="down"' in now_card and f">{since:%a %H:%M}</time>" in now_card
+    assert 'data-state="down"' in now_card and f">{since:%Y-%m-%d %H:%M}</time>" in now_card
     assert "Tool breakage (Equipment failure)" in now_card
     assert f'data-alarm="{alarm.pk}"' in html and "Overheating" in html and "Call maintenance." in html
     assert "Active, not acknowledged" in html and f'/plants/{plant_a.pk}/alarms/#alarm-{alarm.pk}"' in html
-    assert '<li class="sev-critical" data-value="90">Overheating: &gt; 90 (critical)</li>' in html
+    assert '<li class="sev-critical" data-value="90">Overheating: &gt; 90 °C (critical)</li>' in html
     assert config_of(html)["thresholds"] == {
         "temperature": [{"value": 90.0, "op": ">", "rule": "Overheating", "severity": "critical"}]
     }
@@ -158,7 +158,7 @@ def test_sensor_page_has_no_machine_sections(client_for, viewer, plant_a, line_a
     for machine_only in ('id="machine-now"', 'id="state-strip-section"', "State, last 24 h", "Ideal cycle time"):
         assert machine_only not in html
     assert 'id="device-alarms"' in html and 'data-metric="temperature"' in html
-    assert "Hall hot: &gt; 30 (warning)" in html
+    assert "Hall hot: &gt; 30 °C (warning)" in html
     assert 'id="device-state">online<' in html
 
 

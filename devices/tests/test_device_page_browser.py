@@ -148,7 +148,7 @@ def test_operator_finds_the_down_machine_sees_why_and_since_when_and_exports_its
 
         now_card = page.locator("#machine-now")
         expect(now_card.locator('[data-role="state"]')).to_have_text("down")
-        since = f"since {down_at.astimezone(PLANT_TZ):%a %H:%M}"
+        since = f"since {down_at.astimezone(PLANT_TZ):%Y-%m-%d %H:%M}"
         expect(now_card.locator('[data-role="since"]')).to_contain_text(since)
         expect(now_card.locator('[data-role="for"]')).to_have_text(re.compile(r"^(19|20|21) min$"))
         expect(now_card.locator('[data-role="reason"]')).to_have_text("Tool breakage (Equipment failure)")
@@ -164,7 +164,7 @@ def test_operator_finds_the_down_machine_sees_why_and_since_when_and_exports_its
 
         # The rule's threshold is drawn on the temperature chart at 90.
         chart = page.locator('.chart[data-metric="temperature"]')
-        expect(chart.locator('.thresholds li[data-value="90"]')).to_have_text("Overheating: > 90 (critical)")
+        expect(chart.locator('.thresholds li[data-value="90"]')).to_have_text("Overheating: > 90 °C (critical)")
         page.wait_for_function("window.__dashboard.charts().get('temperature')?.drawn.length === 1")
         drawn = page.evaluate("window.__dashboard.charts().get('temperature').drawn[0]")
         assert drawn["value"] == 90.0 and drawn["at"] == pytest.approx(90.0, abs=0.5), drawn
@@ -231,7 +231,7 @@ def test_alarms_and_the_stop_follow_live(stack, chromium_browser, own_device):
         expect(alarms.first).to_contain_text("Critical")
         now_card = page.locator("#machine-now")
         expect(now_card.locator('[data-role="state"]')).to_have_text("down")
-        since = f"since {down_at.astimezone(PLANT_TZ):%a %H:%M}"
+        since = f"since {down_at.astimezone(PLANT_TZ):%Y-%m-%d %H:%M}"
         expect(now_card.locator('[data-role="since"]')).to_contain_text(since)
         expect(now_card.locator('[data-role="reason"]')).to_have_text("not classified yet")
         expect(now_card.get_by_role("link", name="Classify the stop on the OEE page")).to_be_visible()
@@ -324,6 +324,7 @@ def test_sensor_page_has_no_machine_sections(stack, chromium_browser, own_device
             expect(page.locator(machine_only)).to_have_count(0)
         expect(page.get_by_text("State, last 24 h")).to_have_count(0)
         post(server, sensor, {"temperature": 22.5}, state="running")
-        expect(page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')).to_have_text("22.50")
+        value = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
+        expect(value).to_have_text("22.5 °C")
         expect(page.locator("#device-state")).to_have_text("online")
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")

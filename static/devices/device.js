@@ -3,7 +3,19 @@
 // to an hour, auto buckets beyond), live points from the device's events, an empty state that
 // says why a chart is empty, and a CSV export of the range shown. Switching to another device
 // swaps the page content and the subscription on the same socket (no reconnect).
-import { LiveStream, age, formatValue, getJSON, pageConfig } from "../js/live.js";
+import {
+  LiveStream,
+  age,
+  formatDateTime,
+  formatNumber,
+  formatThreshold,
+  formatTime,
+  formatValue,
+  getJSON,
+  metricLabel,
+  metricMeta,
+  pageConfig,
+} from "../js/live.js";
 
 const SPANS = { "15m": 900, "1h": 3600, "8h": 28800, "24h": 86400, "7d": 604800, "30d": 2592000 };
 const RAW_UP_TO = 3600; // seconds: short ranges load raw readings (newest data), longer ones auto buckets
@@ -16,11 +28,6 @@ let averages = false; // the user chose averages for a range with too many raw r
 let online = null; // the device's connection as last heard (null: from the page)
 let loadSeq = 0;
 
-function plantTime(iso, withDay = false) {
-  const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: config.tz };
-  if (withDay) options.weekday = "short";
-  return new Intl.DateTimeFormat("en-GB", options).format(new Date(iso));
-}
 
 function duration(iso, now = Date.now()) {
   const minutes = Math.max(0, Math.floor((now - Date.parse(iso)) / 60000));
@@ -63,7 +70,7 @@ function thresholdPlugin(chart, metric) {
             ctx.stroke();
             ctx.font = `${11 * devicePixelRatio}px sans-serif`;
             ctx.textAlign = "right";
-            ctx.fillText(`${limit.rule} ${limit.op} ${formatValue(limit.value)}`, bbox.left + bbox.width - 4, y - 4);
+            ctx.fillText(`${limit.rule} ${limit.op} ${formatThreshold(limit.value, metric)}`, bbox.left + bbox.width - 4, y - 4);
             ctx.restore();
             // Where the line was drawn, read back through the scale: the value a viewer sees it at.
             const cssY = (y - bbox.top) / devicePixelRatio;
@@ -97,7 +104,8 @@ function chartFor(metric) {
     node.className = "chart";
     node.dataset.metric = metric;
     node.innerHTML = `<figcaption></figcaption><div class="plot"></div><p class="chart-empty" data-role="empty" hidden></p><ul class="thresholds" data-role="thresholds"></ul>`;
-    node.querySelector("figcaption").textContent = metric;
+    const unit = metricMeta(metric)?.unit;
+    node.querySelector("figcaption").textContent = unit ? `${metricLabel(metric)} (${unit})` : metricLabel(metric);
     document.getElementById("charts").append(node);
   }
   renderLimits(node, metric);
@@ -109,8 +117,15 @@ function chartFor(metric) {
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), config.tz),
     scales: { x: { time: true }, y: { range: yRange(metric) } },
     legend: { live: false },
-    axes: [axisStyle(), { ...axisStyle(), size: 56 }],
-    series: [{ label: `Time (${config.tz})` }, { label: metric, stroke: "#4cc2ff", width: 2, points: { show: false } }],
+    axes: [
+      axisStyle(),
+      // Ticks in the metric's precision; the unit is in the caption.
+      { ...axisStyle(), size: 64, values: (u, splits) => splits.map((v) => formatNumber(v, metricMeta(metric)?.precision ?? null)) },
+    ],
+    series: [
+      { label: `Time (${config.tz})`, value: (u, ts) => (ts == null ? "—" : formatTime(new Date(ts * 1000), { seconds: true })) },
+      { label: metricLabel(metric), value: (u, v) => formatValue(v, metric), stroke: "#4cc2ff", width: 2, points: { show: false } },
+    ],
     plugins: [thresholdPlugin(chart, metric)],
   };
   chart.plot = new uPlot(options, [chart.xs, chart.ys], box);
@@ -126,7 +141,7 @@ function renderLimits(node, metric) {
       const item = document.createElement("li");
       item.className = `sev-${limit.severity}`;
       item.dataset.value = String(limit.value);
-      item.textContent = `${limit.rule}: ${limit.op} ${formatValue(limit.value)} (${limit.severity})`;
+      item.textContent = `${limit.rule}: ${limit.op} ${formatThreshold(limit.value, metric)} (${limit.severity})`;
       return item;
     }),
   );
@@ -182,13 +197,14 @@ async function fetchHistory(url) {
 }
 
 function emptyReason(metric) {
+  const name = metricLabel(metric).toLowerCase();
   const offline = online === false || (online === null && document.getElementById("device-state")?.textContent.trim() === "offline");
   if (offline) {
     const seen = document.getElementById("last-seen")?.dataset.lastSeen;
     const since = seen ? ` (last heard ${age(seen)})` : "";
-    return ["offline", `No ${metric} readings in this range: the device is offline${since}. Check its power and network, or pick a longer range for older data.`];
+    return ["offline", `No ${name} readings in this range: the device is offline${since}. Check its power and network, or pick a longer range for older data.`];
   }
-  return ["no-data", `No ${metric} readings in this range. Pick a longer range, or check that the device still sends ${metric}.`];
+  return ["no-data", `No ${name} readings in this range. Pick a longer range, or check that the device still sends ${name}.`];
 }
 
 async function loadHistory() {
@@ -217,7 +233,7 @@ async function loadHistory() {
       chart.ys = [];
       chart.plot.setData([chart.xs, chart.ys]);
       if (result.reason.field === "bucket" && bucket === "raw") {
-        showEmpty(chart, "too-long", `Too many ${metric} readings in this range to draw one by one: pick a shorter range, or show averages.`, {
+        showEmpty(chart, "too-long", `Too many ${metricLabel(metric).toLowerCase()} readings in this range to draw one by one: pick a shorter range, or show averages.`, {
           label: "Show averages",
           run: () => {
             averages = true;
@@ -284,14 +300,14 @@ function setValue(metric, reading) {
     row = document.createElement("tr");
     row.dataset.metric = metric;
     row.innerHTML = `<th scope="row"></th><td data-role="value"></td><td data-role="ts"><time></time></td>`;
-    row.querySelector("th").textContent = metric;
+    row.querySelector("th").textContent = metricLabel(metric);
     body.append(row);
     if (!config.metrics.includes(metric)) config.metrics.push(metric);
   }
-  row.querySelector('[data-role="value"]').textContent = formatValue(reading.value);
+  row.querySelector('[data-role="value"]').textContent = formatValue(reading.value, metric);
   const time = row.querySelector("time");
   time.dateTime = reading.ts;
-  time.textContent = new Date(reading.ts).toLocaleTimeString("en-GB", { timeZone: config.tz });
+  time.textContent = formatTime(reading.ts, { seconds: true });
 }
 
 function setState({ state, state_since: since, online: isOnline, last_seen_at: lastSeen }) {
@@ -323,7 +339,7 @@ function setNow(state, since) {
   if (since) {
     sinceNode.innerHTML = `since <time></time> (<span data-role="for"></span>)`;
     sinceNode.querySelector("time").dateTime = since;
-    sinceNode.querySelector("time").textContent = plantTime(since, true);
+    sinceNode.querySelector("time").textContent = formatDateTime(since);
     sinceNode.querySelector('[data-role="for"]').textContent = duration(since);
   } else {
     sinceNode.textContent = state === "offline" ? "never heard from" : "";
@@ -387,7 +403,7 @@ function upsertAlarm(alarm) {
   item.querySelector('[data-role="state"]').textContent = alarm.shelved ? `${words} · shelved` : words;
   const raised = item.querySelector('[data-role="raised"]');
   raised.dateTime = alarm.raised_at;
-  raised.textContent = plantTime(alarm.raised_at, true);
+  raised.textContent = formatDateTime(alarm.raised_at);
   let action = item.querySelector('[data-role="action"]');
   if (!action) {
     action = document.createElement("span");
