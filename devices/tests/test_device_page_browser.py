@@ -168,6 +168,10 @@ def test_operator_finds_the_down_machine_sees_why_and_since_when_and_exports_its
         page.wait_for_function("window.__dashboard.charts().get('temperature')?.drawn.length === 1")
         drawn = page.evaluate("window.__dashboard.charts().get('temperature').drawn[0]")
         assert drawn["value"] == 90.0 and drawn["at"] == pytest.approx(90.0, abs=0.5), drawn
+        # The time axis spans the range chosen (15 min), not what one or two points would suggest.
+        scale = "window.__dashboard.charts().get('temperature').plot.scales.x"
+        x = page.evaluate(f"(({{ min, max }}) => ({{ min, max }}))({scale})")
+        assert x["max"] - x["min"] == pytest.approx(900, abs=5), x
 
         # The state strip: running then down, a legend and hour labels in plant time.
         expect(page.locator('#state-strip rect[data-state="down"]')).to_have_count(1)

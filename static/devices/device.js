@@ -94,6 +94,11 @@ function yRange(metric) {
   };
 }
 
+function xRange() {
+  const { start, end } = window_();
+  return [start.getTime() / 1000, (end || new Date()).getTime() / 1000];
+}
+
 function chartFor(metric) {
   let chart = charts.get(metric);
   if (chart) return chart;
@@ -115,7 +120,9 @@ function chartFor(metric) {
     width: Math.max(box.clientWidth, 260),
     height: 200,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), config.tz),
-    scales: { x: { time: true }, y: { range: yRange(metric) } },
+    // The x axis spans the range chosen, however few points it has (one point alone would make
+    // uPlot pick years around it).
+    scales: { x: { time: true, range: xRange }, y: { range: yRange(metric) } },
     legend: { live: false },
     axes: [
       axisStyle(),
@@ -124,7 +131,13 @@ function chartFor(metric) {
     ],
     series: [
       { label: `Time (${config.tz})`, value: (u, ts) => (ts == null ? "—" : formatTime(new Date(ts * 1000), { seconds: true })) },
-      { label: metricLabel(metric), value: (u, v) => formatValue(v, metric), stroke: "#4cc2ff", width: 2, points: { show: false } },
+      {
+        label: metricLabel(metric),
+        value: (u, v) => formatValue(v, metric),
+        stroke: "#4cc2ff",
+        width: 2,
+        points: { show: (u) => u.data[0].length < 60 }, // sparse data stays visible as dots
+      },
     ],
     plugins: [thresholdPlugin(chart, metric)],
   };
@@ -169,9 +182,8 @@ function showEmpty(chart, reason, text, action) {
   }
 }
 
-function window_() {
+function window_(now = Date.now()) {
   if (range.key === "custom") return { start: range.start, end: range.end, live: false };
-  const now = Date.now();
   return { start: new Date(now - SPANS[range.key] * 1000), end: null, live: true };
 }
 
@@ -283,10 +295,11 @@ function appendPoint(metric, ts, value) {
 function updateExport() {
   const link = document.getElementById("export-csv");
   if (!link) return;
-  const { start, end } = window_();
+  const now = Date.now(); // one instant: a live range's export spans exactly the range
+  const { start, end } = window_(now);
   const query = new URLSearchParams({
     start: start.toISOString(),
-    end: (end || new Date()).toISOString(),
+    end: (end || new Date(now)).toISOString(),
     bucket: rawKept(start) ? "raw" : "auto",
   });
   link.href = `/api/v1/devices/${config.device}/telemetry.csv?${query}`;
