@@ -155,7 +155,8 @@ def test_sensor_page_has_no_machine_sections(client_for, viewer, plant_a, line_a
     post(sensor, timezone.now(), temperature=21.5)
     make_rule(plant_a, name="Hall hot", threshold=30.0)
     html = page(client_for(viewer), sensor)
-    for machine_only in ('id="machine-now"', 'id="state-strip-section"', "State, last 24 h", "Ideal cycle time"):
+    sections = ('id="machine-now"', 'id="state-strip-section"', "State, last 24 h", "OEE today", "Ideal cycle time")
+    for machine_only in sections:
         assert machine_only not in html
     assert 'id="device-alarms"' in html and 'data-metric="temperature"' in html
     assert "Hall hot: &gt; 30 °C (warning)" in html

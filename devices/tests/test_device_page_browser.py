@@ -31,6 +31,7 @@ from datetime import timedelta
 from django.utils import timezone
 from alerts.tests.factories import make_rule
 from analytics.models import ReasonCode
+from analytics.tests.factories import make_shift
 from devices.models import Device, Plant
 from devices.services.ingest import IngestItem, telemetry_store
 from devices.services.rollups import rollups_refresh
@@ -43,6 +44,7 @@ plant = Plant.objects.get(pk=data["plants"]["A"])
 make_rule(plant, name="Overheating", metric="temperature", threshold=90.0, severity="critical",
           action="Stop the press and call maintenance.")
 ReasonCode.objects.create(plant=plant, code="tool", name="Tool breakage", category="equipment_failure")
+make_shift(plant, "Around the clock", "00:00", "00:00")
 line = Device.objects.get(uid="press-001").line
 now = timezone.now()
 quiet = make_device(line, "quiet-01")  # last heard two hours ago: offline
@@ -132,8 +134,16 @@ def test_operator_finds_the_down_machine_sees_why_and_since_when_and_exports_its
     press = own_device({"desktop": "press-001", "tablet": "press-002", "phone": "press-003"}[size])
     now = datetime.now(UTC)
     down_at = now - timedelta(minutes=20)
-    post(server, press, {"temperature": 70.0, "vibration": 1.0}, state="running", ts=now - timedelta(minutes=40))
-    post(server, press, {"temperature": 97.0}, state="down", ts=down_at)  # raises "Overheating"
+    counts = {"count_total": 0, "count_good": 0}
+    post(
+        server,
+        press,
+        {"temperature": 70.0, "vibration": 1.0, **counts},
+        state="running",
+        ts=now - timedelta(minutes=40),
+    )
+    counts = {"count_total": 300, "count_good": 290}
+    post(server, press, {"temperature": 97.0, **counts}, state="down", ts=down_at)  # raises "Overheating"
     post(server, press, {"temperature": 96.5}, ts=now - timedelta(seconds=5))
     with page_at(chromium_browser, *SIZES[size]) as page:
         errors = watch_console(page)
@@ -152,6 +162,11 @@ def test_operator_finds_the_down_machine_sees_why_and_since_when_and_exports_its
         expect(now_card.locator('[data-role="since"]')).to_contain_text(since)
         expect(now_card.locator('[data-role="for"]')).to_have_text(re.compile(r"^(19|20|21) min$"))
         expect(now_card.locator('[data-role="reason"]')).to_have_text("Tool breakage (Equipment failure)")
+        # Today's OEE (a 24-hour shift): down for the last 20 minutes, so availability is below 100 %.
+        expect(now_card.locator('[data-role="oee"]')).to_have_text(re.compile(r"^\d+\.\d %$"))
+        expect(now_card.locator('[data-role="oee-apq"]')).to_have_text(re.compile(r"^A \d+\.\d % · P .+ · Q .+$"))
+        availability = now_card.locator('[data-role="oee-apq"]').text_content().split(" %")[0][2:]
+        assert float(availability) < 100
 
         alarm = page.locator("#device-alarms [data-alarm]")
         expect(alarm).to_have_count(1)
@@ -199,12 +214,12 @@ def test_operator_finds_the_down_machine_sees_why_and_since_when_and_exports_its
             rows = list(csv.reader(file))
         assert rows[0] == ["ts", "metric", "value"]
         expected = []
-        for metric in ("temperature", "vibration"):
+        for metric in ("count_good", "count_total", "temperature", "vibration"):
             api = page.request.get(
                 f"{server.url}/api/v1/devices/{press['id']}/telemetry/", params={**query, "metric": metric}
             )
             expected += [[p["ts"], metric, str(p["value"])] for p in api.json()["points"]]
-        assert rows[1:] == expected and len(expected) == 4
+        assert rows[1:] == expected and len(expected) == 8
         assert not errors, errors
 
 
@@ -327,6 +342,7 @@ def test_sensor_page_has_no_machine_sections(stack, chromium_browser, own_device
         for machine_only in ("#machine-now", "#state-strip-section", "#state-strip"):
             expect(page.locator(machine_only)).to_have_count(0)
         expect(page.get_by_text("State, last 24 h")).to_have_count(0)
+        expect(page.get_by_text("OEE today")).to_have_count(0)
         post(server, sensor, {"temperature": 22.5}, state="running")
         value = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
         expect(value).to_have_text("22.5 °C")

@@ -383,6 +383,26 @@ async function refreshReason() {
   card.querySelector('[data-role="classify"]').hidden = Boolean(stop.reason);
 }
 
+function percent(value) {
+  return value === null || value === undefined ? "—" : `${formatNumber(value, 1)} %`;
+}
+
+// Today's OEE of a machine (plant-local day so far), from the OEE API; none without planned time.
+async function readOee() {
+  const node = document.querySelector('#machine-now [data-role="oee"]');
+  if (!node) return;
+  const body = await getJSON(`/api/v1/analytics/oee/?device=${config.device}`);
+  const total = body.total;
+  const apq = document.querySelector('#machine-now [data-role="oee-apq"]');
+  if (!total.planned_seconds) {
+    node.textContent = "—";
+    apq.textContent = "(no planned production time today in the shift calendar)";
+    return;
+  }
+  node.textContent = percent(total.oee);
+  apq.textContent = `A ${percent(total.availability)} · P ${percent(total.performance)} · Q ${percent(total.quality)}`;
+}
+
 function alarmItem(alarm) {
   const item = document.createElement("li");
   item.className = `device-alarm sev-${alarm.severity}`;
@@ -469,7 +489,8 @@ async function catchUp() {
   const latest = await getJSON(`/api/v1/devices/${config.device}/latest/`);
   applyReading({ ...latest, values: {} });
   for (const [metric, value] of Object.entries(latest.values)) setValue(metric, value);
-  await Promise.all([loadHistory(), refreshAlarms(), refreshReason().catch(() => {})]);
+  const optional = (promise) => promise.catch((error) => console.warn("device page:", error.message));
+  await Promise.all([loadHistory(), refreshAlarms(), optional(refreshReason()), optional(readOee())]);
 }
 
 function onEvent(event) {
@@ -540,4 +561,5 @@ setInterval(() => {
   const lasting = card?.querySelector('[data-role="for"]');
   if (lasting && card.dataset.since) lasting.textContent = duration(card.dataset.since);
 }, 1000);
+setInterval(() => readOee().catch((error) => console.warn("device page:", error.message)), 60000);
 window.addEventListener("popstate", () => location.reload());
