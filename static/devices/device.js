@@ -537,6 +537,7 @@ function mount() {
   wireRanges();
   updateExport();
   loadHistory();
+  readOee().catch((error) => console.warn("device page:", error.message));
 }
 
 async function switchTo(url) {
