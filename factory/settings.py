@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from factory.env import env_bool, env_int, env_list, env_secret, env_str, env_url
+from factory.env import env_bool, env_int, env_list, env_networks, env_secret, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -262,6 +262,9 @@ NOTIFIER_INAPP_ENABLED = env_bool("NOTIFIER_INAPP_ENABLED", True)
 NOTIFIER_WEBHOOK_SECRET = env_secret("NOTIFIER_WEBHOOK_SECRET", "")
 NOTIFIER_WEBHOOK_TIMEOUT = env_int("NOTIFIER_WEBHOOK_TIMEOUT", 5, minimum=1)
 NOTIFIER_SMS_TIMEOUT = env_int("NOTIFIER_SMS_TIMEOUT", 10, minimum=1)
+# Webhooks and the SMS API reach only public addresses, except these hosts and networks (CIDR):
+# on-premises receivers, e.g. "hooks.plant.local,10.20.0.0/16" (alerts/notifiers/egress.py).
+NOTIFIER_INTERNAL_ALLOWLIST = env_networks("NOTIFIER_INTERNAL_ALLOWLIST", hosts=True)
 SMS_API_URL = env_str("SMS_API_URL", "")  # Twilio-style base URL, e.g. https://api.twilio.com/2010-04-01
 SMS_ACCOUNT_SID = env_str("SMS_ACCOUNT_SID", "")
 SMS_AUTH_TOKEN = env_secret("SMS_AUTH_TOKEN", "")

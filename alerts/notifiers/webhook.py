@@ -15,6 +15,7 @@ from django.core.validators import URLValidator
 from rest_framework import serializers
 
 from alerts.notifiers.base import DeliveryError, Message, Notifier
+from alerts.notifiers.egress import validate_public_url
 from alerts.notifiers.http import post
 
 MASK = "********"
@@ -29,13 +30,18 @@ class WebhookNotifier(Notifier):
     """POSTs ``{"plant", "severity", "title", "text", "alarms": [...]}`` to ``config.url``.
 
     ``config.secret`` signs the body (else ``NOTIFIER_WEBHOOK_SECRET``); ``config.timeout``
-    seconds (default ``NOTIFIER_WEBHOOK_TIMEOUT``).
+    seconds (default ``NOTIFIER_WEBHOOK_TIMEOUT``). The URL must reach a public address (or an
+    allowlisted one) when the channel is saved and again at each send; redirects are not followed.
     """
 
     kind = "webhook"
 
     class config_schema(serializers.Serializer):  # noqa: N801
-        url = serializers.CharField(max_length=500, validators=[URLValidator(schemes=["http", "https"])])
+        url = serializers.CharField(
+            max_length=500,
+            validators=[URLValidator(schemes=["http", "https"]), validate_public_url],
+            help_text="Must resolve to public addresses (or be allowlisted in NOTIFIER_INTERNAL_ALLOWLIST).",
+        )
         secret = serializers.CharField(min_length=16, max_length=200, required=False, write_only=True)
         timeout = serializers.FloatField(min_value=1, max_value=30, required=False)
 

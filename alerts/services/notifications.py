@@ -222,7 +222,8 @@ def delivery_send(*, delivery_id: int, final_attempt: bool, now: datetime, recla
 
 
 def channel_mark_failing(*, channel: NotificationChannel, error: str, now: datetime) -> bool:
-    """Mark a channel failing (once) and tell the plant's admins by e-mail and on the dashboard.
+    """Mark a channel failing (once) and tell the plant's admins by e-mail (with the error) and the
+    plant's dashboard (without it: errors are for admins).
 
     Idempotent: a channel already failing is left alone and nobody is told twice. Saving the
     channel again through the API or admin puts it back to OK.
@@ -234,6 +235,8 @@ def channel_mark_failing(*, channel: NotificationChannel, error: str, now: datet
         return False
     title = f"Notification channel '{channel.name}' is failing"
     body = f"Deliveries to '{channel.name}' ({channel.kind}) fail permanently: {error[:500]}\nFix its settings."
+    # The dashboard toast reaches every member of the plant: it says where to look, not the error.
+    toast = f"Deliveries to '{channel.name}' ({channel.kind}) fail permanently. A plant admin sees why on the channel."
     admins = User.objects.filter(
         groups__plant_role__plant_id=channel.plant_id, groups__plant_role__role=Role.ADMIN, is_active=True
     ).exclude(email="")
@@ -242,7 +245,7 @@ def channel_mark_failing(*, channel: NotificationChannel, error: str, now: datet
     def tell():
         if emails and channel.kind != "email":
             send_mail(title, body, None, emails, fail_silently=True)
-        event = {"kind": "notification", "severity": "warning", "title": title, "body": body, "alarm_id": None}
+        event = {"kind": "notification", "severity": "warning", "title": title, "body": toast, "alarm_id": None}
         publish(plant_id=channel.plant_id, event=event)
 
     transaction.on_commit(tell)
