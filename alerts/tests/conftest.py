@@ -3,6 +3,7 @@ is tests/mail.py's ``smtp_server``)."""
 
 import json
 import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -47,10 +48,11 @@ class HttpRecorder:
     """A local HTTP server in a thread that records requests and answers with ``status``.
 
     ``statuses``: answers to give in order (201 when empty); ``headers``: extra response headers
-    (e.g. ``Location``); ``body``: the response body. ``host`` "::1" listens on IPv6 loopback.
+    (e.g. ``Location``); ``body``: the response body. ``host`` "::1" listens on IPv6 loopback;
+    ``tls`` (a server-side context) makes it HTTPS.
     """
 
-    def __init__(self, host: str = "127.0.0.1"):
+    def __init__(self, host: str = "127.0.0.1", tls: "ssl.SSLContext | None" = None):
         self.requests = []
         self.statuses = []
         self.headers = {}
@@ -79,8 +81,10 @@ class HttpRecorder:
             else ThreadingHTTPServer
         )
         self.server = server_class((host, 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{f'[{host}]' if ':' in host else host}:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self):

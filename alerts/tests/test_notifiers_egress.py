@@ -4,6 +4,7 @@ are not followed; the allowlist lets an on-premises receiver through."""
 
 import ipaddress
 import socket
+import ssl
 
 import pytest
 
@@ -146,3 +147,72 @@ def test_does_not_follow_a_redirect_to_an_internal_address(run, plant_a, press, 
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.Status.FAILED
     assert delivery.error.startswith("HTTP 307 Temporary Redirect from localhost: redirects are not followed")
+
+
+def _self_signed(tmp_path, name: str):
+    """A certificate for ``name`` and its key, as files (the certificate is its own CA)."""
+    from datetime import UTC, datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    # Fixed, wide validity: the tests' clock is frozen (time_machine), OpenSSL's is not.
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(datetime(2020, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2100, 1, 1, tzinfo=UTC))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+def test_speaks_tls_to_the_host_name_while_connecting_to_the_checked_address(
+    run, plant_a, press, settings, tmp_path, monkeypatch
+):
+    # The connection goes to the resolved address, yet SNI, the certificate check and the Host
+    # header name the host: an HTTPS receiver works as with any client.
+    settings.NOTIFIER_INTERNAL_ALLOWLIST = ["localhost"]
+    cert_file, key_file = _self_signed(tmp_path, "localhost")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))  # trust it as a CA (read by ssl's default context)
+    server_names = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    context.sni_callback = lambda sock, name, ctx: server_names.append(name)
+    with HttpRecorder("127.0.0.1", tls=context) as receiver:
+        make_rule(plant_a)
+        make_route(
+            make_channel(plant_a, "webhook", {"url": f"https://localhost:{receiver.port}/hook", "secret": SECRET})
+        )
+        run(post_readings, press, (0, 99))
+    assert Delivery.objects.get().status == Delivery.Status.SENT
+    assert server_names == ["localhost"]
+    assert receiver.requests[0]["headers"]["Host"] == f"localhost:{receiver.port}"
+
+
+def test_refuses_a_certificate_for_another_name(run, plant_a, press, settings, tmp_path, monkeypatch, max_retries):
+    max_retries(0)
+    settings.NOTIFIER_INTERNAL_ALLOWLIST = ["localhost"]
+    cert_file, key_file = _self_signed(tmp_path, "other.example")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    with HttpRecorder("127.0.0.1", tls=context) as receiver:
+        make_rule(plant_a)
+        make_route(
+            make_channel(plant_a, "webhook", {"url": f"https://localhost:{receiver.port}/hook", "secret": SECRET})
+        )
+        run(post_readings, press, (0, 99))
+    assert receiver.requests == []
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.FAILED and delivery.error.startswith("TLS to localhost failed")
