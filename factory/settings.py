@@ -66,6 +66,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "factory.clientip.ClientAddressMiddleware",  # first: everything after reads one client address
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -231,6 +232,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "factory.clientip.client_ip"
+# Forwarded-for headers are believed only from these peers (CIDRs): the reverse proxy. Empty (the
+# default, and `make run`): the TCP peer is the client. docker-compose.yml sets its own network.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row (nobody anonymous sees any plant)
 GUARDIAN_RAISE_403 = False
@@ -304,6 +309,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "factory.exceptions.api_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": 0,  # throttles key on REMOTE_ADDR, which factory.clientip has already decided
 }
 JWT_SIGNING_KEY = env_secret("JWT_SIGNING_KEY", SECRET_KEY)
 if not DEBUG and len(JWT_SIGNING_KEY.encode()) < 32:
