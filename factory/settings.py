@@ -175,6 +175,11 @@ if CELERY_BROKER_URL is None:
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis hands an unacknowledged task (a worker died, or it holds a retry's countdown) to another
+# worker after this long. It must outlast the longest countdown plus the longest task, or a task
+# still waiting or running is handed out twice (factory/tests/test_celery_contract.py checks).
+# A worker's death is handled sooner by the sweepers (e.g. alerts.tasks.sweep_deliveries).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 1800, minimum=60)}
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90, minimum=1)
 CELERY_BEAT_SCHEDULER = "factory.beat:FactoryScheduler"  # django-celery-beat's, loud (factory/beat.py)
@@ -260,6 +265,10 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")  # links in notification
 ALARM_SHELVE_MAX_MINUTES = env_int("ALARM_SHELVE_MAX_MINUTES", 8 * 60, minimum=1)
 NOTIFY_GROUP_WINDOW_SECONDS = env_int("NOTIFY_GROUP_WINDOW_SECONDS", 60, minimum=1)
 NOTIFY_MAX_RETRIES = env_int("NOTIFY_MAX_RETRIES", 5, minimum=0)
+NOTIFY_RETRY_BACKOFF_MAX = 600  # seconds: the longest wait between two delivery attempts
+# A delivery still "sending" this long after its attempt began was left by a worker that died
+# (the delivery task's hard time limit is 60 s): the sweeper sends it again.
+NOTIFY_STUCK_SECONDS = env_int("NOTIFY_STUCK_SECONDS", 75, minimum=1)
 NOTIFIER_EMAIL_ENABLED = env_bool("NOTIFIER_EMAIL_ENABLED", True)
 NOTIFIER_SMS_ENABLED = env_bool("NOTIFIER_SMS_ENABLED", True)
 NOTIFIER_WEBHOOK_ENABLED = env_bool("NOTIFIER_WEBHOOK_ENABLED", True)

@@ -27,7 +27,11 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class WebhookNotifier(Notifier):
-    """POSTs ``{"plant", "severity", "title", "text", "alarms": [...]}`` to ``config.url``.
+    """POSTs ``{"plant", "severity", "title", "text", "alarms": [...], "idempotency_key"}`` to ``config.url``.
+
+    ``idempotency_key`` (also the ``Idempotency-Key`` header) is the same on every attempt of one
+    delivery: after a worker died mid-send the message may come twice, and the receiver drops the
+    second copy by it.
 
     ``config.secret`` signs the body (else ``NOTIFIER_WEBHOOK_SECRET``); ``config.timeout``
     seconds (default ``NOTIFIER_WEBHOOK_TIMEOUT``). The URL must reach a public address (or an
@@ -55,7 +59,8 @@ class WebhookNotifier(Notifier):
             raise DeliveryError("No signing secret: set the channel's secret or NOTIFIER_WEBHOOK_SECRET.", True)
         body = json.dumps(
             {"plant": message.plant_name, "plant_id": message.plant_id, "severity": message.severity,
-             "title": message.title, "text": message.text, "alarms": message.alarms},
+             "title": message.title, "text": message.text, "alarms": message.alarms,
+             "idempotency_key": message.idempotency_key},
             separators=(",", ":"),
         ).encode()  # fmt: skip
         timestamp = str(int(time.time()))
@@ -64,5 +69,6 @@ class WebhookNotifier(Notifier):
             "User-Agent": "SmartFactoryIoT-Webhook/1",
             "X-Factory-Timestamp": timestamp,
             "X-Factory-Signature": signature(secret, timestamp, body),
+            "Idempotency-Key": message.idempotency_key,
         }
         post(self.config["url"], body, headers, float(self.config.get("timeout") or settings.NOTIFIER_WEBHOOK_TIMEOUT))

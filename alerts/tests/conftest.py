@@ -49,7 +49,8 @@ class HttpRecorder:
 
     ``statuses``: answers to give in order (201 when empty); ``headers``: extra response headers
     (e.g. ``Location``); ``body``: the response body. ``host`` "::1" listens on IPv6 loopback;
-    ``tls`` (a server-side context) makes it HTTPS.
+    ``tls`` (a server-side context) makes it HTTPS. ``hold``: that request's answer waits
+    until ``release`` is set.
     """
 
     def __init__(self, host: str = "127.0.0.1", tls: "ssl.SSLContext | None" = None):
@@ -57,12 +58,16 @@ class HttpRecorder:
         self.statuses = []
         self.headers = {}
         self.body = json.dumps({"sid": "SM123", "status": "queued"}).encode()
+        self.hold = None  # this request (1-based number) is answered only once ``release`` is set
+        self.release = threading.Event()
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 recorder.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                if len(recorder.requests) == recorder.hold:
+                    recorder.release.wait(60)  # a receiver that has the message but has not answered yet
                 status = recorder.statuses.pop(0) if recorder.statuses else 201
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
