@@ -147,7 +147,11 @@ class ChannelForm(forms.ModelForm):
                 config["secret"] = self.instance.config.get("secret")
             schema = notifier_class(kind).config_schema(data=config if isinstance(config, dict) else {})
             if not schema.is_valid():
-                self.add_error("config", f"Invalid settings: {schema.errors}")
+                problems = "; ".join(
+                    f"{name}: {' '.join(map(str, errors)) if isinstance(errors, list) else errors}"
+                    for name, errors in schema.errors.items()
+                )
+                self.add_error("config", f"Invalid settings: {problems}")
         return data
 
 
