@@ -9,25 +9,70 @@ from django.utils import timezone
 from accounts.admin_scoping import PlantScopedAdmin
 from accounts.roles import PERM_MANAGE
 from accounts.selectors import scope_to_plants
-from alerts.display import alarm_value, metrics_named
+from alerts.display import alarm_value
 from alerts.models import Alarm, AlarmEvent, AlertRule, Delivery, NotificationChannel, NotificationRoute
 from alerts.notifiers import NOTIFIERS, kind_enabled, notifier_class
 from alerts.services import alarms as alarm_services
+from devices.formats import metric_meta
 from devices.models import Metric
+
+
+def _with_metric(queryset, field: str):
+    """Annotate each row with how the metric named in ``field`` reads (subqueries: no query per row)."""
+    stored = Metric.objects.filter(name=OuterRef(field))
+    return queryset.annotate(
+        metric_unit=Subquery(stored.values("unit")[:1]),
+        metric_display=Subquery(stored.values("display_name")[:1]),
+        metric_precision=Subquery(stored.values("precision")[:1]),
+    )
+
+
+def _metric_row(rule, row) -> Metric | None:
+    """``rule``'s metric as ``row``'s annotations say it reads; None: not stored (its name's defaults)."""
+    if not rule.metric or getattr(row, "metric_unit", None) is None:
+        return None
+    return Metric(
+        name=rule.metric, display_name=row.metric_display or "", unit=row.metric_unit, precision=row.metric_precision
+    )
+
+
+def _metric_of(rule, row) -> dict | None:
+    """The ``metric_meta`` of ``rule``'s metric from ``row``'s annotations (None: the name's defaults)."""
+    metric = _metric_row(rule, row)
+    return None if metric is None else metric_meta(metric)
 
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(PlantScopedAdmin):
-    list_display = ["name", "plant", "scope", "metric", "condition", "threshold", "severity", "enabled"]
+    list_display = ["name", "plant", "scope", "rule", "severity", "enabled"]
     list_filter = ["plant", "severity", "condition", "enabled"]
     search_fields = ["name", "metric", "description"]
+    list_select_related = ["plant"]
+    readonly_fields = ["rule"]
     fieldsets = [
-        (None, {"fields": ["plant", "name", "enabled", "severity", "description", "action"]}),
+        (None, {"fields": ["plant", "name", "rule", "enabled", "severity", "description", "action"]}),
         ("Scope", {"fields": ["scope", "line", "group", "device", "device_model"]}),
         ("Condition", {"fields": ["metric", "condition", "threshold", "threshold_high", "clear_threshold",
                                   "clear_threshold_high", "state", "no_data_seconds"]}),
         ("Timing", {"fields": ["on_delay", "off_delay", "realarm_seconds"]}),
     ]  # fmt: skip
+
+    def get_queryset(self, request):
+        return _with_metric(super().get_queryset(request), "metric")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:  # nothing to put in words before it is saved
+            fieldsets = [
+                (name, {**opts, "fields": [f for f in opts["fields"] if f != "rule"]}) for name, opts in fieldsets
+            ]
+        return fieldsets
+
+    @admin.display(description="rule")
+    def rule(self, obj):
+        if obj.pk is None:
+            return "–"
+        return obj.summary(_metric_of(obj, obj))
 
 
 class AlarmEventInline(admin.TabularInline):
@@ -39,25 +84,13 @@ class AlarmEventInline(admin.TabularInline):
     ordering = ["at", "pk"]
 
     def get_queryset(self, request):
-        # The metric's unit and precision come with the events: one query, not one per event.
-        metric = Metric.objects.filter(name=OuterRef("alarm__rule__metric"))
-        return (
-            super()
-            .get_queryset(request)
-            .select_related("alarm__rule", "user")
-            .annotate(
-                metric_unit=Subquery(metric.values("unit")[:1]),
-                metric_precision=Subquery(metric.values("precision")[:1]),
-            )
-        )
+        # How the metric reads comes with the events: one query, not one per event.
+        return _with_metric(super().get_queryset(request).select_related("alarm__rule", "user"), "alarm__rule__metric")
 
     @admin.display(description="value")
     def value_shown(self, event):
         """The reading with its unit and the rule's precision (``0.063 mm/s``)."""
-        rule = event.alarm.rule
-        unit = getattr(event, "metric_unit", None)
-        metric = None if unit is None else Metric(name=rule.metric, unit=unit, precision=event.metric_precision)
-        return alarm_value(event.value, rule, metric) or "–"
+        return alarm_value(event.value, event.alarm.rule, _metric_row(event.alarm.rule, event)) or "–"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -83,25 +116,32 @@ class AlarmAdmin(PlantScopedAdmin):
     date_hierarchy = "raised_at"
     inlines = [AlarmEventInline]
     # Every field read-only; the value with its unit and the rule's precision instead of the raw float.
-    readonly_fields = [f.name for f in Alarm._meta.fields if f.name not in ("id", "value")] + ["value_shown"]
+    readonly_fields = [
+        *(f.name for f in Alarm._meta.fields if f.name not in ("id", "value")),
+        "value_shown",
+        "rule_in_words",
+    ]
     exclude = ["value"]
     actions = ["acknowledge", "shelve_one_hour", "unshelve", "resolve"]
+
+    def get_queryset(self, request):
+        return _with_metric(super().get_queryset(request), "rule__metric")
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in super().get_fields(request, obj) if f != "rule_in_words"]
+        return fields[: fields.index("rule") + 1] + ["rule_in_words"] + fields[fields.index("rule") + 1 :]
+
+    @admin.display(description="condition")
+    def rule_in_words(self, alarm):
+        return alarm.rule.summary(_metric_of(alarm.rule, alarm))
 
     def has_add_permission(self, request):
         return False
 
-    def get_changelist_instance(self, request):
-        changelist = super().get_changelist_instance(request)
-        metrics = metrics_named({alarm.rule.metric for alarm in changelist.result_list})  # one query a page
-        for alarm in changelist.result_list:
-            alarm.metric_row = metrics.get(alarm.rule.metric)
-        return changelist
-
     @admin.display(description="value", ordering="value")
     def value_shown(self, alarm):
-        """The value with its unit and the rule's precision (``0.063 mm/s``)."""
-        metric = getattr(alarm, "metric_row", None) or metrics_named([alarm.rule.metric]).get(alarm.rule.metric)
-        return alarm_value(alarm.value, alarm.rule, metric) or "–"
+        """The value with its unit and the rule's precision (``0.063 mm/s``), from the row's annotations."""
+        return alarm_value(alarm.value, alarm.rule, _metric_row(alarm.rule, alarm)) or "–"
 
     @admin.action(description="Acknowledge selected alarms")
     def acknowledge(self, request, queryset):
@@ -137,7 +177,11 @@ class ChannelForm(forms.ModelForm):
                 config["secret"] = self.instance.config.get("secret")
             schema = notifier_class(kind).config_schema(data=config if isinstance(config, dict) else {})
             if not schema.is_valid():
-                self.add_error("config", f"Invalid settings: {schema.errors}")
+                problems = "; ".join(
+                    f"{name}: {' '.join(map(str, errors)) if isinstance(errors, list) else errors}"
+                    for name, errors in schema.errors.items()
+                )
+                self.add_error("config", f"Invalid settings: {problems}")
         return data
 
 
