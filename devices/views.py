@@ -14,7 +14,8 @@ from django.utils import timezone
 from accounts.selectors import plant_list_for, scope_to_plants
 from alerts.selectors import alarm_counts_for
 from analytics.selectors import shift_current, shift_next
-from devices.models import Device, Metric
+from devices.formats import format_number
+from devices.models import Device
 from devices.selectors import latest_values, plant_state_counts, state_timeline, tile_state
 from factory.pages import int_param, plant_nav
 
@@ -61,8 +62,9 @@ def worst_severity(counts: dict | None) -> str:
     return next((s for s in ("critical", "warning", "info") if counts and counts.get(s)), "")
 
 
-def _tile(device: Device, values: dict, units: dict, alarms: dict | None, now) -> dict:
+def _tile(device: Device, values: dict, metas: dict, alarms: dict | None, now) -> dict:
     metric = key_metric(values)
+    meta = metas.get(metric) or {}
     state = tile_state(device, now)
     since = _since(device, state)
     return {
@@ -72,8 +74,9 @@ def _tile(device: Device, values: dict, units: dict, alarms: dict | None, now) -
         "since": since,
         "since_words": duration_words((now - since).total_seconds()) if since else "",
         "metric": metric,
-        "value": values[metric]["value"] if metric else None,
-        "unit": units.get(metric, ""),
+        "label": meta.get("label") or (metric or "").replace("_", " ").capitalize(),
+        "value": format_number(values[metric]["value"], meta.get("precision")) if metric else None,
+        "unit": meta.get("unit", ""),
         "alarms": alarms["total"] if alarms else 0,
         "worst": worst_severity(alarms),
     }
@@ -115,14 +118,14 @@ def plant_overview(request, plant_id: int):
     devices = [d for d in everything if shown_ids is None or d.pk in shown_ids]
     now = timezone.now()
     values = latest_values([device.pk for device in devices])
-    names = {key_metric(v) for v in values.values()} - {None}
-    units = dict(Metric.objects.filter(name__in=names).values_list("name", "unit"))
     alarms = alarm_counts_for(request.user, [plant.pk], per_device=True).get(plant.pk)
     alarms = alarms or {"critical": 0, "warning": 0, "info": 0, "devices": {}}
     shift, upcoming = shift_current(plant, now), shift_next(plant, now)
+    nav = plant_nav(request, plant, "overview")
+    metas = nav["formats"]["metrics"]  # the plant's units and precisions (factory.pages.plant_formats)
     context = {
-        **plant_nav(request, plant, "overview"),
-        "tiles": [_tile(device, values[device.pk], units, alarms["devices"].get(device.pk), now) for device in devices],
+        **nav,
+        "tiles": [_tile(device, values[device.pk], metas, alarms["devices"].get(device.pk), now) for device in devices],
         "counts": plant_state_counts(everything, now),
         "alarms": alarms,
         "shift": shift,
@@ -135,12 +138,10 @@ def plant_overview(request, plant_id: int):
         "group_id": group_id,
         "config": {
             "plant": plant.pk,
-            "tz": plant.time_zone,
             "devices": {d.pk: _device_config(d) for d in everything},
             "shift": _occurrence(shift),
             "nextShift": _occurrence(upcoming),
             "keyMetrics": KEY_METRICS,
-            "units": units,
         },
     }
     return render(request, "devices/overview.html", context)

@@ -4,9 +4,9 @@
 shift (18:00–06:00), machines ``m-01`` … ``m-08`` (each written to by one test only; expected every hour, so
 none falls offline while the tests run), a sensor ``s-01`` that is offline six seconds after its
 last message (expected interval 2 s), a sensor
-``s-02`` that never reported, two alert rules (vibration > 5 warning, pressure > 10 critical),
-units for temperature, power and count_total, and an operator; it prints the ids, tokens and
-password as one JSON line.
+``s-02`` that never reported, two alert rules (vibration > 5 warning, pressure > 10 critical)
+and an operator (metrics read with ``devices.formats.METRIC_DEFAULTS``); it prints the ids,
+tokens and password as one JSON line.
 """
 
 import json
@@ -14,7 +14,6 @@ import json
 from accounts.roles import Role
 from alerts.tests.factories import make_rule
 from analytics.tests.factories import make_shift
-from devices.models import Metric
 from devices.tests.factories import PASSWORD, make_device, make_line, make_plant, make_token, make_user
 
 MACHINES = 8
@@ -32,8 +31,6 @@ def seed(time_zone: str) -> dict:
     make_shift(plant, "Night", "18:00", "06:00")
     make_rule(plant, name="Vibration high", metric="vibration", threshold=5.0, severity="warning")
     make_rule(plant, name="Pressure high", metric="pressure", threshold=10.0, severity="critical")
-    for name, unit in (("temperature", "°C"), ("power", "kW"), ("count_total", "pcs")):
-        Metric.objects.update_or_create(name=name, defaults={"unit": unit})
     make_user("operator", plant=plant, role=Role.OPERATOR)
     data = {
         "password": PASSWORD,

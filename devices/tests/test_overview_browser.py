@@ -88,7 +88,8 @@ def test_header_counts_and_tile_follow_a_machines_state_and_alarms_live(stack, c
         expect(header(page, "running")).to_have_text(str(running))
         expect(tile.locator('[data-role="state"]')).to_have_text("down")
         expect(tile.locator('[data-role="since"]')).to_have_text("for 12 min")
-        expect(tile.locator('[data-role="value"]')).to_have_text("21.50")
+        expect(tile.locator('[data-role="value"]')).to_have_text("21.5")  # temperature: 1 decimal
+        expect(tile.locator('[data-role="metric"]')).to_have_text("Temperature")
 
         # An alarm: the header's count per severity and the tile's edge (its worst open alarm), live.
         assert tile.get_attribute("data-alarm") == ""
@@ -178,7 +179,7 @@ def test_header_oee_is_the_oee_apis_for_today_and_for_the_running_shift(stack, c
             expect(node).to_have_text(f"{api['total']['oee']:.2f} %")
             shown[window] = (datetime.fromisoformat(start), api["total"]["oee"])
 
-        zone = ZoneInfo(page.evaluate("JSON.parse(document.getElementById('page-config').textContent).tz"))
+        zone = ZoneInfo(page.evaluate("JSON.parse(document.getElementById('plant-formats').textContent).tz"))
         assert shown["today"][0].astimezone(zone).strftime("%H:%M") == "00:00"
         assert shown["shift"][0].astimezone(zone).strftime("%H:%M") == "06:00", "the day shift's start"
         assert shown["today"][1] != shown["shift"][1], "two windows, two figures (the night shift counts today)"

@@ -4,21 +4,25 @@
 // unit, sparkline, open alarms with the tile's edge in the worst one's colour, OEE today).
 // Everything follows the plant's live stream; counts and OEE are re-read from their APIs, never
 // added up from events, so the page always says what the OEE page and the alarm console say.
-import { LiveStream, age, formatValue, getJSON, pageConfig } from "../js/live.js";
+import {
+  LiveStream,
+  age,
+  formatDateTime,
+  formatTime,
+  formatValue,
+  getJSON,
+  metricLabel,
+  metricMeta,
+  pageConfig,
+} from "../js/live.js";
 
 const SPARK_POINTS = 120;
 const SPARK_HISTORY_MS = 15 * 60 * 1000;
 const OEE_REFRESH_MS = 60 * 1000;
 const OEE_AFTER_STATE_CHANGE_MS = 3 * 1000; // a machine changed state: OEE re-read soon, once for a burst
 const SEVERITIES = ["critical", "warning", "info"];
-const config = pageConfig();
-const clock = new Intl.DateTimeFormat("en-GB", { timeZone: config.tz || "UTC", hour: "2-digit", minute: "2-digit" });
-const dayClock = new Intl.DateTimeFormat("en-GB", {
-  timeZone: config.tz || "UTC",
-  weekday: "short",
-  hour: "2-digit",
-  minute: "2-digit",
-});
+const config = pageConfig(); // with the plant's zone (tz) and metric formats: every time shows in the plant's clock
+const weekday = new Intl.DateTimeFormat("en-GB", { timeZone: config.tz, weekday: "short" });
 
 // Every device of the plant (the header counts them all, whatever the tile filter), by id.
 const devices = new Map();
@@ -85,7 +89,7 @@ function renderTile(id) {
   const since = stateSince(device, state);
   const sinceNode = tile.node.querySelector('[data-role="since"]');
   setText(sinceNode, since ? `for ${duration(Date.now() - Date.parse(since))}` : "");
-  if (since) sinceNode.title = `since ${dayClock.format(new Date(since))} (${config.tz})`;
+  if (since) sinceNode.title = `since ${formatDateTime(since)}`;
   else sinceNode.removeAttribute("title");
   setText(tile.node.querySelector('[data-role="seen"]'), age(device.lastSeen));
 }
@@ -180,11 +184,12 @@ function renderShift() {
   if (shift) {
     setText(box.querySelector('[data-role="name"]'), shift.name);
     setText(box.querySelector('[data-role="left"]'), `${duration(Math.max(0, Date.parse(shift.end) - now))} left`);
-    setText(range, `${clock.format(new Date(shift.start))}–${clock.format(new Date(shift.end))}`);
+    setText(range, `${formatTime(shift.start)}–${formatTime(shift.end)}`);
   } else {
     setText(box.querySelector('[data-role="name"]'), "No shift");
     setText(box.querySelector('[data-role="left"]'), nextShift ? `next: ${nextShift.name}` : "none planned");
-    setText(range, nextShift ? `from ${dayClock.format(new Date(nextShift.start))}` : "");
+    const start = nextShift && new Date(nextShift.start);
+    setText(range, start ? `from ${weekday.format(start)} ${formatTime(start)}` : "");
   }
 }
 
@@ -271,6 +276,33 @@ function readOeeSoon() {
 }
 
 // ---- readings
+// A metric new to the plant since the page loaded is not in the page's formats: its unit, precision
+// and display name are asked once from the metrics API, and its tiles redrawn when they arrive.
+const fetchedMetas = new Map(); // name → {label, unit, precision}, or null while asked / unknown
+
+function metaOf(name) {
+  const known = metricMeta(name);
+  if (known || fetchedMetas.has(name)) return known || fetchedMetas.get(name);
+  fetchedMetas.set(name, null);
+  getJSON(`/api/v1/metrics/?name=${encodeURIComponent(name)}`)
+    .then((body) => {
+      const row = (body.results || body)[0];
+      if (!row) return;
+      fetchedMetas.set(name, { label: row.label, unit: row.unit, precision: row.precision });
+      tiles.forEach((tile) => tile.metric === name && showValue(tile));
+    })
+    .catch((error) => console.warn("metric formats", error));
+  return null;
+}
+
+function showValue(tile) {
+  if (tile.value === undefined) return;
+  const meta = metaOf(tile.metric);
+  setText(tile.node.querySelector('[data-role="metric"]'), meta?.label || metricLabel(tile.metric));
+  setText(tile.node.querySelector('[data-role="value"]'), formatValue(tile.value, meta, { unit: false }));
+  setText(tile.node.querySelector('[data-role="unit"]'), meta?.unit || "");
+}
+
 function pickMetric(values) {
   for (const name of config.keyMetrics || []) if (name in values) return name;
   return Object.keys(values).sort()[0] || null;
@@ -289,9 +321,8 @@ function applyReading(id, { values, state, state_since: since, online, last_seen
     tile.metric = tile.metric || pickMetric(values || {});
     const reading = values?.[tile.metric];
     if (reading) {
-      setText(tile.node.querySelector('[data-role="metric"]'), tile.metric);
-      setText(tile.node.querySelector('[data-role="value"]'), formatValue(reading.value));
-      setText(tile.node.querySelector('[data-role="unit"]'), config.units?.[tile.metric] || "");
+      tile.value = reading.value;
+      showValue(tile);
       pushSpark(tile, Date.parse(reading.ts) / 1000, reading.value);
     }
     renderTile(id);
