@@ -20,6 +20,7 @@ const SPARK_POINTS = 120;
 const SPARK_HISTORY_MS = 15 * 60 * 1000;
 const OEE_REFRESH_MS = 60 * 1000;
 const OEE_AFTER_STATE_CHANGE_MS = 3 * 1000; // a machine changed state: OEE re-read soon, once for a burst
+const SHIFT_ASK_EVERY_MS = 15 * 1000;
 const SEVERITIES = ["critical", "warning", "info"];
 const config = pageConfig(); // with the plant's zone (tz) and metric formats: every time shows in the plant's clock
 const weekday = new Intl.DateTimeFormat("en-GB", { timeZone: config.tz, weekday: "short" });
@@ -171,13 +172,16 @@ const readAlarmCounts = coalesced(async () => {
 // ---- the shift: name, time left (every second), its span in the plant's clock
 let shift = config.shift || null;
 let nextShift = config.nextShift || null;
+let shiftAskedAt = 0;
 
 function renderShift() {
   const box = document.getElementById("shift");
   if (!box) return;
   const now = Date.now();
-  if ((shift && Date.parse(shift.end) <= now) || (!shift && nextShift && Date.parse(nextShift.start) <= now)) {
-    readShift(); // the shift ended or the next one began: ask which one runs now
+  const due = (shift && Date.parse(shift.end) <= now) || (!shift && nextShift && Date.parse(nextShift.start) <= now);
+  if (due && now - shiftAskedAt > SHIFT_ASK_EVERY_MS) {
+    shiftAskedAt = now; // the shift ended or the next one began: ask which one runs now (a clock
+    readShift(); // running ahead of the server's gets the old answer: ask again a little later)
   }
   box.dataset.running = shift ? "1" : "0";
   const range = box.querySelector('[data-role="range"]');
