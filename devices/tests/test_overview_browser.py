@@ -46,10 +46,19 @@ def post(server, device: dict, values: dict, state: str | None = None, ts: datet
     assert response.status_code == 202, response.text
 
 
-def open_overview(page, server, seeded):
+def open_overview(page, server, seeded) -> list[str]:
+    """Log in and open the plant's overview; returns the list that collects its failed API calls and
+    console errors (a missing favicon is the browser's own request: not among the page's responses)."""
+    problems = []
+    page.on("response", lambda r: r.status >= 400 and problems.append(f"HTTP {r.status} {r.url}"))
+    page.on(
+        "console",
+        lambda m: m.type == "error" and not m.text.startswith("Failed to load resource") and problems.append(m.text),
+    )
     log_in(page, server, "operator", seeded["password"])
     page.goto(f"{server.url}/plants/{seeded['plant']}/")
     wait_live(page)
+    return problems
 
 
 def header_count(page, key: str, box: str = "#machine-counts") -> int:
@@ -70,7 +79,7 @@ def test_header_counts_and_tile_follow_a_machines_state_and_alarms_live(stack, c
     server, seeded = stack
     machine = own_device("m-01")
     with page_at(chromium_browser, 1440, 900) as page:
-        open_overview(page, server, seeded)
+        problems = open_overview(page, server, seeded)
         tile = page.locator(f"#tile-{machine['id']}")
         offline, running, down = (header_count(page, s) for s in ("offline", "running", "down"))
         warning, critical = (header_count(page, s, "#alarm-counts") for s in ("warning", "critical"))
@@ -103,6 +112,7 @@ def test_header_counts_and_tile_follow_a_machines_state_and_alarms_live(stack, c
         expect(tile).to_have_attribute("data-alarm", "critical")
         assert css(tile, "borderTopColor") == css(tile, "borderBottomColor") == RED
         expect(tile.locator('[data-role="alarms"]')).to_have_text("2")
+        assert not problems, problems
 
 
 def test_alarm_count_stays_red_and_time_in_state_counts_on_after_a_state_change(stack, chromium_browser, own_device):
