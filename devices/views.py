@@ -96,7 +96,8 @@ def _tile(device: Device, values: dict, metas: dict, alarms: dict | None, now) -
     }
 
 
-def _device_config(device: Device) -> dict:
+def _overview_device(device: Device) -> dict:
+    """What overview.js needs of each device of the plant to keep the header and tiles live."""
     return {
         "kind": device.kind,
         "state": device.state,
@@ -152,7 +153,7 @@ def plant_overview(request, plant_id: int):
         "group_id": group_id,
         "config": {
             "plant": plant.pk,
-            "devices": {d.pk: _device_config(d) for d in everything},
+            "devices": {d.pk: _overview_device(d) for d in everything},
             "shift": _occurrence(shift),
             "nextShift": _occurrence(upcoming),
             "keyMetrics": KEY_METRICS,
