@@ -181,7 +181,18 @@ CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # MQTT -----------------------------------------------------------------------------------------
+# The platform's listener (the bridge, the platform's commands, broker provisioning). Devices use
+# the device listener, MQTT_DEVICE_URL, where the broker makes each client's id its username.
 MQTT_URL = env_url("MQTT_URL", schemes=("mqtt", "mqtts"))
+MQTT_DEVICE_URL = env_url("MQTT_DEVICE_URL", schemes=("mqtt", "mqtts")) or MQTT_URL
+# Broker credentials (README "MQTT broker"): the platform administers Mosquitto's dynamic-security
+# plugin and publishes commands; the bridge only reads telemetry. Without MQTT_PLATFORM_PASSWORD the
+# platform does not provision the broker. Usernames contain '@', which no device uid may.
+MQTT_PLATFORM_USERNAME = env_str("MQTT_PLATFORM_USERNAME", "platform@factory")
+MQTT_PLATFORM_PASSWORD = env_secret("MQTT_PLATFORM_PASSWORD", "")
+MQTT_BRIDGE_USERNAME = env_str("MQTT_BRIDGE_USERNAME", "bridge@factory")
+MQTT_BRIDGE_PASSWORD = env_secret("MQTT_BRIDGE_PASSWORD", "")
+MQTT_ADMIN_TIMEOUT = env_int("MQTT_ADMIN_TIMEOUT", 5, minimum=1)  # seconds for one broker command
 
 # E-mail ---------------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")

@@ -12,7 +12,7 @@ from devices.admin.members import PlantMembersMixin
 from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
 from devices.selectors import latest_values
 from devices.services.plants import plant_create
-from devices.services.registry import device_update
+from devices.services.registry import device_delete, device_update
 from devices.services.tokens import token_revoke
 
 
@@ -144,6 +144,13 @@ class DeviceAdmin(PlantScopedAdmin):
             device_update(device=obj)  # the form has set the fields; the service records what follows
         else:
             super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        device_delete(device=obj)  # the MQTT broker forgets it too
+
+    def delete_queryset(self, request, queryset):
+        for device in queryset:
+            device_delete(device=device)
 
     @admin.display(boolean=True)
     def online(self, device):
