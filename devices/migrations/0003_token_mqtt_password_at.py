@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('devices', '0002_telemetry'),
+        ("devices", "0002_telemetry"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='devicetoken',
-            name='mqtt_password_at',
+            model_name="devicetoken",
+            name="mqtt_password_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
     ]

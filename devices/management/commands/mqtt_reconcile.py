@@ -3,6 +3,8 @@
 Run at deploy and any time after; a second run changes nothing. See ``devices.services.broker``.
 """
 
+import time
+
 from django.core.management.base import BaseCommand, CommandError
 
 from devices.services.broker import BrokerError, broker_reconcile
@@ -13,12 +15,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="Say what would change; change nothing.")
+        parser.add_argument(
+            "--wait", type=float, default=0, help="Seconds to keep retrying while the broker is not up yet (deploy)."
+        )
 
     def handle(self, *args, **options):
-        try:
-            report = broker_reconcile(dry_run=options["dry_run"])
-        except BrokerError as exc:
-            raise CommandError(str(exc)) from None
+        deadline = time.monotonic() + options["wait"]
+        while True:
+            try:
+                report = broker_reconcile(dry_run=options["dry_run"])
+                break
+            except BrokerError as exc:
+                if time.monotonic() >= deadline:
+                    raise CommandError(str(exc)) from None
+                time.sleep(1)  # the broker container is still starting
         prefix = "would: " if options["dry_run"] else ""
         for change in report.changes:
             self.stdout.write(f"{prefix}{change}")
