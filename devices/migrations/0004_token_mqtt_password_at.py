@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("devices", "0002_telemetry"),
+        ("devices", "0003_metric_display"),
     ]
 
     operations = [
