@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from factory import mosquitto
 from factory.env import env_bool, env_int, env_list, env_secret, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -193,6 +194,14 @@ MQTT_PLATFORM_PASSWORD = env_secret("MQTT_PLATFORM_PASSWORD", "")
 MQTT_BRIDGE_USERNAME = env_str("MQTT_BRIDGE_USERNAME", "bridge@factory")
 MQTT_BRIDGE_PASSWORD = env_secret("MQTT_BRIDGE_PASSWORD", "")
 MQTT_ADMIN_TIMEOUT = env_int("MQTT_ADMIN_TIMEOUT", 5, minimum=1)  # seconds for one broker command
+MQTT_BROKER_DIR = VAR_DIR / "mosquitto"  # `make broker` (factory/mosquitto.py)
+_local_broker = mosquitto.listeners(MQTT_BROKER_DIR)
+if _local_broker and MQTT_URL in _local_broker.values() and not MQTT_PLATFORM_PASSWORD:
+    # MQTT_URL names the broker `make broker` runs: the platform takes its listener and the
+    # credentials it created; the simulator takes the device listener.
+    MQTT_URL, MQTT_DEVICE_URL = _local_broker["platform_url"], _local_broker["device_url"]
+    MQTT_PLATFORM_PASSWORD = mosquitto.read_secret(MQTT_BROKER_DIR, mosquitto.PLATFORM_SECRET) or ""
+    MQTT_BRIDGE_PASSWORD = MQTT_BRIDGE_PASSWORD or mosquitto.read_secret(MQTT_BROKER_DIR, mosquitto.BRIDGE_SECRET) or ""
 
 # E-mail ---------------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")

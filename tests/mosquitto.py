@@ -1,22 +1,20 @@
-"""A private Mosquitto configured as production runs it (deploy/mosquitto.conf): the dynamic-security
-plugin, no anonymous clients, a device listener that makes each client's id its username and a
-platform listener. Started in a temp directory on free ports; the platform provisions it."""
+"""A private Mosquitto configured as production runs it: ``deploy/mosquitto.conf`` rendered by
+``factory/mosquitto.py`` (what ``make broker`` runs) in a temp directory on free ports, with the
+dynamic-security plugin, no anonymous clients, a device listener that makes each client's id its
+username and a platform listener. The platform provisions it."""
 
-import getpass
-import shutil
 import subprocess
 from pathlib import Path
 
+from factory import mosquitto
 from tests.servers import free_port, port_open
 from tests.waiting import wait_until
 
-PLUGIN = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
-PLATFORM_USERNAME, PLATFORM_PASSWORD = "platform@factory", "test-platform-secret"
-BRIDGE_USERNAME, BRIDGE_PASSWORD = "bridge@factory", "test-bridge-secret"
+PLATFORM_USERNAME, BRIDGE_USERNAME = "platform@factory", "bridge@factory"
 
 
 def mosquitto_available() -> bool:
-    return bool(shutil.which("mosquitto") and shutil.which("mosquitto_ctrl") and Path(PLUGIN).exists())
+    return mosquitto.missing() is None
 
 
 class AuthBroker:
@@ -27,24 +25,17 @@ class AuthBroker:
         self.port, self.device_port = free_port(), free_port()
         self.url = f"mqtt://127.0.0.1:{self.port}"
         self.device_url = f"mqtt://127.0.0.1:{self.device_port}"
-        self.dynsec = directory / "dynamic-security.json"
-        self.config = directory / "mosquitto.conf"
-        # "user": started as root, Mosquitto would switch to its own user, which cannot write here.
-        self.config.write_text(
-            f"per_listener_settings false\nallow_anonymous false\nuser {getpass.getuser()}\n"
-            f"persistence true\npersistence_location {directory}/\n"
-            f"plugin {PLUGIN}\nplugin_opt_config_file {self.dynsec}\n"
-            f"listener {self.device_port} 127.0.0.1\nuse_username_as_clientid true\n"
-            f"listener {self.port} 127.0.0.1\n"
+        self.config = mosquitto.prepare(
+            directory=directory,
+            device_port=self.device_port,
+            platform_port=self.port,
+            platform_username=PLATFORM_USERNAME,
         )
+        self.platform_password = mosquitto.read_secret(directory, mosquitto.PLATFORM_SECRET)
+        self.bridge_password = mosquitto.read_secret(directory, mosquitto.BRIDGE_SECRET)
         self.process = None
 
     def start(self) -> None:
-        if not self.dynsec.exists():
-            subprocess.run(
-                ["mosquitto_ctrl", "dynsec", "init", str(self.dynsec), PLATFORM_USERNAME, PLATFORM_PASSWORD],
-                check=True, capture_output=True,
-            )  # fmt: skip
         self.process = subprocess.Popen(
             ["mosquitto", "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -60,5 +51,28 @@ class AuthBroker:
         """Point Django's settings at this broker with the platform's and the bridge's credentials."""
         settings.MQTT_URL = self.url
         settings.MQTT_DEVICE_URL = self.device_url
-        settings.MQTT_PLATFORM_USERNAME, settings.MQTT_PLATFORM_PASSWORD = PLATFORM_USERNAME, PLATFORM_PASSWORD
-        settings.MQTT_BRIDGE_USERNAME, settings.MQTT_BRIDGE_PASSWORD = BRIDGE_USERNAME, BRIDGE_PASSWORD
+        settings.MQTT_PLATFORM_USERNAME, settings.MQTT_PLATFORM_PASSWORD = PLATFORM_USERNAME, self.platform_password
+        settings.MQTT_BRIDGE_USERNAME, settings.MQTT_BRIDGE_PASSWORD = BRIDGE_USERNAME, self.bridge_password
+
+
+def connects(url: str, username: str | None = None, password: str | None = None) -> bool:
+    """Whether the broker at ``url`` accepts a connection with these credentials (None: anonymous)."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    host, port = url.removeprefix("mqtt://").split(":")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    if username is not None:
+        client.username_pw_set(username, password)
+    answered, accepted = threading.Event(), []
+    client.on_connect = lambda c, u, f, reason_code, p: (accepted.append(not reason_code.is_failure), answered.set())
+    client.connect(host, int(port))
+    client.loop_start()
+    try:
+        assert answered.wait(5), f"no CONNACK from {url}"
+        return accepted[0]
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -20,7 +20,7 @@ from devices.services.mqtt_bridge import MqttBridge
 from devices.services.registry import device_delete, devices_set_enabled
 from devices.services.tokens import token_issue, token_revoke, token_rotate
 from devices.tests.factories import make_device, make_line
-from tests.mosquitto import AuthBroker, mosquitto_available
+from tests.mosquitto import PLATFORM_USERNAME, AuthBroker, mosquitto_available
 from tests.waiting import wait_until
 
 
@@ -177,24 +177,12 @@ def test_anonymous_and_devices_cannot_read_other_topics(managed, two_devices, cl
     # A forged command from another device never arrives; the platform's does.
     snoop.publish(f"factory/devices/{a.uid}/commands", b'{"name": "firmware_update"}')
     device_a.publish(f"factory/devices/{a.uid}/commands", b'{"name": "self-made"}')
-    platform = clients(managed.url, managed_platform_user(), managed_platform_password())
+    platform = clients(managed.url, PLATFORM_USERNAME, managed.platform_password)
     assert platform.connect()
     platform.publish(f"factory/devices/{a.uid}/commands", b'{"name": "reboot"}')
     wait_until(lambda: device_a.messages, 5, "the platform's command")
     assert device_a.messages == [(f"factory/devices/{a.uid}/commands", b'{"name": "reboot"}')]
     assert snoop.messages == []
-
-
-def managed_platform_user():
-    from tests.mosquitto import PLATFORM_USERNAME
-
-    return PLATFORM_USERNAME
-
-
-def managed_platform_password():
-    from tests.mosquitto import PLATFORM_PASSWORD
-
-    return PLATFORM_PASSWORD
 
 
 def test_the_bridge_client_id_cannot_be_taken_over(managed, bridge, two_devices, clients):
