@@ -299,3 +299,15 @@ def test_the_admin_actions_reach_the_broker_and_report_when_it_is_down(managed, 
     assert "Nothing was changed" in response.content.decode()
     device.refresh_from_db()
     assert device.enabled is False
+
+
+def test_firmware_commands_reach_the_device_with_the_platform_credentials(managed, two_devices, clients):
+    from firmware.services.notify import _mqtt_publish
+
+    (a, token_a), _ = two_devices
+    device = clients(managed.device_url, a.uid, token_a)
+    assert device.connect()
+    assert device.subscribe(f"factory/devices/{a.uid}/commands")
+    _mqtt_publish([(f"factory/devices/{a.uid}/commands", b'{"type": "firmware_update"}')])
+    wait_until(lambda: device.messages, 5, "the firmware command")
+    assert device.messages == [(f"factory/devices/{a.uid}/commands", b'{"type": "firmware_update"}')]
