@@ -23,7 +23,7 @@ PROCFILE := $(if $(MQTT_URL),Procfile.dev-mqtt,Procfile.dev)
 # `make broker`: the device listener (the platform's is the next port, loopback only).
 MQTT_PORT ?= 1883
 
-.PHONY: run simulate test deps dev-deps mysql-driver assets migrate seed schedules broker mqtt-reconcile lint check-migrations check clean
+.PHONY: run simulate test deps dev-deps mysql-driver assets migrate seed schedules broker certs mqtt-reconcile lint check-migrations check clean
 
 # Web (Daphne), Celery beat, the simulator (and the MQTT bridge with MQTT_URL) under honcho.
 # honcho gets no .env file: the one beside docker-compose.yml holds production settings.
@@ -87,6 +87,13 @@ schedules: migrate
 broker: deps
 	@command -v mosquitto >/dev/null || { echo "Mosquitto 2 is needed: apt-get install mosquitto"; exit 1; }
 	$(PY) manage.py broker --port $(MQTT_PORT)
+
+# A local CA and server certificate under var/certs (CERT_HOSTS: the names clients dial): `make broker`
+# then also serves MQTT over TLS on MQTT_TLS_PORT (8883); clients trust var/certs/ca.crt (MQTT_CA_FILE).
+CERT_HOSTS ?= localhost,127.0.0.1
+certs: deps
+	@command -v openssl >/dev/null || { echo "openssl is needed: apt-get install openssl"; exit 1; }
+	$(PY) manage.py certs --hosts $(CERT_HOSTS)
 
 # With MQTT_URL: the broker's clients and ACLs match the registry before anything connects.
 mqtt-reconcile: migrate

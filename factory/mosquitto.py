@@ -68,17 +68,39 @@ def listeners(directory: Path) -> dict | None:
         return None
 
 
-def render_config(*, directory: Path, device_port: int, platform_port: int, host: str = "127.0.0.1") -> str:
+def render_config(
+    *,
+    directory: Path,
+    device_port: int,
+    platform_port: int,
+    host: str = "127.0.0.1",
+    tls_port: int | None = None,
+    certs: dict[str, Path] | None = None,
+) -> str:
     """``deploy/mosquitto.conf`` with this machine's plugin path, data directory and ports.
 
-    The device listener binds ``host``; the platform listener always binds 127.0.0.1.
+    The device listeners bind ``host``; the platform listener always binds 127.0.0.1. The TLS
+    listener is there only with ``tls_port`` and ``certs`` (``factory.certs.make_certs``).
     """
     plugin = plugin_path()
     if plugin is None:
         raise ImproperlyConfigured(missing())
     lines = []
+    skipping = False
     for line in PRODUCTION_CONFIG.read_text().splitlines():
-        if line.startswith("plugin "):
+        if skipping:
+            skipping = bool(line.strip())
+            continue
+        if line == "listener 8883":
+            if tls_port is None or certs is None:
+                skipping = True
+                continue
+            line = f"listener {tls_port} {host}"
+        elif line.startswith("certfile "):
+            line = f"certfile {certs['cert']}"
+        elif line.startswith("keyfile "):
+            line = f"keyfile {certs['key']}"
+        elif line.startswith("plugin "):
             line = f"plugin {plugin}"
         elif line.startswith("plugin_opt_config_file "):
             line = f"plugin_opt_config_file {directory / 'dynamic-security.json'}"
@@ -95,7 +117,14 @@ def render_config(*, directory: Path, device_port: int, platform_port: int, host
 
 
 def prepare(
-    *, directory: Path, device_port: int, platform_port: int, host: str = "127.0.0.1", platform_username: str
+    *,
+    directory: Path,
+    device_port: int,
+    platform_port: int,
+    host: str = "127.0.0.1",
+    platform_username: str,
+    tls_port: int | None = None,
+    certs: dict[str, Path] | None = None,
 ) -> Path:
     """Create the directory, the two service passwords, the dynamic-security file (first start
     only) and the configuration; return the configuration's path."""
@@ -111,10 +140,19 @@ def prepare(
         )
     config = directory / "mosquitto.conf"
     config.write_text(
-        render_config(directory=directory, device_port=device_port, platform_port=platform_port, host=host)
+        render_config(
+            directory=directory,
+            device_port=device_port,
+            platform_port=platform_port,
+            host=host,
+            tls_port=tls_port,
+            certs=certs,
+        )
     )
     # The URL a local client dials (not a bind address).
     device_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
     urls = {"device_url": f"mqtt://{device_host}:{device_port}", "platform_url": f"mqtt://127.0.0.1:{platform_port}"}
+    if tls_port is not None and certs is not None:
+        urls["device_tls_url"] = f"mqtts://localhost:{tls_port}"
     (directory / "listeners.json").write_text(json.dumps(urls) + "\n")
     return config

@@ -193,6 +193,9 @@ MQTT_PLATFORM_USERNAME = env_str("MQTT_PLATFORM_USERNAME", "platform@factory")
 MQTT_PLATFORM_PASSWORD = env_secret("MQTT_PLATFORM_PASSWORD", "")
 MQTT_BRIDGE_USERNAME = env_str("MQTT_BRIDGE_USERNAME", "bridge@factory")
 MQTT_BRIDGE_PASSWORD = env_secret("MQTT_BRIDGE_PASSWORD", "")
+# The CA that signed the broker's certificate, for mqtts:// (the bridge, the platform, the simulator);
+# unset: the system's trusted CAs. `make certs` makes a local CA: var/certs/ca.crt.
+MQTT_CA_FILE = env_str("MQTT_CA_FILE")
 MQTT_ADMIN_TIMEOUT = env_int("MQTT_ADMIN_TIMEOUT", 5, minimum=1)  # seconds for one broker command
 MQTT_BROKER_DIR = VAR_DIR / "mosquitto"  # `make broker` (factory/mosquitto.py)
 _local_broker = mosquitto.listeners(MQTT_BROKER_DIR)

@@ -105,7 +105,7 @@ def mqtt_client(*, username: str | None, password: str | None, client_id: str = 
     if username:
         client.username_pw_set(username, password)
     if parts.scheme == "mqtts":
-        client.tls_set()
+        client.tls_set(ca_certs=settings.MQTT_CA_FILE)  # verifies the certificate and the host name
     return client
 
 

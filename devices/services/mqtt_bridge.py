@@ -269,7 +269,7 @@ class MqttBridge:
         if self.username:
             client.username_pw_set(self.username, self.password)
         if self.tls:
-            client.tls_set()
+            client.tls_set(ca_certs=settings.MQTT_CA_FILE)  # verifies the certificate and the host name
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe

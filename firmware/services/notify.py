@@ -51,7 +51,7 @@ def _mqtt_publish(messages: list[tuple[str, bytes]]) -> None:
     elif settings.MQTT_PLATFORM_PASSWORD:  # the platform's broker credentials (README "MQTT broker")
         client.username_pw_set(settings.MQTT_PLATFORM_USERNAME, settings.MQTT_PLATFORM_PASSWORD)
     if url.scheme == "mqtts":
-        client.tls_set()
+        client.tls_set(ca_certs=settings.MQTT_CA_FILE)
     try:
         client.connect(url.hostname or "127.0.0.1", url.port or 1883, keepalive=30)
     except OSError as exc:

@@ -23,6 +23,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("MQTT_PORT") or 1883))
         parser.add_argument("--platform-port", type=int, default=None, help="Default: --port + 1.")
         parser.add_argument("--host", default=os.environ.get("MQTT_HOST") or "127.0.0.1", help="Device listener.")
+        parser.add_argument(
+            "--tls-port",
+            type=int,
+            default=int(os.environ.get("MQTT_TLS_PORT") or 8883),
+            help="MQTT over TLS for devices, when `make certs` has made var/certs (default 8883).",
+        )
 
     def handle(self, *args, **options):
         problem = mosquitto.missing()
@@ -30,13 +36,23 @@ class Command(BaseCommand):
             raise CommandError(problem)
         port = options["port"]
         platform_port = options["platform_port"] or port + 1
+        certs_dir = settings.VAR_DIR / "certs"
+        certs = {"cert": certs_dir / "server.crt", "key": certs_dir / "server.key"}
+        tls = all(path.exists() for path in certs.values())
         config = mosquitto.prepare(
             directory=settings.MQTT_BROKER_DIR,
             device_port=port,
             platform_port=platform_port,
             host=options["host"],
             platform_username=settings.MQTT_PLATFORM_USERNAME,
+            tls_port=options["tls_port"] if tls else None,
+            certs=certs if tls else None,
         )
+        if tls:
+            self.stdout.write(
+                f"Devices over TLS on {options['host']}:{options['tls_port']} "
+                f"(clients trust {certs_dir / 'ca.crt'}: MQTT_CA_FILE)."
+            )
         self.stdout.write(
             f"Mosquitto: devices on {options['host']}:{port}, the platform on 127.0.0.1:{platform_port}; "
             f"data and credentials in {settings.MQTT_BROKER_DIR}.\n"

@@ -111,6 +111,7 @@ class Command(BaseCommand):
         try:
             transport = transport_for(
                 options["via"], url=options["url"], mqtt_url=options["mqtt_url"] or settings.MQTT_DEVICE_URL,
+                mqtt_ca_file=settings.MQTT_CA_FILE,
                 devices=options["devices"],
             )  # fmt: skip
             devices = fleet_select(plant=plant, count=options["devices"], allow_create=allow_writes)
