@@ -75,3 +75,18 @@ def test_the_simulator_sends_over_tls_with_the_ca_and_the_bridge_stores_it(tls_b
     finally:
         bridge.stop()
         thread.join(10)
+
+
+def test_the_bridge_connects_over_tls_only_with_the_ca(tls_broker, settings, transactional_db):
+    tls_broker.settings(settings)
+    broker.broker_reconcile()
+    for ca_file, subscribes in ((None, False), (str(tls_broker.certs["ca"]), True)):
+        settings.MQTT_CA_FILE = ca_file
+        bridge = MqttBridge(tls_broker.tls_url, client_id=f"factory-mqtt-bridge-{uuid.uuid4().hex[:6]}")
+        thread = threading.Thread(target=bridge.run, daemon=True)
+        thread.start()
+        try:
+            assert bridge.ready.wait(5 if subscribes else 2) is subscribes
+        finally:
+            bridge.stop()
+            thread.join(10)
