@@ -164,3 +164,24 @@ def test_only_plant_admins_manage_keys_and_the_plain_key_is_shown_once(plant_a, 
     assert_status(logged_in(plant_admin).post(f"{KEYS}{foreign.pk}/revoke/"), 404)
     assert_status(logged_in(plant_admin).post(f"{KEYS}{created.json()['id']}/revoke/"), 200)
     assert_status(provision(plain, fields("th-101")), 401)
+
+
+@pytest.mark.django_db
+def test_a_plant_admin_approves_waiting_devices_in_the_admin(plant_a, plant_b, plant_admin_client):
+    _, plain = provisioning_key_create(plant=plant_a, name="Approved by hand", needs_approval=True)
+    _, foreign = provisioning_key_create(plant=plant_b, name="B", needs_approval=True)
+    assert_status(provision(plain, fields("th-200")), 202)
+    assert_status(provision(foreign, fields("th-201")), 202)
+    listed = plant_admin_client.get("/admin/devices/provisioningrequest/", {"status__exact": "pending"})
+    assert_status(listed, 200)
+    assert "th-200" in listed.content.decode() and "th-201" not in listed.content.decode()
+    ours, theirs = ProvisioningRequest.objects.get(uid="th-200"), ProvisioningRequest.objects.get(uid="th-201")
+    response = plant_admin_client.post(
+        "/admin/devices/provisioningrequest/",
+        {"action": "approve", "_selected_action": [ours.pk, theirs.pk], "index": "0", "select_across": "0"},
+        follow=True,
+    )
+    assert_status(response, 200)
+    assert "Approved 1 device(s)" in response.content.decode()
+    assert Device.objects.filter(uid="th-200").exists() and not Device.objects.filter(uid="th-201").exists()
+    assert_status(provision(plain, fields("th-200")), 201)
