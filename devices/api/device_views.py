@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from devices.exceptions import DeviceAuthError
+from factory.clientip import client_ip
 from devices.services.tokens import token_authenticate_header
 
 
@@ -49,7 +50,7 @@ def device_provision(request: HttpRequest) -> JsonResponse:
     except (ValueError, UnicodeDecodeError):
         body = None
     answer = provision(
-        authorization=request.headers.get("Authorization", ""), body=body, address=request.META.get("REMOTE_ADDR")
+        authorization=request.headers.get("Authorization", ""), body=body, address=client_ip(request)
     )
     headers = {"Retry-After": str(answer.retry_after)} if answer.retry_after is not None else None
     return JsonResponse(answer.body, status=answer.status, headers=headers)
