@@ -7,8 +7,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from devices.exceptions import DeviceAuthError
-from factory.clientip import client_ip
 from devices.services.tokens import token_authenticate_header
+from factory.clientip import client_ip
 
 
 def device_self(request: HttpRequest) -> JsonResponse:
@@ -49,8 +49,6 @@ def device_provision(request: HttpRequest) -> JsonResponse:
         body = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
         body = None
-    answer = provision(
-        authorization=request.headers.get("Authorization", ""), body=body, address=client_ip(request)
-    )
+    answer = provision(authorization=request.headers.get("Authorization", ""), body=body, address=client_ip(request))
     headers = {"Retry-After": str(answer.retry_after)} if answer.retry_after is not None else None
     return JsonResponse(answer.body, status=answer.status, headers=headers)
