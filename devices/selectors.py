@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from accounts.selectors import scope_to_plants
 from devices.models import (
     Device,
     LatestValue,
@@ -123,6 +124,21 @@ def device_metrics(device: Device) -> dict[str, Metric]:
     """Metrics ``device`` has ever reported (it has a latest value for each), by name. One query."""
     reported = LatestValue.objects.filter(device=device).values("metric_id")
     return {metric.name: metric for metric in Metric.objects.filter(pk__in=reported)}
+
+
+def metric_list_for(user) -> QuerySet[Metric]:
+    """Metrics ``user`` may see: staff see all (they maintain names, units and precisions for every
+    plant); anyone else those a device of their plants has reported, so another plant's metric
+    names do not show. The plant list is a subquery: one query."""
+    if user.is_authenticated and user.is_active and (user.is_staff or user.is_superuser):
+        return Metric.objects.all()
+    reported = scope_to_plants(LatestValue.objects.all(), user, plant_field="device__plant").values("metric_id")
+    return Metric.objects.filter(pk__in=reported)
+
+
+def plant_metrics(plant_id: int) -> QuerySet[Metric]:
+    """Metrics the plant's devices have reported (each has a latest value), for the page formats."""
+    return Metric.objects.filter(pk__in=LatestValue.objects.filter(device__plant_id=plant_id).values("metric_id"))
 
 
 def _raw_rows(device: Device, metric: Metric, start: datetime, end: datetime):

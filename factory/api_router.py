@@ -12,7 +12,14 @@ from alerts.api.views import (
     NotificationRouteViewSet,
 )
 from analytics.api.views import OEEReportViewSet, OEEViewSet, ReasonCodeViewSet, ShiftViewSet, StopViewSet
-from devices.api.views import DeviceGroupViewSet, DeviceTokenViewSet, DeviceViewSet, LineViewSet, PlantViewSet
+from devices.api.views import (
+    DeviceGroupViewSet,
+    DeviceTokenViewSet,
+    DeviceViewSet,
+    LineViewSet,
+    MetricViewSet,
+    PlantViewSet,
+)
 from firmware.api.views import FirmwareImageViewSet, RolloutViewSet
 
 router = DefaultRouter()
@@ -22,6 +29,7 @@ router.register("lines", LineViewSet, basename="line")
 router.register("devices", DeviceViewSet, basename="device")
 router.register("device-groups", DeviceGroupViewSet, basename="devicegroup")
 router.register("device-tokens", DeviceTokenViewSet, basename="devicetoken")
+router.register("metrics", MetricViewSet, basename="metric")
 router.register("alert-rules", AlertRuleViewSet, basename="alertrule")
 router.register("alarms", AlarmViewSet, basename="alarm")
 router.register("notification-channels", NotificationChannelViewSet, basename="notificationchannel")

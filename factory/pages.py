@@ -7,12 +7,16 @@ devices, alerts, firmware and analytics all extend it, and it reads accounts (pl
 the live stream's coalescing window; in any one app it would make the others import from it.
 """
 
+from django.db.models import Q
 from django.http import Http404, HttpRequest
 from django.urls import reverse
 
 from accounts.roles import PERM_OPERATE
 from accounts.selectors import plant_list_for, user_has_plant_perm
-from devices.models import Plant
+from alerts.models import AlertRule
+from devices.formats import metric_formats
+from devices.models import Metric, Plant
+from devices.selectors import plant_metrics
 from live.frames import COALESCE_SECONDS
 
 # The plant navigation in order: (page, label, URL name, where the URL names the plant). Pages
@@ -60,12 +64,23 @@ def plant_from_query(request: HttpRequest) -> Plant | None:
     return plant
 
 
+def plant_formats(plant: Plant) -> dict:
+    """How the plant's pages show values and times: ``{"tz": "<IANA zone>", "metrics": {name:
+    {"label", "unit", "precision"}}}`` for every metric its devices report or its rules watch.
+    ``plant_base.html`` emits it as the ``plant-formats`` JSON that ``static/js/live.js`` reads
+    (``pageConfig()``, ``formatValue``, ``metricLabel``, ``formatTime``). Two queries."""
+    watched = set(AlertRule.objects.filter(plant=plant).exclude(metric="").values_list("metric", flat=True))
+    metrics = list(Metric.objects.filter(Q(pk__in=plant_metrics(plant.pk).values("pk")) | Q(name__in=watched)))
+    return {"tz": plant.time_zone, "metrics": metric_formats({m.name for m in metrics} | watched, metrics)}
+
+
 def plant_nav(request: HttpRequest, plant: Plant | None, page: str) -> dict:
     """Template context of the plant bar: the plant, the switcher's plants (each pointing at the
-    same page of that plant), the navigation with the current page marked, and ``can_operate``.
+    same page of that plant), the navigation with the current page marked, ``can_operate`` and
+    ``formats`` (``plant_formats``: the plant's zone and how its metrics read).
     ``plant`` None (a user without plants) leaves the bar out."""
     if plant is None:
-        return {"plant": None, "plants": [], "nav": [], "page": page, "can_operate": False}
+        return {"plant": None, "plants": [], "nav": [], "page": page, "can_operate": False, "formats": None}
     plants = plant_list_for(request.user).only("pk", "name")
     return {
         "plant": plant,
@@ -77,4 +92,5 @@ def plant_nav(request: HttpRequest, plant: Plant | None, page: str) -> dict:
         "page": page,
         "can_operate": user_has_plant_perm(request.user, PERM_OPERATE, plant),
         "coalesce_ms": int(COALESCE_SECONDS * 1000),
+        "formats": plant_formats(plant),
     }

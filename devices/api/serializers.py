@@ -2,7 +2,8 @@ from rest_framework import serializers
 
 from accounts.api.scoping import ScopedPrimaryKeyRelatedField
 from accounts.roles import Role
-from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
+from devices.models import Device, DeviceGroup, DeviceToken, Line, Metric, Plant
+from devices.services.metrics import metric_update
 from devices.services.plants import line_create, plant_create
 from devices.services.registry import device_create, device_update, group_set_devices
 from factory.serializers import StrictSerializerMixin, UniqueNameInPlantMixin, call_service
@@ -207,3 +208,15 @@ class DeviceBatchSerializer(StrictSerializerMixin, serializers.Serializer):
         devices = data["devices"] if data.get("devices") else data["group"].devices.all()
         data["device_list"] = list(dict.fromkeys(devices))
         return data
+
+
+class MetricSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    label = serializers.CharField(read_only=True, help_text="The display name, else the name in words.")
+
+    class Meta:
+        model = Metric
+        fields = ["id", "name", "display_name", "label", "unit", "precision"]
+        read_only_fields = ["name"]  # the devices' key: they keep sending it
+
+    def update(self, instance, validated_data):
+        return call_service(metric_update, metric=instance, **validated_data)

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.api.scoping import PlantScopedViewSetMixin
@@ -21,12 +22,14 @@ from devices.api.serializers import (
     IssuedTokenSerializer,
     LineSerializer,
     MemberSerializer,
+    MetricSerializer,
     PlantSerializer,
     TokenCreateSerializer,
     TokenRotateSerializer,
 )
 from devices.api.telemetry_views import DeviceTelemetryMixin, PlantLatestMixin
-from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
+from devices.models import Device, DeviceGroup, DeviceToken, Line, Metric, Plant
+from devices.selectors import metric_list_for
 from devices.services import registry
 from devices.services.tokens import token_issue, token_revoke, token_rotate
 from factory.serializers import call_service
@@ -193,3 +196,28 @@ class DeviceTokenViewSet(
         new_token, plain = call_service(token_rotate, token=token, by=request.user, **serializer.validated_data)
         new_token.token = plain
         return Response(IssuedTokenSerializer(new_token, context=self.get_serializer_context()).data, status=201)
+
+
+class StaffWritesOnly(BasePermission):
+    message = "Only staff change how a metric reads (it applies to every plant). Ask an administrator."
+
+    def has_permission(self, request, view):
+        return request.method in SAFE_METHODS or bool(request.user.is_staff or request.user.is_superuser)
+
+
+class MetricViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Metrics and how they read: display name, unit, precision (decimal places; null: automatic).
+
+    Anyone sees the metrics their plants' devices report (staff: all); staff change them. Devices
+    create metrics by sending them; the names never change.
+    """
+
+    queryset = Metric.objects.all()
+    serializer_class = MetricSerializer
+    permission_classes = [IsAuthenticated, StaffWritesOnly]
+    filterset_fields = ["name"]
+    search_fields = ["name", "display_name"]
+    ordering_fields = ["name"]
+
+    def get_queryset(self):
+        return metric_list_for(self.request.user).order_by("name")

@@ -8,6 +8,7 @@ constraint and no extra index: a secondary index per FK would double the write c
 hottest table; integrity is kept by the services that write and purge these rows.
 """
 
+from django.core.validators import MaxValueValidator
 from django.db import models
 
 
@@ -23,18 +24,37 @@ def _metric_fk():
     )
 
 
+MAX_PRECISION = 6
+
+
 class Metric(models.Model):
-    """A metric name (``temperature``, ``count_total``), stored once and referenced by a small id."""
+    """A metric name (``temperature``, ``count_total``), stored once and referenced by a small id,
+    with how people read it: a display name, a unit and the decimal places its values show with
+    (``devices/formats.py``; defaults for known names there)."""
 
     id = models.AutoField(primary_key=True)  # 4 bytes, not 8: it is repeated in every reading row
     name = models.CharField(max_length=63, unique=True)
-    unit = models.CharField(max_length=16, blank=True)
+    display_name = models.CharField(
+        max_length=63, blank=True, help_text="Shown instead of the name, e.g. 'Spindle temperature'."
+    )
+    unit = models.CharField(max_length=16, blank=True, help_text="Shown after values, e.g. °C, mm/s, kW.")
+    precision = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_PRECISION)],
+        help_text=f"Decimal places (0–{MAX_PRECISION}); empty: integers as such, others with 2 (1 from 100).",
+    )
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def label(self) -> str:
+        """The display name, else the name in words (``count_total`` → "Count total")."""
+        return self.display_name or self.name.replace("_", " ").capitalize()
 
 
 class TelemetryReading(models.Model):

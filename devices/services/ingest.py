@@ -21,6 +21,7 @@ from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 
+from devices.formats import metric_new
 from devices.models import Device, Metric
 from devices.services.telemetry_payload import Message, payload_parse
 from devices.signals import device_status_changed, telemetry_ingested
@@ -53,10 +54,11 @@ def telemetry_parse(body: bytes, *, now: datetime) -> list[Message]:
 
 
 def metric_ids(names) -> dict[str, int]:
-    """Map metric names to ids, creating unknown names. Cached per process once committed."""
+    """Map metric names to ids, creating unknown names (with the display name, unit and precision of
+    a known name: ``devices.formats.METRIC_DEFAULTS``). Cached per process once committed."""
     missing = [name for name in names if name not in _metric_ids]
     if missing:
-        Metric.objects.bulk_create([Metric(name=name) for name in missing], ignore_conflicts=True)
+        Metric.objects.bulk_create([metric_new(name) for name in missing], ignore_conflicts=True)
         found = dict(Metric.objects.filter(name__in=missing).values_list("name", "id"))
         if connection.in_atomic_block:
             # The rows may still roll back with the caller's transaction: cache them only after commit.

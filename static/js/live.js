@@ -6,9 +6,43 @@ const BASE_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
 const OFFLINE_AFTER_MS = 10000; // "reconnecting" turns into "offline since …" after this long
 
+const MAX_PRECISION = 6; // devices/models/telemetry.py::MAX_PRECISION
+
+// The page's own settings (its "page-config" JSON) over the plant's formats (plantFormats): `tz`,
+// the plant's IANA zone, and `metrics`, {name: {label, unit, precision}}. A page's own key wins:
+// the machine page's `metrics` is its list of metric names, so read units through metricMeta().
 export function pageConfig() {
   const node = document.getElementById("page-config");
-  return node ? JSON.parse(node.textContent) : {};
+  const own = node ? JSON.parse(node.textContent) : {};
+  const { tz, metrics } = plantFormats();
+  return { tz, metrics, ...own };
+}
+
+// How the plant's values and times read, from the "plant-formats" JSON of templates/plant_base.html
+// (factory/pages.py::plant_formats); parsed once per node (formatValue runs for every reading).
+let formatsNode;
+let formats = { tz: undefined, metrics: {} };
+
+export function plantFormats() {
+  const node = document.getElementById("plant-formats");
+  if (node !== formatsNode) {
+    formatsNode = node;
+    const parsed = node ? JSON.parse(node.textContent) : null;
+    formats = { tz: parsed?.tz || undefined, metrics: parsed?.metrics || {} };
+  }
+  return formats;
+}
+
+export function metricMeta(name) {
+  return plantFormats().metrics[name] || null;
+}
+
+// The display name of a metric ("count_total" → "Pieces made"), else its name in words.
+export function metricLabel(name) {
+  const meta = metricMeta(name);
+  if (meta?.label) return meta.label;
+  const words = String(name ?? "").replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
 export class ConnectionIndicator {
@@ -144,7 +178,7 @@ export class LiveStream {
     const delay = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** this.attempt);
     const wait = delay / 2 + Math.random() * (delay / 2); // jitter: a restarted server is not stampeded
     this.attempt += 1;
-    const since = this.offlineSince.toLocaleTimeString();
+    const since = formatTime(this.offlineSince, { seconds: true });
     if (Date.now() - this.offlineSince.getTime() > OFFLINE_AFTER_MS) {
       this.indicator.show("offline", `Offline since ${since}; retrying in ${Math.ceil(wait / 1000)} s`);
     } else {
@@ -193,7 +227,84 @@ export function age(iso, now = Date.now()) {
   return `${Math.floor(seconds / 86400)} d ago`;
 }
 
-export function formatValue(value) {
+// Decimal places `number` was written with: 0.06 → 2, 85 → 0 (thresholds show as entered).
+export function decimalsOf(number) {
+  const [mantissa, exponent] = Number(number).toExponential().split("e");
+  const fraction = (mantissa.split(".")[1] || "").length;
+  return Math.min(MAX_PRECISION, Math.max(0, fraction - Number(exponent)));
+}
+
+// Decimal places for values compared with thresholds: the metric's, never fewer than a threshold's.
+export function rulePrecision(precision, ...thresholds) {
+  const places = thresholds.filter((t) => t !== null && t !== undefined).map(decimalsOf);
+  if (precision !== null && precision !== undefined) places.push(precision);
+  return places.length ? Math.max(...places) : null;
+}
+
+const numberFormats = new Map();
+
+// `value` with `precision` decimals and thousands separators; precision null: integers as such,
+// others with 2 decimals (1 from 100). Same rules as devices/formats.py::format_number.
+export function formatNumber(value, precision = null) {
+  if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
+  const number = Number(value);
+  let places = precision;
+  if (places === null || places === undefined) {
+    places = Number.isInteger(number) ? 0 : Math.abs(number) >= 100 ? 1 : 2;
+  }
+  if (!numberFormats.has(places)) {
+    numberFormats.set(places, new Intl.NumberFormat("en-US", { minimumFractionDigits: places, maximumFractionDigits: places }));
+  }
+  const text = numberFormats.get(places).format(number);
+  return /^-[0.,]+$/.test(text) ? text.slice(1) : text; // -0.0004 at 2 places is 0.00
+}
+
+// A value with its metric's unit and precision: formatValue(61.43, "temperature") → "61.4 °C".
+// `meta`: a metric name (looked up in the plant's formats) or {unit, precision}; without it (or an
+// unknown name) the value keeps the automatic format without a unit. Options: `precision`
+// overrides the metric's, `unit: false` leaves the unit out (a page showing it apart).
+export function formatValue(value, meta, { precision, unit = true } = {}) {
   if (value === null || value === undefined) return "—";
-  return Number.isInteger(value) ? String(value) : value.toFixed(Math.abs(value) >= 100 ? 1 : 2);
+  const info = typeof meta === "string" ? metricMeta(meta) : meta;
+  if (!info) {
+    if (precision !== undefined) return formatNumber(value, precision);
+    return Number.isInteger(value) ? String(value) : Number(value).toFixed(Math.abs(value) >= 100 ? 1 : 2);
+  }
+  const text = formatNumber(value, precision ?? info.precision);
+  return unit && info.unit ? `${text} ${info.unit}` : text;
+}
+
+// A threshold as it was entered, with the metric's unit: 0.06 → "0.06 mm/s", never "0.00".
+export function formatThreshold(value, meta, options = {}) {
+  if (value === null || value === undefined) return "—";
+  return formatValue(value, meta, { ...options, precision: decimalsOf(value) });
+}
+
+const timeFormats = new Map();
+
+function timeParts(moment, zone, seconds) {
+  const key = `${zone || ""}|${seconds}`;
+  if (!timeFormats.has(key)) {
+    const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    if (seconds) options.second = "2-digit";
+    if (zone) options.timeZone = zone;
+    timeFormats.set(key, new Intl.DateTimeFormat("en-GB", options));
+  }
+  return Object.fromEntries(timeFormats.get(key).formatToParts(moment).map((part) => [part.type, part.value]));
+}
+
+// A time in the plant's zone (the plant bar names it): "14:05", with `date` "2026-12-06 14:05",
+// with `seconds` "14:05:07". `tz` overrides the zone; outside a plant page, the browser's zone.
+// Same format as devices/formats.py::format_time.
+export function formatTime(iso, { date = false, seconds = false, tz } = {}) {
+  if (iso === null || iso === undefined || iso === "") return "—";
+  const moment = iso instanceof Date ? iso : new Date(iso);
+  if (Number.isNaN(moment.getTime())) return "—";
+  const parts = timeParts(moment, tz || plantFormats().tz, seconds);
+  const time = `${parts.hour}:${parts.minute}${seconds ? `:${parts.second}` : ""}`;
+  return date ? `${parts.year}-${parts.month}-${parts.day} ${time}` : time;
+}
+
+export function formatDateTime(iso, options = {}) {
+  return formatTime(iso, { ...options, date: true });
 }
