@@ -40,6 +40,12 @@ with contextlib.redirect_stdout(io.StringIO()):
 plant = Plant.objects.get(name="Demo Plant")
 now = timezone.now()
 history_fill(plant=plant, now=now, seed=13)
+# Online and offline tiles whatever the time the run takes: the first stay online for hours, the
+# others were last heard an hour ago.
+online = ["press-01", "press-02", "robot-01", "temp-01"]
+Device.objects.filter(plant=plant, uid__in=online).update(expected_interval=7200)
+Device.objects.filter(plant=plant, uid__in=["press-04", "packer-01", "power-01"]).update(
+    online=False, last_seen_at=now - timedelta(hours=1))
 rules = {rule.name: rule for rule in AlertRule.objects.filter(plant=plant)}
 devices = {device.uid: device for device in Device.objects.filter(plant=plant)}
 from accounts.models import User
@@ -50,7 +56,8 @@ vibration = alarm_raise(rule=rules["Vibration high"], device=devices["press-01"]
 alarm_acknowledge(alarm=vibration, by=by, comment="Checking the bearing", now=now - timedelta(minutes=30))
 hot = alarm_raise(rule=rules["Temperature high"], device=devices["robot-01"], value=88.0, at=now - timedelta(hours=2))
 alarm_clear(rule=rules["Temperature high"], device=devices["robot-01"], value=79.0, at=now - timedelta(hours=1))
-quiet = alarm_raise(rule=rules["No data"], device=devices["temp-01"], value=None, at=now - timedelta(hours=3))
+quiet = alarm_raise(rule=rules["No data"], device=devices["power-01"], value=None, at=now - timedelta(minutes=50))
+alarm_raise(rule=rules["No data"], device=devices["packer-01"], value=None, at=now - timedelta(minutes=50))
 alarm_shelve(alarm=quiet, by=by, reason="Sensor being replaced", minutes=60, now=now - timedelta(minutes=5))
 image = image_create(plant=plant, version="2.1.0", hardware_models=["HP-400"],
                      file=ContentFile(b"firmware" * 100, name="fw.bin"))
@@ -62,6 +69,11 @@ print(json.dumps({
     "machine": devices["press-02"].pk, "sensor": devices["temp-01"].pk, "alarm": down.pk, "rollout": rollout.pk,
 }))
 """
+
+
+# The API docs (Swagger UI, ReDoc) render the whole schema, thousands of elements: axe needs up to
+# a minute for one visit there on a loaded machine, so they are checked at the desktop size only.
+DESKTOP_ONLY = ("api_docs", "api_redoc")
 
 
 def pages(seeded: dict) -> list[tuple[str, str, tuple, int]]:
@@ -148,6 +160,8 @@ def test_page_is_accessible_and_error_free_at_every_size(stack, sessions, name, 
     page, watched = sessions(role)
     failures = []
     for size, (width, height) in SIZES.items():
+        if name in DESKTOP_ONLY and size != "desktop":
+            continue
         page.set_viewport_size({"width": width, "height": height})
         watched.clear()
         response = page.goto(server.url + path)
