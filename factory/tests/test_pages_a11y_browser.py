@@ -76,6 +76,15 @@ print(json.dumps({
 DESKTOP_ONLY = ("api_docs", "api_redoc")
 
 
+# What a page shows only after an event: toasts of each severity and the unread count, from the
+# notification events the live stream hands to static/js/toasts.js (as live.js re-emits them).
+SHOW = {
+    "overview_toasts": """() => ["critical", "warning", "info"].forEach((severity, i) =>
+        document.dispatchEvent(new CustomEvent("live:event", {detail: {kind: "notification", severity,
+            alarm_id: 1000 + i, title: "Press 2 down", body: "Machine down for 2 min.\\nCall maintenance."}})))""",
+}
+
+
 def pages(seeded: dict) -> list[tuple[str, str, tuple, int]]:
     """(name, path, roles that see it, HTTP status) of every page; role None: logged out."""
     plant = seeded["plant"]
@@ -85,6 +94,7 @@ def pages(seeded: dict) -> list[tuple[str, str, tuple, int]]:
         ("overview", f"/plants/{plant}/", PLANT_ROLES, 200),
         ("machine", f"/devices/{seeded['machine']}/", PLANT_ROLES, 200),
         ("sensor", f"/devices/{seeded['sensor']}/", PLANT_ROLES, 200),
+        ("overview_toasts", f"/plants/{plant}/", ("operator",), 200),
         ("alarm_console", f"/plants/{plant}/alarms/", PLANT_ROLES, 200),
         ("alarm_kpis", f"/alarms/kpis/?plant={plant}", PLANT_ROLES, 200),
         ("oee", f"/analytics/oee/?plant={plant}", PLANT_ROLES, 200),
@@ -167,6 +177,9 @@ def test_page_is_accessible_and_error_free_at_every_size(stack, sessions, name, 
         response = page.goto(server.url + path)
         assert response is not None and response.status == status, f"{path} as {role}: {response and response.status}"
         settle(page)
+        if name in SHOW:
+            page.evaluate(SHOW[name])
+            playwright_sync.expect(page.locator(".toast")).to_have_count(3)
         found = a11y.check(page, focus_stops=FOCUS_STOPS if size == "desktop" else 0)
         if status != 200:  # the page's own status is logged as a failed resource: expected here
             watched.console_errors[:] = [(text, url) for text, url in watched.console_errors if url != page.url]
