@@ -8,6 +8,8 @@ each role logs in once and its page is reused at each size. A failure lists, per
 its impact, the elements (CSS selectors) and, for contrast, the colours and ratio: tests/a11y.py.
 """
 
+import re
+
 import pytest
 
 from tests import a11y
@@ -76,13 +78,28 @@ print(json.dumps({
 DESKTOP_ONLY = ("api_docs", "api_redoc")
 
 
-# What a page shows only after an event: toasts of each severity and the unread count, from the
-# notification events the live stream hands to static/js/toasts.js (as live.js re-emits them).
-SHOW = {
-    "overview_toasts": """() => ["critical", "warning", "info"].forEach((severity, i) =>
-        document.dispatchEvent(new CustomEvent("live:event", {detail: {kind: "notification", severity,
-            alarm_id: 1000 + i, title: "Press 2 down", body: "Machine down for 2 min.\\nCall maintenance."}})))""",
-}
+# What a page shows only after an event or a click, opened before the checks.
+TOASTS = """() => ["critical", "warning", "info"].forEach((severity, i) =>
+    document.dispatchEvent(new CustomEvent("live:event", {detail: {kind: "notification", severity,
+        alarm_id: 1000 + i, title: "Press 2 down", body: "Machine down for 2 min.\\nCall maintenance."}})))"""
+
+
+def show_toasts(page):
+    """Toasts of each severity and the unread count, from the notification events the live stream
+    hands to static/js/toasts.js (live.js re-emits every frame as a ``live:event``)."""
+    page.evaluate(TOASTS)
+    playwright_sync.expect(page.locator(".toast")).to_have_count(3)
+
+
+def show_history_and_shelve_dialog(page):
+    """An alarm's event history, then the shelve dialog over the console."""
+    page.get_by_role("button", name="History").first.click()
+    playwright_sync.expect(page.get_by_role("list", name=re.compile("History of alarm"))).to_be_visible()
+    page.get_by_role("button", name="Shelve…").first.click()
+    playwright_sync.expect(page.locator("#shelve-dialog")).to_be_visible()
+
+
+SHOW = {"overview_toasts": show_toasts, "alarm_console_dialogs": show_history_and_shelve_dialog}
 
 
 def pages(seeded: dict) -> list[tuple[str, str, tuple, int]]:
@@ -96,6 +113,7 @@ def pages(seeded: dict) -> list[tuple[str, str, tuple, int]]:
         ("sensor", f"/devices/{seeded['sensor']}/", PLANT_ROLES, 200),
         ("overview_toasts", f"/plants/{plant}/", ("operator",), 200),
         ("alarm_console", f"/plants/{plant}/alarms/", PLANT_ROLES, 200),
+        ("alarm_console_dialogs", f"/plants/{plant}/alarms/", ("operator",), 200),
         ("alarm_kpis", f"/alarms/kpis/?plant={plant}", PLANT_ROLES, 200),
         ("oee", f"/analytics/oee/?plant={plant}", PLANT_ROLES, 200),
         ("rollouts", f"/plants/{plant}/rollouts/", PLANT_ROLES, 200),
@@ -178,8 +196,7 @@ def test_page_is_accessible_and_error_free_at_every_size(stack, sessions, name, 
         assert response is not None and response.status == status, f"{path} as {role}: {response and response.status}"
         settle(page)
         if name in SHOW:
-            page.evaluate(SHOW[name])
-            playwright_sync.expect(page.locator(".toast")).to_have_count(3)
+            SHOW[name](page)
         found = a11y.check(page, focus_stops=FOCUS_STOPS if size == "desktop" else 0)
         if status != 200:  # the page's own status is logged as a failed resource: expected here
             watched.console_errors[:] = [(text, url) for text, url in watched.console_errors if url != page.url]
