@@ -19,4 +19,4 @@ RUN DEBUG=true python manage.py collectstatic --noinput && \
     useradd --system --home /var/lib/factory factory && mkdir -p /var/lib/factory && chown factory /var/lib/factory
 USER factory
 EXPOSE 8000
-CMD ["uvicorn", "factory.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--loop", "uvloop", "--http", "httptools", "--proxy-headers", "--no-access-log"]
+CMD ["uvicorn", "factory.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--loop", "uvloop", "--http", "httptools", "--no-proxy-headers", "--no-access-log"]

@@ -47,11 +47,19 @@ class PlantScopedAdmin(admin.ModelAdmin):
         return scope_to_plants(super().get_queryset(request), request.user, PERM_MANAGE, self.plant_field)
 
     def _administers_any(self, request) -> bool:
-        if request.user.is_superuser:
-            return True
-        cache_attr = "_administered_plants_exist"
+        return request.user.is_superuser or bool(self._administered_sample(request))
+
+    def _administers_one_plant(self, request) -> bool:
+        """Whether the user administers exactly one plant (a plant column would repeat its name)."""
+        return not request.user.is_superuser and len(self._administered_sample(request)) == 1
+
+    def _administered_sample(self, request) -> list[int]:
+        """Up to two ids of the plants the user administers, once per request (one query)."""
+        cache_attr = "_administered_plants_sample"
         if not hasattr(request, cache_attr):
-            setattr(request, cache_attr, plant_list_for(request.user, PERM_MANAGE).exists())
+            setattr(
+                request, cache_attr, list(plant_list_for(request.user, PERM_MANAGE).values_list("pk", flat=True)[:2])
+            )
         return getattr(request, cache_attr)
 
     def _may(self, request, obj) -> bool:

@@ -3,6 +3,7 @@ plants the user administers (``PlantScopedAdmin``)."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.admin_scoping import PlantScopedAdmin
@@ -11,20 +12,57 @@ from accounts.selectors import scope_to_plants
 from alerts.models import Alarm, AlarmEvent, AlertRule, Delivery, NotificationChannel, NotificationRoute
 from alerts.notifiers import NOTIFIERS, kind_enabled, notifier_class
 from alerts.services import alarms as alarm_services
+from devices.formats import metric_meta
+from devices.models import Metric
+
+
+def _with_metric(queryset, field: str):
+    """Annotate each row with how the metric named in ``field`` reads (subqueries: no query per row)."""
+    stored = Metric.objects.filter(name=OuterRef(field))
+    return queryset.annotate(
+        metric_unit=Subquery(stored.values("unit")[:1]),
+        metric_display=Subquery(stored.values("display_name")[:1]),
+    )
+
+
+def _metric_of(rule, row) -> dict | None:
+    """The ``metric_meta`` of ``rule``'s metric from ``row``'s annotations (None: the name's defaults)."""
+    if not rule.metric or getattr(row, "metric_unit", None) is None:
+        return None  # not stored yet (or not annotated): AlertRule.summary uses the name's defaults
+    return metric_meta(Metric(name=rule.metric, display_name=row.metric_display or "", unit=row.metric_unit))
 
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(PlantScopedAdmin):
-    list_display = ["name", "plant", "scope", "metric", "condition", "threshold", "severity", "enabled"]
+    list_display = ["name", "plant", "scope", "rule", "severity", "enabled"]
     list_filter = ["plant", "severity", "condition", "enabled"]
     search_fields = ["name", "metric", "description"]
+    list_select_related = ["plant"]
+    readonly_fields = ["rule"]
     fieldsets = [
-        (None, {"fields": ["plant", "name", "enabled", "severity", "description", "action"]}),
+        (None, {"fields": ["plant", "name", "rule", "enabled", "severity", "description", "action"]}),
         ("Scope", {"fields": ["scope", "line", "group", "device", "device_model"]}),
         ("Condition", {"fields": ["metric", "condition", "threshold", "threshold_high", "clear_threshold",
                                   "clear_threshold_high", "state", "no_data_seconds"]}),
         ("Timing", {"fields": ["on_delay", "off_delay", "realarm_seconds"]}),
     ]  # fmt: skip
+
+    def get_queryset(self, request):
+        return _with_metric(super().get_queryset(request), "metric")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:  # nothing to put in words before it is saved
+            fieldsets = [
+                (name, {**opts, "fields": [f for f in opts["fields"] if f != "rule"]}) for name, opts in fieldsets
+            ]
+        return fieldsets
+
+    @admin.display(description="rule")
+    def rule(self, obj):
+        if obj.pk is None:
+            return "–"
+        return obj.summary(_metric_of(obj, obj))
 
 
 class AlarmEventInline(admin.TabularInline):
@@ -58,8 +96,19 @@ class AlarmAdmin(PlantScopedAdmin):
     list_select_related = ["device", "rule", "plant"]
     date_hierarchy = "raised_at"
     inlines = [AlarmEventInline]
-    readonly_fields = [f.name for f in Alarm._meta.fields if f.name != "id"]
+    readonly_fields = [*(f.name for f in Alarm._meta.fields if f.name != "id"), "rule_in_words"]
     actions = ["acknowledge", "shelve_one_hour", "unshelve", "resolve"]
+
+    def get_queryset(self, request):
+        return _with_metric(super().get_queryset(request), "rule__metric")
+
+    def get_fields(self, request, obj=None):
+        fields = [f for f in super().get_fields(request, obj) if f != "rule_in_words"]
+        return fields[: fields.index("rule") + 1] + ["rule_in_words"] + fields[fields.index("rule") + 1 :]
+
+    @admin.display(description="condition")
+    def rule_in_words(self, alarm):
+        return alarm.rule.summary(_metric_of(alarm.rule, alarm))
 
     def has_add_permission(self, request):
         return False
@@ -98,7 +147,11 @@ class ChannelForm(forms.ModelForm):
                 config["secret"] = self.instance.config.get("secret")
             schema = notifier_class(kind).config_schema(data=config if isinstance(config, dict) else {})
             if not schema.is_valid():
-                self.add_error("config", f"Invalid settings: {schema.errors}")
+                problems = "; ".join(
+                    f"{name}: {' '.join(map(str, errors)) if isinstance(errors, list) else errors}"
+                    for name, errors in schema.errors.items()
+                )
+                self.add_error("config", f"Invalid settings: {problems}")
         return data
 
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from accounts.roles import PERM_VIEW
 from accounts.selectors import plant_list_for, scope_to_plants
-from alerts.models import SEVERITY_RANK, Alarm, AlarmEvent
-from devices.models import Plant
+from alerts.models import SEVERITY_RANK, Alarm, AlarmEvent, AlertRule
+from devices.models import Device, Plant
 
 WINDOW = timedelta(minutes=10)
 FLOOD_THRESHOLD = 10  # EEMUA 191: more than 10 alarms in 10 minutes is a flood
@@ -144,3 +144,47 @@ def alarm_kpis(*, plant: Plant, start: datetime, end: datetime, now: datetime) -
         "acknowledged": len(delays),
         "series": series,
     }
+
+
+# Conditions whose thresholds are levels of the metric (drawn on its chart); a rate's threshold is
+# a change per minute, a state or no-data rule has none.
+_LEVEL_CONDITIONS = {
+    AlertRule.Condition.GT: ">",
+    AlertRule.Condition.GTE: "≥",
+    AlertRule.Condition.LT: "<",
+    AlertRule.Condition.LTE: "≤",
+}
+
+
+def device_open_alarms(device: Device) -> list[Alarm]:
+    """The open alarms of ``device`` (already scoped by the caller), critical first, then oldest.
+
+    Each carries ``severity_rank``; read-only, one query.
+    """
+    rank = Case(*(When(severity=s, then=Value(r)) for s, r in SEVERITY_RANK.items()), default=Value(9))
+    alarms = Alarm.objects.filter(device=device, active_key__isnull=False).select_related("rule")
+    return list(alarms.annotate(severity_rank=rank).order_by("severity_rank", "raised_at", "pk"))
+
+
+def device_thresholds(device: Device) -> dict[str, list[dict]]:
+    """Thresholds of the enabled level rules that apply to ``device`` (already scoped), by metric.
+
+    Each: ``{"value", "op", "rule", "severity"}``; an ``outside`` band gives its two bounds (``<``
+    low, ``>`` high). Scope as in evaluation (``AlertRule.applies_to``). Read-only, two queries.
+    """
+    group_ids = set(device.groups.values_list("pk", flat=True))
+    rules = AlertRule.objects.filter(plant_id=device.plant_id, enabled=True).exclude(metric="")
+    rules = rules.filter(condition__in=[*_LEVEL_CONDITIONS, AlertRule.Condition.OUTSIDE]).order_by("metric", "name")
+    thresholds: dict[str, list[dict]] = {}
+    for rule in rules:
+        if not rule.applies_to(device, group_ids):
+            continue
+        if rule.condition == AlertRule.Condition.OUTSIDE:
+            bounds = [("<", rule.threshold), (">", rule.threshold_high)]
+        else:
+            bounds = [(_LEVEL_CONDITIONS[rule.condition], rule.threshold)]
+        for op, value in bounds:
+            if value is not None:
+                entry = {"value": value, "op": op, "rule": rule.name, "severity": rule.severity}
+                thresholds.setdefault(rule.metric, []).append(entry)
+    return thresholds

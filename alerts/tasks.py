@@ -3,7 +3,9 @@
 Retry contract: only ``deliver_notification`` retries (``TransientDeliveryError``, exponential
 backoff with jitter, ``NOTIFY_MAX_RETRIES``); on its last try the failure is written on the
 ``Delivery`` row instead of raising. The others are idempotent and simply run again on the
-next ingest or beat tick.
+next ingest or beat tick. All are acknowledged late (``CELERY_TASK_ACKS_LATE``): a task whose
+worker died comes back after the broker's visibility timeout; ``sweep_deliveries`` does not
+wait that long for the deliveries such a worker left ``sending``.
 """
 
 import logging
@@ -16,7 +18,7 @@ from django.utils import timezone
 
 from alerts.exceptions import TransientDeliveryError
 from alerts.services.evaluation import rules_evaluate
-from alerts.services.notifications import delivery_send, notifications_dispatch
+from alerts.services.notifications import deliveries_sweep, delivery_send, notifications_dispatch
 from alerts.services.timers import alarm_timers_run
 
 logger = logging.getLogger(__name__)
@@ -51,11 +53,11 @@ def dispatch_notifications() -> int:
     bind=True,
     autoretry_for=(TransientDeliveryError,),
     retry_backoff=True,
-    retry_backoff_max=600,
+    retry_backoff_max=settings.NOTIFY_RETRY_BACKOFF_MAX,
     retry_jitter=True,
     max_retries=settings.NOTIFY_MAX_RETRIES,
-    soft_time_limit=60,
-    time_limit=90,
+    soft_time_limit=45,
+    time_limit=60,  # NOTIFY_STUCK_SECONDS must outlast it
     ignore_result=True,
 )
 def deliver_notification(self, delivery_id: int) -> str | None:
@@ -68,3 +70,12 @@ def deliver_notification(self, delivery_id: int) -> str | None:
         logger.info("delivery %s: nothing to send (gone or already handled)", delivery_id)
         return None
     return delivery.status
+
+
+@shared_task(soft_time_limit=50, time_limit=60, ignore_result=True)
+def sweep_deliveries() -> int:
+    """Beat: send again the deliveries a dead worker left ``sending`` (or whose retry it held)."""
+    ids = deliveries_sweep(now=timezone.now())
+    for delivery_id in ids:
+        transaction.on_commit(lambda pk=delivery_id: deliver_notification.delay(pk))
+    return len(ids)

@@ -156,6 +156,9 @@ class OEEReport(models.Model):
     computed_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     emailed_revision = models.PositiveIntegerField(default=0)
+    # Set while a send of ``emailed_revision`` is under way, cleared when it is done: still set long
+    # after, its worker died mid-send and the e-mail goes out again (same Message-ID).
+    email_claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     error = models.TextField(blank=True)
 
     class Meta:

@@ -17,6 +17,7 @@ import json
 import smtplib
 from datetime import datetime, timedelta
 from email.mime.image import MIMEImage
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -24,6 +25,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from accounts.roles import PERM_VIEW
 from accounts.selectors import user_has_plant_perm
@@ -36,6 +38,7 @@ from analytics.selectors import Target, oee_compute
 from devices.models import Device, Plant
 
 CLAIM_TIMEOUT = timedelta(minutes=10)
+SEND_CLAIM_TIMEOUT = timedelta(minutes=3)  # send_oee_report's hard time limit is 90 s
 TREND_GROUP = {OEEReport.Kind.SHIFT: "hour", OEEReport.Kind.DAY: "hour", OEEReport.Kind.WEEK: "day"}
 CSV_FIELDS = (
     "planned_seconds",
@@ -118,7 +121,8 @@ def report_run(
 
 
 def reports_run_due(*, now: datetime, plant_ids: list[int] | None = None) -> list[tuple[int, int]]:
-    """Run every due report (all plants, or ``plant_ids``); return ``(report_id, revision)`` not yet e-mailed."""
+    """Run every due report (all plants, or ``plant_ids``); return ``(report_id, revision)`` not yet e-mailed
+    (for all plants also those whose send a dead worker abandoned)."""
     to_send = []
     plants = Plant.objects.all() if plant_ids is None else Plant.objects.filter(pk__in=plant_ids)
     for plant in plants:
@@ -126,6 +130,8 @@ def reports_run_due(*, now: datetime, plant_ids: list[int] | None = None) -> lis
             report = report_run(plant=plant, kind=kind, start=start, end=end, label=label, now=now)
             if report is not None and report.revision > report.emailed_revision:
                 to_send.append((report.pk, report.revision))
+    if plant_ids is None:
+        to_send += [pair for pair in reports_send_abandoned(now=now) if pair not in to_send]
     return to_send
 
 
@@ -173,30 +179,48 @@ def report_email(report: OEEReport, recipients: list[str]) -> EmailMultiAlternat
     mail.attach(trend)
     name = f"oee-{report.kind}-{report.plant_id}-{report.period_start:%Y%m%dT%H%M}.csv"
     mail.attach(name, report_csv(report), "text/csv")
+    # One Message-ID per revision: a copy sent again after a worker died mid-send is the same message.
+    domain = urlsplit(settings.SITE_URL).hostname or "localhost"
+    mail.extra_headers["Message-ID"] = f"<oee-report-{report.pk}-r{report.revision}@{domain}>"
     return mail
 
 
 def report_send(*, report_id: int, revision: int) -> bool:
     """E-mail ``revision`` of a report once. Returns False when already sent (or superseded).
 
-    Claims by raising ``emailed_revision`` conditionally; an SMTP failure gives the claim back and
-    raises ``TransientReportError`` (the task retries). No recipients: nothing is sent, done.
+    Claims by raising ``emailed_revision`` conditionally (with ``email_claimed_at``, cleared once
+    sent); an SMTP failure gives the claim back and raises ``TransientReportError`` (the task
+    retries). A claim older than ``SEND_CLAIM_TIMEOUT`` belonged to a worker that died mid-send:
+    it is taken again. The Message-ID names the report and revision, so a copy sent twice that
+    way reads as one message. No recipients: nothing is sent, done.
     """
+    now = timezone.now()
+    mine = Q(emailed_revision__lt=revision) | Q(
+        emailed_revision=revision, email_claimed_at__lt=now - SEND_CLAIM_TIMEOUT
+    )
     with transaction.atomic():
-        claimed = OEEReport.objects.filter(pk=report_id, revision=revision, emailed_revision__lt=revision)
-        if not claimed.update(emailed_revision=revision):
+        claimed = OEEReport.objects.filter(mine, pk=report_id, revision=revision)
+        if not claimed.update(emailed_revision=revision, email_claimed_at=now):
             return False
     report = OEEReport.objects.select_related("plant").get(pk=report_id)
     recipients = report_recipients(report)
-    if not recipients:
-        return True
-    try:
-        report_email(report, recipients).send()
-    except (smtplib.SMTPException, OSError) as exc:
-        OEEReport.objects.filter(pk=report_id, emailed_revision=revision).update(emailed_revision=revision - 1)
-        raise TransientReportError(f"sending report {report_id}: {exc}") from exc
+    if recipients:
+        try:
+            report_email(report, recipients).send()
+        except (smtplib.SMTPException, OSError) as exc:
+            OEEReport.objects.filter(pk=report_id, emailed_revision=revision).update(
+                emailed_revision=revision - 1, email_claimed_at=None
+            )
+            raise TransientReportError(f"sending report {report_id}: {exc}") from exc
+    OEEReport.objects.filter(pk=report_id, emailed_revision=revision).update(email_claimed_at=None)
     OEEReport.objects.filter(pk=report_id, error__startswith="e-mail failed").update(error="")
     return True
+
+
+def reports_send_abandoned(*, now: datetime) -> list[tuple[int, int]]:
+    """``(report_id, revision)`` whose send was claimed by a worker that died before it finished."""
+    stale = OEEReport.objects.filter(email_claimed_at__lt=now - SEND_CLAIM_TIMEOUT)
+    return list(stale.values_list("pk", "emailed_revision"))
 
 
 def report_send_failed(*, report_id: int, error: str) -> None:

@@ -255,3 +255,30 @@ def stop_list(device: Device, start: datetime, end: datetime) -> list[dict]:
             }
         )
     return stops
+
+
+def machine_now(device: Device, now: datetime) -> dict:
+    """What a machine is doing now, for its page: ``{"state", "since", "stop", "reason"}``.
+
+    ``state`` is ``offline`` (``since`` = last seen, None if never) when the machine has not been
+    heard from within three expected intervals, else its reported state since ``state_since``.
+    ``stop`` says whether that is a stop (down, idle, setup, offline); ``reason`` is the operator's
+    classification of the stop that began at ``since`` (``{"id", "code", "name", "category",
+    "note"}``), None while unclassified. Read-only, at most one query.
+    """
+    if not device.is_online(now):
+        return {"state": "offline", "since": device.last_seen_at, "stop": True, "reason": None}
+    state = device.state or ""
+    stop = state in ("down", "idle", "setup", "offline")
+    reason = None
+    if stop and device.state_since is not None:
+        row = StopReason.objects.filter(device=device, start=device.state_since).select_related("reason").first()
+        if row is not None:
+            reason = {
+                "id": row.reason_id,
+                "code": row.reason.code,
+                "name": row.reason.name,
+                "category": row.reason.get_category_display(),
+                "note": row.note,
+            }
+    return {"state": state or "unknown", "since": device.state_since, "stop": stop, "reason": reason}

@@ -306,6 +306,26 @@ def telemetry_export(
     return name, ([(b.ts, b.min, b.max, b.avg, b.count, b.last) for b in chunk] for chunk in chunks)
 
 
+def telemetry_export_all(
+    device: Device, metrics: list[Metric], start: datetime, end: datetime, bucket: str, tz: ZoneInfo
+) -> tuple[str, Iterator[list[tuple]]]:
+    """``(bucket, chunks)`` exporting every metric in ``metrics`` of ``device`` over ``[start, end)``.
+
+    Rows are ``telemetry_export``'s with the metric name after the timestamp: ``(ts, metric,
+    value)`` or ``(ts, metric, min, max, avg, count, last)``, metric by metric (by name), each
+    oldest first, so each metric's rows equal its own export. ``auto`` resolves once for all (it
+    depends on the range only). Raises ``HistoryError`` before the first chunk, as the single export.
+    """
+    name = _resolve(start, end, bucket, tz, EXPORT_MAX_BUCKETS)
+
+    def chunks():
+        for metric in sorted(metrics, key=lambda m: m.name):
+            for chunk in telemetry_export(device, metric, start, end, name, tz)[1]:
+                yield [(row[0], metric.name, *row[1:]) for row in chunk]
+
+    return name, chunks()
+
+
 # Current values live in telemetry_latest (written in the ingest transaction). Readers cache what
 # they read for this long, so dashboards polling a plant hit the cache, not the database, while the
 # hot ingest path pays no cache round trip.

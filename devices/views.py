@@ -7,11 +7,17 @@ page scopes through ``accounts.selectors``: a plant or device outside the user's
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.selectors import plant_list_for, scope_to_plants
+from alerts.selectors import device_open_alarms, device_thresholds
+from alerts.views import ALARM_STATE_WORDS
+from analytics.models import ReasonCode
+from analytics.selectors import machine_now
 from devices.models import Device
 from devices.selectors import latest_values, state_timeline
 from factory.pages import int_param, plant_nav
@@ -19,6 +25,16 @@ from factory.pages import int_param, plant_nav
 # The metric a tile shows (and draws as a sparkline): the first one the device reports.
 KEY_METRICS = ("temperature", "power", "vibration", "humidity", "cpu_load", "count_total")
 STATES = ("running", "idle", "setup", "down", "planned_stop", "offline")
+STATE_WORDS = {
+    "running": "Running",
+    "idle": "Idle",
+    "setup": "Setup",
+    "down": "Down",
+    "planned_stop": "Planned stop",
+    "offline": "Offline",
+    "unknown": "Unknown",
+    "nodata": "No data",
+}
 TIMELINE_SPAN = timedelta(hours=24)
 RANGES = (("15m", "15 min"), ("1h", "1 h"), ("8h", "8 h"), ("24h", "24 h"), ("7d", "7 days"), ("30d", "30 days"))
 
@@ -72,40 +88,110 @@ def plant_overview(request, plant_id: int):
     return render(request, "devices/overview.html", context)
 
 
-def _timeline_segments(device: Device, now) -> list[dict]:
+def _strip_x(ts, start) -> float:
+    return round((ts - start) / TIMELINE_SPAN * 100, 3)
+
+
+def _state_strip(device: Device, now) -> dict:
+    """The 24-hour state strip: segments placed in percent of the span (what is unknown before the
+    first state, or after the device went silent, is drawn as such), hour ticks in the plant's zone."""
     start = now - TIMELINE_SPAN
     changes = state_timeline(device, start, now)
+    silent_from = None
+    if not device.is_online(now) and device.last_seen_at is not None:
+        # Offline: the last reported state held until the device was last heard of, not until now.
+        silent_from = max(start, device.last_seen_at)
     segments = []
+    if not changes or changes[0][0] > start:
+        segments.append({"state": "nodata", "start": start, "end": changes[0][0] if changes else silent_from or now})
     for index, (ts, state) in enumerate(changes):
         end = changes[index + 1][0] if index + 1 < len(changes) else now
-        share = (end - ts) / TIMELINE_SPAN * 100
-        segments.append({"state": state, "start": ts, "end": end, "share": round(share, 3)})
-    return segments
+        if silent_from is not None:
+            end = min(end, silent_from)
+        if end > ts:
+            segments.append({"state": state, "start": ts, "end": end})
+    if silent_from is not None and changes:
+        segments.append({"state": "offline", "start": max(silent_from, changes[-1][0]), "end": now})
+    for segment in segments:
+        segment.update(
+            x=_strip_x(segment["start"], start),
+            width=max(_strip_x(segment["end"], start) - _strip_x(segment["start"], start), 0.05),
+            label=STATE_WORDS.get(segment["state"], segment["state"]),
+        )
+    tz = device.plant.tz
+    local_start = start.astimezone(tz)
+    first = local_start.replace(minute=0, second=0, microsecond=0) + timedelta(hours=3 - local_start.hour % 3)
+    ticks = []
+    at = first.astimezone(start.tzinfo)
+    while at < now:
+        ticks.append({"x": _strip_x(at, start), "label": at.astimezone(tz).strftime("%H:%M")})
+        at += timedelta(hours=3)
+    return {
+        "segments": segments,
+        "ticks": ticks,
+        "known": any(s["state"] != "nodata" for s in segments) and bool(changes),
+        "legend": [(state, STATE_WORDS[state]) for state in (*STATES, "nodata")],
+    }
+
+
+def _alarm_rows(device: Device, now) -> list[dict]:
+    return [
+        {"alarm": alarm, "state_label": ALARM_STATE_WORDS[alarm.state][0], "shelved": alarm.is_shelved(now)}
+        for alarm in device_open_alarms(device)
+    ]
+
+
+def _device_config(device: Device, thresholds: dict, metrics: list[str], now) -> dict:
+    """What ``static/devices/device.js`` needs (the page's JSON config)."""
+    return {
+        "plant": device.plant_id,
+        "device": device.pk,
+        "kind": device.kind,
+        "metrics": metrics,
+        "expected": device.expected_interval_seconds,
+        "lastSeen": device.last_seen_at.isoformat() if device.last_seen_at else None,
+        "tz": device.plant.time_zone,
+        "thresholds": thresholds,
+        "rawRetentionDays": settings.TELEMETRY_RETENTION_RAW_DAYS,
+        "alarmStates": {str(state): words[0] for state, words in ALARM_STATE_WORDS.items()},
+        "stateWords": STATE_WORDS,
+        "consoleUrl": reverse("alarm_console", args=[device.plant_id]),
+        "reasons": {
+            code.pk: f"{code.name} ({code.get_category_display()})"
+            for code in ReasonCode.objects.filter(plant=device.plant_id)
+        },
+        "now": now.isoformat(),
+    }
 
 
 @login_required
 def device_detail(request, device_id: int):
-    """Live charts, current values, state timeline and facts of one device; 404 outside your plants."""
+    """One device: open alarms, what a machine is doing now (and why it stopped), its 24-hour state
+    strip, current values, charts with alert thresholds, CSV export, facts; 404 outside your plants.
+    Sensors and gateways get no machine sections (state, stops, strip)."""
     visible = scope_to_plants(Device.objects.select_related("plant", "line"), request.user)
     device = get_object_or_404(visible, pk=device_id)
     now = timezone.now()
     values = latest_values([device.pk])[device.pk]
+    machine = device.kind == Device.Kind.MACHINE
+    thresholds = device_thresholds(device)
+    nav = plant_nav(request, device.plant, "device")
+    meta = nav["formats"]["metrics"]  # every metric the plant's devices report or its rules watch
     context = {
-        **plant_nav(request, device.plant, "device"),
+        **nav,
         "device": device,
+        "machine": machine,
         "online": device.is_online(now),
-        "values": sorted(values.items()),
+        "now_state": machine_now(device, now) if machine else None,
+        "alarms": _alarm_rows(device, now),
+        "values": [(name, reading, meta.get(name)) for name, reading in sorted(values.items())],
+        "charts": [(name, meta.get(name), thresholds.get(name, [])) for name in sorted(values)],
         "tokens": device.tokens.order_by("-created_at")[:20],
         "groups": device.groups.all(),
         "siblings": Device.objects.filter(plant=device.plant_id).only("pk", "uid", "name").order_by("uid"),
-        "segments": _timeline_segments(device, now),
-        "timeline_start": now - TIMELINE_SPAN,
+        "strip": _state_strip(device, now) if machine else None,
+        "tz": device.plant.tz,
         "ranges": RANGES,
-        "config": {
-            "plant": device.plant_id,
-            "device": device.pk,
-            "metrics": sorted(values),
-            "expected": device.expected_interval_seconds,
-        },
+        "config": _device_config(device, thresholds, sorted(values), now),
     }
     return render(request, "devices/device.html", context)

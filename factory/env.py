@@ -5,7 +5,9 @@ a typo (``DEBUG=ture``, ``PORT=80a``) stops the process at start-up with a messa
 variable, instead of silently falling back to a default.
 """
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -51,6 +53,28 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if value is None:
         return list(default or [])
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$")
+
+
+def env_networks(name: str, default: list[str] | None = None, *, hosts: bool = False) -> list[str]:
+    """A comma list of IP networks (``10.0.0.0/8``, ``192.0.2.7``, ``fd00::/8``), and with ``hosts``
+    also host names (``hooks.plant.local``); normalised (``10.1.2.3/8`` → ``10.0.0.0/8``, names in
+    lower case without a trailing dot). A malformed entry stops start-up naming it."""
+    items = []
+    for item in env_list(name, default):
+        try:
+            items.append(str(ipaddress.ip_network(item, strict=False)))
+            continue
+        except ValueError:
+            pass
+        host = item.lower().rstrip(".")
+        if not (hosts and _HOST.match(host)):
+            wanted = "IP networks (CIDR) or host names" if hosts else "IP networks (CIDR, e.g. 10.0.0.0/8)"
+            raise ImproperlyConfigured(f"{name}: {item!r} is not valid; give a comma list of {wanted}.")
+        items.append(host)
+    return items
 
 
 def env_url(name: str, *, schemes: tuple[str, ...]) -> str | None:

@@ -1,9 +1,13 @@
-"""JSON errors for the API, with a message that says what is wrong and what to do."""
+"""Errors that say what is wrong and what to do: JSON for the API, the site's own pages for people.
+
+The handlers of ``factory/urls.py`` (``handler403/404/500``) and ``CSRF_FAILURE_VIEW`` answer API
+paths with JSON and everything else with ``templates/403.html``, ``404.html``, ``500.html``.
+"""
 
 from django.db import IntegrityError
 from django.db.models import ProtectedError
-from django.http import JsonResponse
-from django.views import defaults
+from django.http import HttpResponseForbidden, HttpResponseNotFound, HttpResponseServerError, JsonResponse
+from django.template import loader
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -32,14 +36,46 @@ def api_exception_handler(exc, context):
     return response
 
 
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _message(exception) -> str:
+    """The message an ``Http404``/``PermissionDenied`` was raised with (ours are written for people),
+    or "" when it has none (Django's resolver passes a dict, bare raises none) or only Django's
+    generic "No Plant matches the given query." of ``get_object_or_404``."""
+    message = exception.args[0] if exception is not None and exception.args else ""
+    if not isinstance(message, str) or message.endswith("matches the given query."):
+        return ""
+    return message
+
+
 def not_found(request, exception=None):
-    if request.path.startswith("/api/"):
+    if _is_api(request):
         return JsonResponse({"detail": f"No such resource: {request.path}. See /api/docs/ for the API."}, status=404)
-    return defaults.page_not_found(request, exception)
+    context = {"request_path": request.path, "reason": _message(exception)}
+    return HttpResponseNotFound(loader.render_to_string("404.html", context, request))
+
+
+def permission_denied(request, exception=None):
+    reason = _message(exception)
+    if _is_api(request):
+        return JsonResponse({"detail": reason or "You do not have permission to perform this action."}, status=403)
+    return HttpResponseForbidden(loader.render_to_string("403.html", {"reason": reason}, request))
+
+
+def csrf_failure(request, reason=""):
+    """A form posted without a valid CSRF token (a page left open past its session, a stale tab):
+    the site's 403 page with what to do, instead of Django's technical one."""
+    message = "The form had expired (or came from another site). Reload the page and submit it again."
+    if _is_api(request):
+        return JsonResponse({"detail": f"CSRF check failed: {message}"}, status=403)
+    return HttpResponseForbidden(loader.render_to_string("403.html", {"reason": message, "csrf": True}, request))
 
 
 def server_error(request):
-    if request.path.startswith("/api/"):
+    if _is_api(request):
         detail = "Internal server error. The incident has been logged; try again later."
         return JsonResponse({"detail": detail}, status=500)
-    return defaults.server_error(request)
+    # No request context: whatever failed (the database, a context processor) must not fail this page too.
+    return HttpResponseServerError(loader.render_to_string("500.html"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from factory.env import env_bool, env_int, env_list, env_secret, env_str, env_url
+from factory.env import env_bool, env_int, env_list, env_networks, env_secret, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -66,6 +66,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "factory.clientip.ClientAddressMiddleware",  # first: everything after reads one client address
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -92,6 +93,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "factory.context_processors.site",
             ],
         },
     },
@@ -174,6 +176,11 @@ if CELERY_BROKER_URL is None:
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis hands an unacknowledged task (a worker died, or it holds a retry's countdown) to another
+# worker after this long. It must outlast the longest countdown plus the longest task, or a task
+# still waiting or running is handed out twice (factory/tests/test_celery_contract.py checks).
+# A worker's death is handled sooner by the sweepers (e.g. alerts.tasks.sweep_deliveries).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 1800, minimum=60)}
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 90, minimum=1)
 CELERY_BEAT_SCHEDULER = "factory.beat:FactoryScheduler"  # django-celery-beat's, loud (factory/beat.py)
@@ -231,6 +238,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "factory.clientip.client_ip"
+# Forwarded-for headers are believed only from these peers (CIDRs): the reverse proxy. Empty (the
+# default, and `make run`): the TCP peer is the client. docker-compose.yml sets its own network.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row (nobody anonymous sees any plant)
 GUARDIAN_RAISE_403 = False
@@ -255,6 +266,10 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")  # links in notification
 ALARM_SHELVE_MAX_MINUTES = env_int("ALARM_SHELVE_MAX_MINUTES", 8 * 60, minimum=1)
 NOTIFY_GROUP_WINDOW_SECONDS = env_int("NOTIFY_GROUP_WINDOW_SECONDS", 60, minimum=1)
 NOTIFY_MAX_RETRIES = env_int("NOTIFY_MAX_RETRIES", 5, minimum=0)
+NOTIFY_RETRY_BACKOFF_MAX = 600  # seconds: the longest wait between two delivery attempts
+# A delivery still "sending" this long after its attempt began was left by a worker that died
+# (the delivery task's hard time limit is 60 s): the sweeper sends it again.
+NOTIFY_STUCK_SECONDS = env_int("NOTIFY_STUCK_SECONDS", 75, minimum=1)
 NOTIFIER_EMAIL_ENABLED = env_bool("NOTIFIER_EMAIL_ENABLED", True)
 NOTIFIER_SMS_ENABLED = env_bool("NOTIFIER_SMS_ENABLED", True)
 NOTIFIER_WEBHOOK_ENABLED = env_bool("NOTIFIER_WEBHOOK_ENABLED", True)
@@ -262,6 +277,9 @@ NOTIFIER_INAPP_ENABLED = env_bool("NOTIFIER_INAPP_ENABLED", True)
 NOTIFIER_WEBHOOK_SECRET = env_secret("NOTIFIER_WEBHOOK_SECRET", "")
 NOTIFIER_WEBHOOK_TIMEOUT = env_int("NOTIFIER_WEBHOOK_TIMEOUT", 5, minimum=1)
 NOTIFIER_SMS_TIMEOUT = env_int("NOTIFIER_SMS_TIMEOUT", 10, minimum=1)
+# Webhooks and the SMS API reach only public addresses, except these hosts and networks (CIDR):
+# on-premises receivers, e.g. "hooks.plant.local,10.20.0.0/16" (alerts/notifiers/egress.py).
+NOTIFIER_INTERNAL_ALLOWLIST = env_networks("NOTIFIER_INTERNAL_ALLOWLIST", hosts=True)
 SMS_API_URL = env_str("SMS_API_URL", "")  # Twilio-style base URL, e.g. https://api.twilio.com/2010-04-01
 SMS_ACCOUNT_SID = env_str("SMS_ACCOUNT_SID", "")
 SMS_AUTH_TOKEN = env_secret("SMS_AUTH_TOKEN", "")
@@ -301,6 +319,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "factory.exceptions.api_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": 0,  # throttles key on REMOTE_ADDR, which factory.clientip has already decided
 }
 JWT_SIGNING_KEY = env_secret("JWT_SIGNING_KEY", SECRET_KEY)
 if not DEBUG and len(JWT_SIGNING_KEY.encode()) < 32:
@@ -325,6 +344,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Offline: no Swagger validator badge (validator.swagger.io), ReDoc in system fonts (the stock page
+    # loads Google Fonts: templates/api/redoc.html leaves that out).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "REDOC_UI_SETTINGS": {
+        "theme": {
+            "typography": {"fontFamily": "system-ui, sans-serif", "headings": {"fontFamily": "system-ui, sans-serif"}}
+        },
+    },
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {
@@ -355,6 +382,7 @@ if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "factory.exceptions.csrf_failure"  # the site's 403 page, for API paths JSON
 
 # Internationalisation, static files -----------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -367,6 +395,10 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
+# WhiteNoise would take these from DEBUG when it starts; spelled out so that DEBUG_PAGES=false (below)
+# keeps serving static files from the source tree, fresh on every change, without collectstatic.
+WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = DEBUG
+WHITENOISE_MAX_AGE = 0 if DEBUG else 60
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -390,3 +422,12 @@ LOGGING = {
         "celery.beat": {"level": env_str("CELERY_BEAT_LOG_LEVEL", "WARNING")},
     },
 }
+
+# Django's technical error pages ---------------------------------------------------------------
+# DEBUG=true shows Django's debug pages for a 404 or a crash. DEBUG_PAGES=false (`make run`'s web
+# process, Procfile.dev) turns only those off: people see the site's own 404/403/500 pages, while a
+# crash's traceback still reaches the console through the log (django.request), and every developer
+# default chosen above from DEBUG (built-in key, local hosts, plain HTTP, static files from the source
+# tree, the browsable API) stays. `make run DEBUG_PAGES=true` brings Django's pages back.
+if not env_bool("DEBUG_PAGES", True):
+    DEBUG = False

@@ -9,6 +9,7 @@ from devices.api.device_views import device_self
 from factory.api_router import router
 from factory.exceptions import not_found
 from factory.health import healthz
+from factory.views import favicon
 
 api_v1 = [
     path("auth/token/", TokenObtainPairView.as_view(), name="token_obtain"),
@@ -32,11 +33,18 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # ReDoc from our static files, with nothing loaded from other hosts (templates/api/redoc.html).
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
+        name="api-redoc",
+    ),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     # Unknown API paths answer JSON even with DEBUG=true (Django's debug 404 page is HTML).
     re_path(r"^api/", not_found),
 ]
 
+handler403 = "factory.exceptions.permission_denied"
 handler404 = "factory.exceptions.not_found"
 handler500 = "factory.exceptions.server_error"

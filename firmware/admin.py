@@ -112,6 +112,27 @@ def _bar(entry) -> str:
     )  # fmt: skip
 
 
+S = Rollout.State
+FINISHED = (S.COMPLETED, S.CANCELLED, S.FAILED)
+# The actions each state allows (as the services check them): offered when the list is filtered by state.
+ACTIONS_BY_STATE = {
+    S.DRAFT: ["start", "cancel"],
+    S.SCHEDULED: ["start", "pause", "cancel"],
+    S.RUNNING: ["pause", "cancel", "retry", "rollback"],
+    S.PAUSED: ["resume", "cancel", "retry", "rollback"],
+    S.COMPLETED: ["retry", "rollback"],
+    S.FAILED: ["retry", "rollback"],
+    S.CANCELLED: ["rollback"],
+}
+# What stays editable once a rollout left its draft: its targets and image were fixed by rollout_create.
+EDITABLE = {
+    S.DRAFT: {"name", "stages", "success_threshold", "error_threshold", "auto_advance", "scheduled_at"},
+    S.SCHEDULED: {"name", "stages", "success_threshold", "error_threshold", "auto_advance", "scheduled_at"},
+    S.RUNNING: {"name", "success_threshold", "error_threshold", "auto_advance"},
+    S.PAUSED: {"name", "success_threshold", "error_threshold", "auto_advance"},
+}
+
+
 @admin.register(Rollout)
 class RolloutAdmin(PlantScopedAdmin):
     list_display = ["name", "plant", "image", "state", "current_stage", "progress", "created_at"]
@@ -124,6 +145,28 @@ class RolloutAdmin(PlantScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # targets are resolved by the API's rollout_create (selection + compatibility)
+
+    def has_change_permission(self, request, obj=None):
+        # A finished rollout is history: its page is read-only (no Save; a POST is refused with 403).
+        if obj is not None and obj.state in FINISHED:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is None:
+            return fields
+        editable = EDITABLE.get(obj.state, set())
+        fixed = [f.name for f in Rollout._meta.fields if f.editable and not f.primary_key and f.name not in editable]
+        return fields + [name for name in fixed if name not in fields]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        state = request.GET.get("state__exact")
+        if state in ACTIONS_BY_STATE:  # a list of one state: only what makes sense for it
+            allowed = set(ACTIONS_BY_STATE[state]) | {"delete_selected"}
+            actions = {name: action for name, action in actions.items() if name in allowed}
+        return actions
 
     @admin.display(description="Progress")
     def progress(self, obj):

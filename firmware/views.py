@@ -4,7 +4,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, render
 
-from accounts.selectors import plant_list_for
+from accounts.roles import PERM_MANAGE
+from accounts.selectors import plant_list_for, user_has_plant_perm
 from factory.pages import plant_nav
 from firmware.events import rollout_snapshots
 
@@ -18,5 +19,10 @@ def rollout_board(request, plant_id: int):
     snapshots = rollout_snapshots(plant)
     if "application/json" in request.headers.get("Accept", ""):
         return JsonResponse({"rollouts": snapshots})
-    context = {**plant_nav(request, plant, "rollouts"), "rollouts": snapshots, "config": {"plant": plant.pk}}
+    context = {
+        **plant_nav(request, plant, "rollouts"),
+        "rollouts": snapshots,
+        "config": {"plant": plant.pk},
+        "can_manage": user_has_plant_perm(request.user, PERM_MANAGE, plant),  # may upload images in the admin
+    }
     return render(request, "firmware/rollouts.html", context)

@@ -182,21 +182,26 @@ def session_login(base_url: str, username: str, password: str) -> str:
         return client.cookies["sessionid"]
 
 
-def procfile_web_command(procfile: str = "Procfile.dev") -> list[str]:
-    """The ``web`` line of ``procfile`` as honcho runs it for `make run` (its defaults, this Python),
-    with ``{port}`` for the port."""
+def procfile_web_command(procfile: str = "Procfile.dev") -> tuple[dict[str, str], list[str]]:
+    """The ``web`` line of ``procfile`` as honcho runs it for `make run` (its defaults, this Python):
+    the variables the line sets before its command, and the command, with ``{port}`` for the port."""
     line = next(row for row in (BASE_DIR / procfile).read_text().splitlines() if row.startswith("web:"))
     values = {"HOST": "127.0.0.1", "WEB_PORT": "{port}"}
     line = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda match: values.get(match[1], match[2]), line.removeprefix("web:"))
-    command = shlex.split(line)
-    assert command[:3] == ["python", "manage.py", "serve"], f"{procfile}'s web line: {command}"
-    return [sys.executable, *command[1:]]
+    words = shlex.split(line)
+    assignments = {}
+    while words and re.fullmatch(r"\w+=.*", words[0]):
+        name, value = words.pop(0).split("=", 1)
+        assignments[name] = value
+    assert words[:3] == ["python", "manage.py", "serve"], f"{procfile}'s web line: {words}"
+    return assignments, [sys.executable, *words[1:]]
 
 
 def embedded_server(env: dict, log: Path) -> Daphne:
     """``manage.py serve`` exactly as ``Procfile.dev``'s ``web`` line starts it (the embedded default's
     web process: Daphne with Celery beat and, with MQTT_URL, the MQTT bridge inside), not yet started."""
-    return Daphne(env, log=log, server_args=procfile_web_command())
+    assignments, command = procfile_web_command()
+    return Daphne({**env, **assignments}, log=log, server_args=command)
 
 
 @contextlib.contextmanager

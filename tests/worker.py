@@ -17,37 +17,57 @@ from tests.waiting import wait_until
 def worker(settings, smtp_server):
     """A real ``celery worker`` process on the test database and the configured broker; its e-mail
     goes to ``smtp_server``."""
-    from factory.celery import app
-
     require_service("CELERY_BROKER_URL")
     require_service("DATABASE_URL")
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    process = start_worker(worker_env(smtp_port=smtp_server.port), purge=True)
+    try:
+        yield process
+    finally:
+        stop_worker(process)
+
+
+def worker_env(smtp_port: int | None = None, **extra: str) -> dict:
+    """The environment of a worker on the test database and broker (``extra``: more variables)."""
     db = connection.settings_dict
-    name = f"e2e-{os.getpid()}@localhost"
     env = {
         **os.environ,
         "DATABASE_URL": f"mysql://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}",
         "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(smtp_server.port),
         "SITE_URL": "http://factory.test",
+        **extra,
     }
-    command = [sys.executable, "-m", "celery", "-A", "factory", "worker", "-l", "warning", "--pool=solo"]
+    if smtp_port is not None:
+        env.update(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST="127.0.0.1",
+                   EMAIL_PORT=str(smtp_port))  # fmt: skip
+    return env
+
+
+def start_worker(env: dict, purge: bool, name: str | None = None) -> subprocess.Popen:
+    """Start ``celery worker --pool=solo`` (``purge``: empty the queue first) and wait for its ping."""
+    from factory.celery import app
+
+    name = name or f"e2e-{os.getpid()}@localhost"
+    command = [sys.executable, "-m", "celery", "-A", "factory", "worker", "-l", "warning", "--pool=solo", "-n", name]
     process = subprocess.Popen(  # noqa: S603 - our own venv's celery, fixed arguments
-        [*command, "-n", name, "--purge"],
+        [*command, "--purge"] if purge else command,
         cwd=django_settings.BASE_DIR,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_until(lambda: app.control.ping([name], timeout=0.5), timeout=40, what="the worker to answer ping")
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    except BaseException:
+        stop_worker(process)
+        raise
+    return process
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -4,7 +4,8 @@ from rest_framework.fields import get_error_detail
 
 from accounts.api.scoping import ScopedPrimaryKeyRelatedField
 from accounts.models import User
-from accounts.roles import Role
+from accounts.roles import PERM_MANAGE, Role
+from accounts.selectors import plant_list_for
 from alerts.models import (
     Alarm,
     AlarmEvent,
@@ -139,7 +140,31 @@ class KpiQuerySerializer(serializers.Serializer):
         return data
 
 
-class ChannelSerializer(PlantFixedMixin, UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer):
+class AdminOnlyErrorMixin:
+    """Delivery errors are for the plant's admins: other roles read ``error_field`` as empty.
+
+    An error names the receiver's host and what it answered; a viewer has no business with it.
+    The plants the user administers are looked up once per response (cached in the context).
+    """
+
+    error_field = "error"
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        managed = self.context.get("_managed_plants")
+        if managed is None:
+            request = self.context.get("request")
+            user = getattr(request, "user", None)
+            managed = set(plant_list_for(user, PERM_MANAGE).values_list("pk", flat=True)) if user else set()
+            self.context["_managed_plants"] = managed
+        if instance.plant_id not in managed:
+            data[self.error_field] = ""
+        return data
+
+
+class ChannelSerializer(
+    AdminOnlyErrorMixin, PlantFixedMixin, UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer
+):
     plant = _plant_field()
     kind = serializers.ChoiceField(choices=sorted(NOTIFIERS))
     config = serializers.JSONField(required=False, help_text="Per kind; see README. Secrets are shown masked.")
@@ -148,7 +173,10 @@ class ChannelSerializer(PlantFixedMixin, UniqueNameInPlantMixin, StrictSerialize
         model = NotificationChannel
         fields = ["id", "plant", "name", "kind", "config", "enabled", "status", "last_error", "failed_at", "created_at"]
         read_only_fields = ["status", "last_error", "failed_at", "created_at"]
+        extra_kwargs = {"last_error": {"help_text": "Why it is failing: plant admins only (empty for other roles)."}}
         validators = []
+
+    error_field = "last_error"
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -220,7 +248,7 @@ class MuteSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         read_only_fields = ["until", "created_at"]
 
 
-class DeliverySerializer(serializers.ModelSerializer):
+class DeliverySerializer(AdminOnlyErrorMixin, serializers.ModelSerializer):
     alarms = serializers.SerializerMethodField()
 
     class Meta:
@@ -238,6 +266,7 @@ class DeliverySerializer(serializers.ModelSerializer):
             "alarms",
         ]
         read_only_fields = fields
+        extra_kwargs = {"error": {"help_text": "Status and reason of the last failure: plant admins only."}}
 
     def get_alarms(self, delivery) -> list[int]:
         return sorted({event.alarm_id for event in delivery.events.all()})

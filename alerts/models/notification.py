@@ -76,6 +76,9 @@ class Delivery(models.Model):
 
     ``key`` names the channel's time slot (``slot:<n>``): unique per channel, so at most one
     message per channel per window, and a retried dispatch finds the row it already made.
+    ``(channel, key)`` is also the idempotency key sent with the message (``idempotency_key``).
+    ``claimed_at`` is when the last attempt claimed the row: a row left ``sending`` long after it
+    by a worker that died is returned to ``retrying`` by the sweeper (``deliveries_sweep``).
     """
 
     class Status(models.TextChoices):
@@ -94,6 +97,7 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -105,3 +109,8 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.key}: {self.status}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across every attempt of this message: receivers drop a second copy by it."""
+        return f"channel-{self.channel_id}-{self.key.replace(':', '-')}"

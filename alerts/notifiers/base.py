@@ -15,7 +15,8 @@ class Message:
 
     ``alarms`` holds one plain dict per alarm event in the digest (id, device, rule, severity,
     state, value, raised_at, action, event); ``emails`` the addresses resolved from the route's
-    roles and users, minus those who muted the devices concerned.
+    roles and users, minus those who muted the devices concerned. ``idempotency_key`` names the
+    delivery, so a receiver can drop a copy sent again after a worker died mid-send.
     """
 
     plant_id: int
@@ -26,6 +27,7 @@ class Message:
     html: str
     alarms: list[dict]
     emails: list[str] = field(default_factory=list)
+    idempotency_key: str = ""  # the same on every attempt of one delivery (webhooks send it)
 
 
 class Notifier:

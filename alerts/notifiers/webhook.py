@@ -15,6 +15,7 @@ from django.core.validators import URLValidator
 from rest_framework import serializers
 
 from alerts.notifiers.base import DeliveryError, Message, Notifier
+from alerts.notifiers.egress import validate_public_url
 from alerts.notifiers.http import post
 
 MASK = "********"
@@ -26,16 +27,25 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class WebhookNotifier(Notifier):
-    """POSTs ``{"plant", "severity", "title", "text", "alarms": [...]}`` to ``config.url``.
+    """POSTs ``{"plant", "severity", "title", "text", "alarms": [...], "idempotency_key"}`` to ``config.url``.
+
+    ``idempotency_key`` (also the ``Idempotency-Key`` header) is the same on every attempt of one
+    delivery: after a worker died mid-send the message may come twice, and the receiver drops the
+    second copy by it.
 
     ``config.secret`` signs the body (else ``NOTIFIER_WEBHOOK_SECRET``); ``config.timeout``
-    seconds (default ``NOTIFIER_WEBHOOK_TIMEOUT``).
+    seconds (default ``NOTIFIER_WEBHOOK_TIMEOUT``). The URL must reach a public address (or an
+    allowlisted one) when the channel is saved and again at each send; redirects are not followed.
     """
 
     kind = "webhook"
 
     class config_schema(serializers.Serializer):  # noqa: N801
-        url = serializers.CharField(max_length=500, validators=[URLValidator(schemes=["http", "https"])])
+        url = serializers.CharField(
+            max_length=500,
+            validators=[URLValidator(schemes=["http", "https"]), validate_public_url],
+            help_text="Must resolve to public addresses (or be allowlisted in NOTIFIER_INTERNAL_ALLOWLIST).",
+        )
         secret = serializers.CharField(min_length=16, max_length=200, required=False, write_only=True)
         timeout = serializers.FloatField(min_value=1, max_value=30, required=False)
 
@@ -49,7 +59,8 @@ class WebhookNotifier(Notifier):
             raise DeliveryError("No signing secret: set the channel's secret or NOTIFIER_WEBHOOK_SECRET.", True)
         body = json.dumps(
             {"plant": message.plant_name, "plant_id": message.plant_id, "severity": message.severity,
-             "title": message.title, "text": message.text, "alarms": message.alarms},
+             "title": message.title, "text": message.text, "alarms": message.alarms,
+             "idempotency_key": message.idempotency_key},
             separators=(",", ":"),
         ).encode()  # fmt: skip
         timestamp = str(int(time.time()))
@@ -58,5 +69,6 @@ class WebhookNotifier(Notifier):
             "User-Agent": "SmartFactoryIoT-Webhook/1",
             "X-Factory-Timestamp": timestamp,
             "X-Factory-Signature": signature(secret, timestamp, body),
+            "Idempotency-Key": message.idempotency_key,
         }
         post(self.config["url"], body, headers, float(self.config.get("timeout") or settings.NOTIFIER_WEBHOOK_TIMEOUT))

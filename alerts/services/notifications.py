@@ -11,11 +11,12 @@
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -170,22 +171,50 @@ def message_build(delivery: Delivery, now: datetime) -> Message:
         text=render_to_string("alerts/notification.txt", context).strip(),
         html=render_to_string("alerts/notification.html", context), alarms=alarms,
         emails=_people(delivery, events, now) if notifier_class(delivery.channel.kind).addresses_people else [],
+        idempotency_key=delivery.idempotency_key,
     )  # fmt: skip
 
 
-def _claim(delivery_id: int, reclaim: bool) -> Delivery | None:
-    statuses = [Delivery.Status.PENDING, Delivery.Status.RETRYING] + ([Delivery.Status.SENDING] if reclaim else [])
+def _claim(delivery_id: int, reclaim: bool, now: datetime) -> Delivery | None:
+    """Take the row (pending/retrying → sending) for one attempt; None if it is not there to take.
+
+    ``reclaim`` also takes a row left ``sending`` for longer than ``NOTIFY_STUCK_SECONDS``: no
+    attempt lives that long (the task's hard time limit is shorter), so its worker died.
+    """
+    stale = Q(status=Delivery.Status.SENDING, claimed_at__lt=now - timedelta(seconds=settings.NOTIFY_STUCK_SECONDS))
+    claimable = Q(status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING]) | (stale if reclaim else Q())
     with transaction.atomic():
         delivery = (
             Delivery.objects.select_for_update()
-            .filter(pk=delivery_id, status__in=statuses)
+            .filter(claimable, pk=delivery_id)
             .select_related("channel__plant")
             .first()
         )
         if delivery is not None:
             delivery.status, delivery.attempts = Delivery.Status.SENDING, delivery.attempts + 1
-            delivery.save(update_fields=["status", "attempts"])
+            delivery.claimed_at = now
+            delivery.save(update_fields=["status", "attempts", "claimed_at"])
     return delivery
+
+
+def deliveries_sweep(*, now: datetime) -> list[int]:
+    """Deliveries a dead worker left behind; return their ids to enqueue again (after commit).
+
+    A row ``sending`` longer than ``NOTIFY_STUCK_SECONDS`` goes back to ``retrying`` (one
+    conditional UPDATE: a live attempt, or a second sweeper, is never disturbed). A ``retrying``
+    row whose retry should have run long ago (its task was held by a worker that died) is
+    enqueued as it is. The message carries the same idempotency key as the first attempt, so a
+    receiver that already got it can drop the copy. Idempotent: claiming decides who sends.
+    """
+    stuck = timedelta(seconds=settings.NOTIFY_STUCK_SECONDS)
+    stale = Q(status=Delivery.Status.SENDING) & (Q(claimed_at__lt=now - stuck) | Q(claimed_at__isnull=True))
+    returned = list(Delivery.objects.filter(stale).values_list("pk", flat=True))
+    if returned:
+        Delivery.objects.filter(stale, pk__in=returned).update(status=Delivery.Status.RETRYING)
+        logger.warning("deliveries %s were left sending by a worker that died: sending them again", returned)
+    overdue = now - stuck - timedelta(seconds=settings.NOTIFY_RETRY_BACKOFF_MAX)
+    late = Delivery.objects.filter(status=Delivery.Status.RETRYING, claimed_at__lt=overdue)
+    return sorted(set(returned) | set(late.values_list("pk", flat=True)))
 
 
 def delivery_send(*, delivery_id: int, final_attempt: bool, now: datetime, reclaim: bool = False) -> Delivery | None:
@@ -195,9 +224,10 @@ def delivery_send(*, delivery_id: int, final_attempt: bool, now: datetime, recla
     failed on the ``final_attempt``. Permanent ``DeliveryError`` → failed, and the channel is
     marked failing. Returns None when there was nothing to claim (sent already: idempotent).
     ``reclaim`` also takes a row left ``sending`` by a worker that died mid-send (the broker
-    redelivers the unacknowledged task). Alarms are never touched here.
+    redelivers the unacknowledged task), once it is older than ``NOTIFY_STUCK_SECONDS``. Alarms
+    are never touched here.
     """
-    delivery = _claim(delivery_id, reclaim)
+    delivery = _claim(delivery_id, reclaim, now)
     if delivery is None:
         return None
     started = time.monotonic()
@@ -222,7 +252,8 @@ def delivery_send(*, delivery_id: int, final_attempt: bool, now: datetime, recla
 
 
 def channel_mark_failing(*, channel: NotificationChannel, error: str, now: datetime) -> bool:
-    """Mark a channel failing (once) and tell the plant's admins by e-mail and on the dashboard.
+    """Mark a channel failing (once) and tell the plant's admins by e-mail (with the error) and the
+    plant's dashboard (without it: errors are for admins).
 
     Idempotent: a channel already failing is left alone and nobody is told twice. Saving the
     channel again through the API or admin puts it back to OK.
@@ -234,6 +265,8 @@ def channel_mark_failing(*, channel: NotificationChannel, error: str, now: datet
         return False
     title = f"Notification channel '{channel.name}' is failing"
     body = f"Deliveries to '{channel.name}' ({channel.kind}) fail permanently: {error[:500]}\nFix its settings."
+    # The dashboard toast reaches every member of the plant: it says where to look, not the error.
+    toast = f"Deliveries to '{channel.name}' ({channel.kind}) fail permanently. A plant admin sees why on the channel."
     admins = User.objects.filter(
         groups__plant_role__plant_id=channel.plant_id, groups__plant_role__role=Role.ADMIN, is_active=True
     ).exclude(email="")
@@ -242,7 +275,7 @@ def channel_mark_failing(*, channel: NotificationChannel, error: str, now: datet
     def tell():
         if emails and channel.kind != "email":
             send_mail(title, body, None, emails, fail_silently=True)
-        event = {"kind": "notification", "severity": "warning", "title": title, "body": body, "alarm_id": None}
+        event = {"kind": "notification", "severity": "warning", "title": title, "body": toast, "alarm_id": None}
         publish(plant_id=channel.plant_id, event=event)
 
     transaction.on_commit(tell)

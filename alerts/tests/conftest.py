@@ -2,6 +2,8 @@
 is tests/mail.py's ``smtp_server``)."""
 
 import json
+import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -43,31 +45,52 @@ def foreign_press(plant_b):
 
 
 class HttpRecorder:
-    """A local HTTP server in a thread that records requests and answers with ``status``."""
+    """A local HTTP server in a thread that records requests and answers with ``status``.
 
-    def __init__(self):
+    ``statuses``: answers to give in order (201 when empty); ``headers``: extra response headers
+    (e.g. ``Location``); ``body``: the response body. ``host`` "::1" listens on IPv6 loopback;
+    ``tls`` (a server-side context) makes it HTTPS. ``hold``: that request's answer waits
+    until ``release`` is set.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", tls: "ssl.SSLContext | None" = None):
         self.requests = []
-        self.statuses = []  # answers to give in order; 200/201 when empty
+        self.statuses = []
+        self.headers = {}
+        self.body = json.dumps({"sid": "SM123", "status": "queued"}).encode()
+        self.hold = None  # this request (1-based number) is answered only once ``release`` is set
+        self.release = threading.Event()
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 recorder.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                if len(recorder.requests) == recorder.hold:
+                    recorder.release.wait(60)  # a receiver that has the message but has not answered yet
                 status = recorder.statuses.pop(0) if recorder.statuses else 201
-                payload = json.dumps({"sid": "SM123", "status": "queued"}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Content-Length", str(len(recorder.body)))
+                for name, value in recorder.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(payload)
+                self.wfile.write(recorder.body)
 
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        server_class = (
+            type("Server", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+            if ":" in host
+            else ThreadingHTTPServer
+        )
+        self.server = server_class((host, 0), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.url = f"{'https' if tls else 'http'}://{f'[{host}]' if ':' in host else host}:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self):
         self.thread.start()
@@ -80,8 +103,16 @@ class HttpRecorder:
 
 @pytest.fixture
 def http_server():
+    """A receiver on 127.0.0.1: an internal address, so a test that delivers to it says so with
+    ``local_receivers`` (the allowlist), as an on-premises deployment would."""
     with HttpRecorder() as server:
         yield server
+
+
+@pytest.fixture
+def local_receivers(settings):
+    """Loopback allowlisted (``NOTIFIER_INTERNAL_ALLOWLIST``), as for an on-premises receiver."""
+    settings.NOTIFIER_INTERNAL_ALLOWLIST = ["127.0.0.0/8", "::1/128"]
 
 
 @pytest.fixture

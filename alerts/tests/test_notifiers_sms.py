@@ -10,7 +10,9 @@ from alerts.tests.factories import make_channel, make_route, make_rule, post_rea
 pytestmark = pytest.mark.django_db
 
 
-def test_sends_sms_through_the_twilio_style_api_with_basic_auth(run, plant_a, press, http_server, settings):
+def test_sends_sms_through_the_twilio_style_api_with_basic_auth(
+    run, plant_a, press, http_server, local_receivers, settings
+):
     settings.SMS_API_URL, settings.SMS_ACCOUNT_SID = f"{http_server.url}/2010-04-01", "AC123"
     settings.SMS_AUTH_TOKEN, settings.SMS_FROM = "tok-456", "+4930123456"
     make_rule(plant_a, name="Hot", severity="critical")
@@ -24,7 +26,7 @@ def test_sends_sms_through_the_twilio_style_api_with_basic_auth(run, plant_a, pr
     assert form["Body"][0].startswith("[CRITICAL] press-01: Hot")
 
 
-def test_routes_only_the_severities_a_route_asks_for(run, plant_a, press, http_server, settings):
+def test_routes_only_the_severities_a_route_asks_for(run, plant_a, press, http_server, local_receivers, settings):
     settings.SMS_API_URL, settings.SMS_ACCOUNT_SID, settings.SMS_AUTH_TOKEN, settings.SMS_FROM = (
         http_server.url, "AC1", "t", "+49301",
     )  # fmt: skip
@@ -35,7 +37,9 @@ def test_routes_only_the_severities_a_route_asks_for(run, plant_a, press, http_s
     assert not Delivery.objects.exists()
 
 
-def test_marks_the_channel_failing_when_the_api_refuses_the_credentials(run, plant_a, press, http_server, settings):
+def test_marks_the_channel_failing_when_the_api_refuses_the_credentials(
+    run, plant_a, press, http_server, local_receivers, settings
+):
     settings.SMS_API_URL, settings.SMS_ACCOUNT_SID, settings.SMS_AUTH_TOKEN, settings.SMS_FROM = (
         http_server.url, "AC1", "wrong", "+49301",
     )  # fmt: skip

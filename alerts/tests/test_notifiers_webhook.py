@@ -14,7 +14,7 @@ from tests.mail import parsed
 pytestmark = pytest.mark.django_db
 
 
-def test_signs_the_webhook_body_with_hmac_sha256(run, plant_a, press, http_server):
+def test_signs_the_webhook_body_with_hmac_sha256(run, plant_a, press, http_server, local_receivers):
     secret = "s3cret-signing-key-123"
     make_rule(plant_a, name="Hot")
     make_route(make_channel(plant_a, "webhook", {"url": f"{http_server.url}/hook", "secret": secret}))
@@ -30,7 +30,7 @@ def test_signs_the_webhook_body_with_hmac_sha256(run, plant_a, press, http_serve
 
 
 def test_marks_the_channel_failing_and_tells_plant_admins_on_a_permanent_error(
-    run, plant_a, press, plant_admin, http_server, smtp_server
+    run, plant_a, press, plant_admin, http_server, local_receivers, smtp_server
 ):
     http_server.statuses = [404]
     make_rule(plant_a)
@@ -46,7 +46,7 @@ def test_marks_the_channel_failing_and_tells_plant_admins_on_a_permanent_error(
     assert told["Subject"] == "Notification channel 'Hook' is failing"
 
 
-def test_records_a_timeout_as_a_transient_failure(run, plant_a, press, max_retries):
+def test_records_a_timeout_as_a_transient_failure(run, plant_a, press, max_retries, local_receivers):
     max_retries(0)
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))

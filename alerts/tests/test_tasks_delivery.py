@@ -22,7 +22,9 @@ def test_sends_once_when_dispatch_and_delivery_run_again(run, plant_a, press, sm
     assert AlarmEvent.objects.filter(processed_at__isnull=True).count() == 0
 
 
-def test_retries_a_webhook_answering_503_and_then_delivers(run, plant_a, press, http_server, max_retries):
+def test_retries_a_webhook_answering_503_and_then_delivers(
+    run, plant_a, press, http_server, local_receivers, max_retries
+):
     max_retries(5)
     http_server.statuses = [503, 502]
     make_rule(plant_a)

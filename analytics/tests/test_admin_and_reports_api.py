@@ -2,15 +2,18 @@
 
 import csv
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core import mail
 from django.test import Client
+from django.utils import timezone
 
+from analytics.calendar import occurrences
 from analytics.models import OEEReport, ReportSubscription
 from analytics.reports import report_run
-from analytics.tests.factories import at, counts, make_shift, recent_day, store
+from analytics.tests.factories import at, counts, make_shift, store
 from conftest import assert_status
 from devices.tests.factories import make_device, make_line
 
@@ -23,9 +26,13 @@ def shift(plant_a):
     plant_a.time_zone = TZ
     plant_a.save()
     shift = make_shift(plant_a)
-    day = recent_day(TZ, 1)
+    # The day of the shift's last closed occurrence, the one the admin action reports: yesterday
+    # before 14:00 Berlin, today after (a fixed "yesterday" made the report empty every evening).
+    now = timezone.now()
+    day = [o for o in occurrences([shift], now - timedelta(days=2), now, plant_a.tz) if o.end <= now][-1].day
     device = make_device(make_line(plant_a), "lathe-1", ideal_cycle_time=Decimal("2"))
     store(device, [(at(day, "06:00", TZ), "running", counts(0, 0)), (at(day, "14:00", TZ), "idle", counts(7200, 7000))])
+    shift.data_day = day
     return shift
 
 
@@ -48,7 +55,7 @@ def test_plant_admin_runs_the_last_shift_report_from_the_admin(
 
 
 def test_reports_are_listed_per_plant_and_downloadable_as_csv(plant_a, viewer, outsider, shift, client_for):
-    day = recent_day(TZ, 1)
+    day = shift.data_day
     start, end = at(day, "06:00", TZ), at(day, "14:00", TZ)
     report = report_run(plant=plant_a, kind="shift", start=start, end=end, label="Early", now=end)
     listed = assert_status(client_for(viewer).get("/api/v1/analytics/reports/"), 200).json()["results"]

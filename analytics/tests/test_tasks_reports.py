@@ -128,3 +128,33 @@ def test_smtp_down_gives_the_claim_back_and_a_later_run_sends_once(
     assert report_send(report_id=report.pk, revision=1) is False  # already sent: nothing twice
     assert len(smtp_server.messages) == 1
     assert _shift_report(plant_a, day).error == ""
+
+
+def test_a_send_abandoned_by_a_dead_worker_goes_out_on_the_next_run_with_the_same_message_id(
+    plant_a, shop, smtp_server, settings, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from analytics.reports import SEND_CLAIM_TIMEOUT
+
+    device, day = shop
+    _run(django_capture_on_commit_callbacks)
+    report = _shift_report(plant_a, day)
+    first = next(m for m in smtp_server.messages if report.label in message_from_bytes(m.content)["Subject"])
+    sent = len(smtp_server.messages)
+    # What a worker killed between its claim and the SMTP server's answer leaves behind.
+    OEEReport.objects.filter(pk=report.pk).update(email_claimed_at=timezone.now() - SEND_CLAIM_TIMEOUT / 2)
+    _run(django_capture_on_commit_callbacks)
+    assert len(smtp_server.messages) == sent  # a send under way is left alone
+    OEEReport.objects.filter(pk=report.pk).update(email_claimed_at=timezone.now() - SEND_CLAIM_TIMEOUT - timedelta(1))
+    _run(django_capture_on_commit_callbacks)
+    assert len(smtp_server.messages) == sent + 1
+    again = message_from_bytes(smtp_server.messages[-1].content)
+    message_id = message_from_bytes(first.content)["Message-ID"]
+    assert again["Message-ID"] == message_id and message_id.startswith(f"<oee-report-{report.pk}-r1@")
+    report.refresh_from_db()
+    assert (report.emailed_revision, report.email_claimed_at) == (1, None)
+    _run(django_capture_on_commit_callbacks)
+    assert len(smtp_server.messages) == sent + 1

@@ -1,15 +1,16 @@
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from guardian.admin import GuardedModelAdminMixin
 
 from accounts.admin_scoping import PlantScopedAdmin
 from devices.admin import actions
 from devices.admin.members import PlantMembersMixin
-from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
+from devices.formats import format_time, format_value, metric_formats
+from devices.models import Device, DeviceGroup, DeviceToken, Line, Metric, Plant
 from devices.selectors import latest_values
 from devices.services.plants import plant_create
 from devices.services.registry import device_update
@@ -96,39 +97,24 @@ class DeviceTokenInline(admin.TabularInline):
         return False  # tokens are issued with the "Issue tokens" action, which shows the plain token once
 
 
-class DeviceChangeList(ChangeList):
-    """Loads the latest values of the devices on the page in one query (or none, when cached)."""
-
-    def get_results(self, request):
-        super().get_results(request)
-        values = latest_values([device.pk for device in self.result_list])
-        for device in self.result_list:
-            device.latest_values = values.get(device.pk, {})
-
-
-LATEST_SHOWN = 4
+def _local(ts, tz, now) -> str:
+    """A compact plant-local time: ``14:05`` today, ``3 Dec 14:05`` before, ``3 Dec 2025`` in another year."""
+    ts, now = ts.astimezone(tz), now.astimezone(tz)
+    if ts.date() == now.date():
+        return f"{ts:%H:%M}"
+    return f"{ts.day} {ts:%b %H:%M}" if ts.year == now.year else f"{ts.day} {ts:%b %Y}"
 
 
 @admin.register(Device)
 class DeviceAdmin(PlantScopedAdmin):
-    list_display = [
-        "uid",
-        "name",
-        "kind",
-        "plant",
-        "line",
-        "model",
-        "firmware_version",
-        "enabled",
-        "online",
-        "state",
-        "last_seen_at",
-        "latest",
-    ]
+    # One line per device (the columns are short and do not wrap, see the change list template):
+    # the latest values are on the device's own page, where each has its unit and time.
+    # Status says "disabled" too, and kind is a filter: the columns fit beside both sidebars.
+    list_display = ["uid", "name", "status", "last_seen", "plant", "line_name", "hardware", "firmware"]
     list_filter = ["kind", "enabled", "plant", "line", "model", "groups"]
     search_fields = ["uid", "name", "serial_number", "model", "location"]
-    list_select_related = ["plant", "line__plant"]  # a line's label shows its plant's name
-    readonly_fields = ["last_seen_at", "created_at", "updated_at"]
+    list_select_related = ["plant", "line"]
+    readonly_fields = ["latest_values", "last_seen_at", "created_at", "updated_at"]
     inlines = [DeviceTokenInline]
     actions = [
         actions.enable,
@@ -145,21 +131,68 @@ class DeviceAdmin(PlantScopedAdmin):
         else:
             super().save_model(request, obj, form, change)
 
-    @admin.display(boolean=True)
-    def online(self, device):
-        return device.is_online(timezone.now())
+    @admin.display(description="line", ordering="line__name")
+    def line_name(self, device):
+        return device.line.name if device.line_id else "–"
 
-    def get_changelist(self, request, **kwargs):
-        return DeviceChangeList
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if self._administers_one_plant(request):
+            columns.remove("plant")  # one plant: the column would repeat its name on every row
+        return columns
+
+    @admin.display(description="status", ordering="state")
+    def status(self, device):
+        """``disabled``, ``offline``, else the machine state (``running``, ``down``…), else ``online``."""
+        if not device.enabled:
+            return "disabled"
+        if not device.is_online(timezone.now()):
+            return "offline"
+        return (device.state or "online").replace("_", " ")
+
+    @admin.display(description="model", ordering="model")
+    def hardware(self, device):
+        return device.model or "–"
+
+    @admin.display(description="firmware", ordering="firmware_version")
+    def firmware(self, device):
+        return device.firmware_version or "–"
+
+    @admin.display(description="last seen", ordering="last_seen_at")
+    def last_seen(self, device):
+        if device.last_seen_at is None:
+            return "never"
+        tz = device.plant.tz
+        full = device.last_seen_at.astimezone(tz)
+        return format_html(
+            '<time datetime="{}" title="{} ({})">{}</time>',
+            full.isoformat(), f"{full:%Y-%m-%d %H:%M:%S}", tz.key, _local(full, tz, timezone.now()),
+        )  # fmt: skip
 
     @admin.display(description="latest values")
-    def latest(self, device):
-        values = getattr(device, "latest_values", None)
-        if not values:
+    def latest_values(self, device):
+        if device.pk is None:
             return "–"
-        shown = [f"{name} {reading['value']:g}" for name, reading in sorted(values.items())[:LATEST_SHOWN]]
-        more = len(values) - LATEST_SHOWN
-        return " · ".join(shown) + (f" (+{more})" if more > 0 else "")
+        values = latest_values([device.pk]).get(device.pk, {})
+        if not values:
+            return "No values received yet."
+        formats = metric_formats(values, Metric.objects.filter(name__in=values))
+        tz = device.plant.tz
+        rows = format_html_join(
+            "",
+            "<tr><th scope='row' title='{}'>{}</th><td>{}</td><td>{}</td></tr>",
+            (
+                (name, formats[name]["label"], format_value(reading["value"], formats[name]),
+                 format_time(reading["ts"], tz, seconds=True))
+                for name, reading in sorted(values.items())
+            ),
+        )  # fmt: skip
+        return format_html(
+            "<table><thead><tr><th scope='col'>metric</th><th scope='col'>value</th>"
+            "<th scope='col'>at ({})</th></tr></thead><tbody>{}</tbody></table>",
+            tz.key,
+            rows,
+        )
 
 
 class DeviceGroupForm(forms.ModelForm):

@@ -30,6 +30,7 @@ from devices.selectors import (
     device_latest_list,
     device_metrics,
     telemetry_export,
+    telemetry_export_all,
     telemetry_history,
 )
 from devices.services.telemetry_payload import METRIC_NAME
@@ -61,7 +62,11 @@ def _in_range(value: datetime) -> datetime:
 
 
 class TelemetryQuerySerializer(serializers.Serializer):
-    metric = serializers.CharField(max_length=63, help_text="Metric name, e.g. temperature.")
+    metric = serializers.CharField(
+        max_length=63,
+        required=False,
+        help_text="Metric name, e.g. temperature. Required for JSON; a CSV export without it has every metric.",
+    )
     start = QueryDateTimeField(required=False, help_text="ISO 8601; default: end minus 24 hours.")
     end = QueryDateTimeField(required=False, help_text="ISO 8601, exclusive; default: now.")
     bucket = serializers.ChoiceField(
@@ -94,6 +99,10 @@ class TelemetryQuerySerializer(serializers.Serializer):
         return _in_range(value)
 
     def validate(self, data):
+        if "metric" not in data and not self.context.get("csv"):
+            raise serializers.ValidationError(
+                {"metric": ["Name a metric (e.g. ?metric=temperature), or export every metric as CSV (telemetry.csv)."]}
+            )
         end = data.get("end") or timezone.now()
         start = data.get("start") or end - DEFAULT_SPAN
         if end <= start:
@@ -175,10 +184,13 @@ async def _async_lines(lines):
 
 def _csv_response(request, device: Device, query: dict, bucket: str, chunks) -> StreamingHttpResponse:
     header = ("ts", "value") if bucket == "raw" else ("ts", "min", "max", "avg", "count", "last")
+    metric = query["metric"].name if "metric" in query else "all"
+    if "metric" not in query:  # every metric: its name after the timestamp
+        header = (header[0], "metric", *header[1:])
     lines = _csv_lines(header, chunks)
     content = _async_lines(lines) if isinstance(request._request, ASGIRequest) else lines
     response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
-    name = f"{device.uid}_{query['metric'].name}_{bucket}_{query['start'].astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    name = f"{device.uid}_{metric}_{bucket}_{query['start'].astimezone(UTC):%Y%m%dT%H%M%SZ}"
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     return response
 
@@ -196,7 +208,8 @@ the 24 hours before now. Every 400 names the parameter at fault in `errors`.
 
 **CSV export**: `GET /api/v1/devices/{id}/telemetry.csv?...` (or `?format=csv`, or
 `Accept: text/csv`) streams the same query as `text/csv` with a header row (`ts,value` or
-`ts,min,max,avg,count,last`), with no raw point limit."""
+`ts,min,max,avg,count,last`), with no raw point limit. Without `metric` it exports every metric
+the device reports: `ts,metric,value` (or `ts,metric,min,…`), metric by metric, each oldest first."""
 
 
 class DeviceTelemetryMixin:
@@ -233,13 +246,16 @@ class DeviceTelemetryMixin:
     @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, CSVRenderer])
     def telemetry(self, request, pk=None, **kwargs):
         device = self._device()
-        serializer = TelemetryQuerySerializer(data=request.query_params, context={"device": device})
+        csv_wanted = isinstance(request.accepted_renderer, CSVRenderer)
+        context = {"device": device, "csv": csv_wanted}
+        serializer = TelemetryQuerySerializer(data=request.query_params, context=context)
         serializer.is_valid(raise_exception=True)
         query = serializer.validated_data
-        args = (device, query["metric"], query["start"], query["end"], query["bucket"], device.plant.tz)
+        metric = query.get("metric") or list(device_metrics(device).values())
+        args = (device, metric, query["start"], query["end"], query["bucket"], device.plant.tz)
         try:
-            if isinstance(request.accepted_renderer, CSVRenderer):
-                bucket, chunks = telemetry_export(*args)
+            if csv_wanted:
+                bucket, chunks = (telemetry_export if "metric" in query else telemetry_export_all)(*args)
                 return _csv_response(request, device, query, bucket, chunks)
             return Response(telemetry_history(*args))
         except HistoryError as exc:

@@ -142,6 +142,8 @@ def test_reads_timestamps_without_offset_in_the_plant_time_zone(client_for, view
 )
 @pytest.mark.parametrize("suffix", ["/", ".csv"])
 def test_answers_400_naming_the_parameter_when_the_query_is_bad(client_for, viewer, press, query, field, suffix):
+    if suffix == ".csv" and not query:
+        pytest.skip("a CSV export without a metric has every metric (test_api_telemetry_export_all.py)")
     response = assert_status(client_for(viewer).get(history_url(press, suffix), query), 400)
     assert response["Content-Type"] == "application/json"
     assert list(response.json()["errors"]) == [field]

@@ -102,7 +102,7 @@ def test_device_chart_appends_a_posted_reading_live(stack, tab, own_device):
 
     post(server, device, {"temperature": 55.5})
     row = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
-    playwright_sync.expect(row).to_have_text("55.50")
+    playwright_sync.expect(row).to_have_text("55.5 °C")
     page.wait_for_function("window.__dashboard.charts().get('temperature').ys.at(-1) === 55.5")
 
     # Range picker: 24 h comes from the history API's auto buckets.
@@ -122,7 +122,7 @@ def test_switching_device_changes_the_subscription_without_reconnecting(stack, t
     assert page.url.endswith(f"/devices/{second['id']}/")
     post(server, second, {"temperature": 42.5})
     row = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
-    playwright_sync.expect(row).to_have_text("42.50")
+    playwright_sync.expect(row).to_have_text("42.5 °C")
     assert page.evaluate("window.__live.connections") == 1
 
 
@@ -144,7 +144,7 @@ def test_page_reconnects_after_a_server_restart_and_catches_up_without_a_gap(sta
         post(server, device, {"temperature": value}, ts=now - timedelta(seconds=3 - i))
     wait_live(page, syncs=2)
     row = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
-    playwright_sync.expect(row).to_have_text("13.50")
+    playwright_sync.expect(row).to_have_text("13.5 °C")
     ys = page.evaluate("window.__dashboard.charts().get('temperature').ys")
     assert ys[-4:] == [10.0, 11.5, 12.5, 13.5], ys
 

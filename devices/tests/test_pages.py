@@ -79,7 +79,7 @@ def test_device_page_shows_values_facts_tokens_and_timeline(client_for, viewer, 
     make_token(device, name="line-plc")
     store(device, temperature=70.5)
     html = assert_status(client_for(viewer).get(f"/devices/{device.pk}/"), 200).content.decode()
-    assert 'data-metric="temperature"' in html and ">70.50<" in html
+    assert 'data-metric="temperature"' in html and ">70.5 °C<" in html
     assert "HP-400" in html and "1.0.0" in html and "line-plc" in html
     assert 'class="seg state-running"' in html
     assert 'data-range="24h"' in html and 'id="custom-range"' in html

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from factory.env import env_bool, env_int, env_list, env_secret, env_str, env_url
+from factory.env import env_bool, env_int, env_list, env_networks, env_secret, env_str, env_url
 
 
 @pytest.fixture(autouse=True)
@@ -148,3 +148,17 @@ def test_refuses_secret_when_file_is_empty(monkeypatch, tmp_path):
         env_secret("X", "fallback")
     assert "X_FILE=" in str(excinfo.value)
     assert "empty" in str(excinfo.value)
+
+
+def test_reads_networks_and_host_names_normalised(monkeypatch):
+    monkeypatch.setenv("X", "10.1.2.3/8, 192.0.2.7 ,fd00::/8,Hooks.Plant.Local.")
+    assert env_networks("X", hosts=True) == ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8", "hooks.plant.local"]
+    monkeypatch.delenv("X")
+    assert env_networks("X", ["127.0.0.1"]) == ["127.0.0.1/32"]
+
+
+@pytest.mark.parametrize(("value", "hosts"), [("10.0.0.0/33", True), ("proxy.local", False), ("bad host!", True)])
+def test_stops_on_a_malformed_network_entry(monkeypatch, value, hosts):
+    monkeypatch.setenv("X", value)
+    with pytest.raises(ImproperlyConfigured, match=r"X: .* is not valid; give a comma list of IP networks"):
+        env_networks("X", hosts=hosts)

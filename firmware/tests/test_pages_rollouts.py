@@ -45,3 +45,16 @@ def test_answers_the_snapshots_as_json_for_the_catch_up(client_for, viewer, plan
 def test_board_says_so_when_the_plant_has_no_rollouts(client_for, viewer, plant_a):
     html = assert_status(client_for(viewer).get(f"/plants/{plant_a.pk}/rollouts/"), 200).content.decode()
     assert 'id="no-rollouts"' in html
+
+
+def test_empty_board_points_to_the_real_way_to_start_a_rollout(client_for, viewer, plant_admin, plant_a):
+    """It said "create one in the API or the admin", but the admin has no Add button for rollouts:
+    it now names the image upload (linked for plant admins, where it exists) and the API calls."""
+    admin_page = assert_status(client_for(plant_admin).get(f"/plants/{plant_a.pk}/rollouts/"), 200).content.decode()
+    assert "or the admin" not in admin_page
+    assert 'href="/admin/firmware/firmwareimage/add/"' in admin_page
+    assert "POST /api/v1/rollouts/" in admin_page and 'href="/api/docs/"' in admin_page
+    assert client_for(plant_admin).get("/admin/firmware/firmwareimage/add/").status_code == 200
+    assert client_for(plant_admin).get("/admin/firmware/rollout/add/").status_code == 403  # no Add in the admin
+    viewer_page = assert_status(client_for(viewer).get(f"/plants/{plant_a.pk}/rollouts/"), 200).content.decode()
+    assert "/admin/firmware/firmwareimage/add/" not in viewer_page and "POST /api/v1/rollouts/" in viewer_page
