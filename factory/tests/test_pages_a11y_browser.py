@@ -28,6 +28,7 @@ import contextlib, io, json
 from datetime import timedelta
 from django.core.files.base import ContentFile
 from django.core.management import call_command
+from django.test.utils import override_settings
 from django.utils import timezone
 from accounts.demo import demo_logins
 from alerts.models import Alarm, AlertRule
@@ -37,7 +38,8 @@ from firmware.services.images import image_create
 from firmware.services.rollouts import rollout_create, rollout_start
 from simulator.history import history_fill
 
-with contextlib.redirect_stdout(io.StringIO()):
+# DEBUG_PAGES=false turns DEBUG off in the server's settings, and seed_demo refuses to run then.
+with contextlib.redirect_stdout(io.StringIO()), override_settings(DEBUG=True):
     call_command("seed_demo")
 plant = Plant.objects.get(name="Demo Plant")
 now = timezone.now()
@@ -140,7 +142,8 @@ CASES = [(name, role) for name, _path, roles, _status in pages(_NO_SEED) for rol
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with seeded_stack(tmp_path_factory.mktemp("a11y-e2e"), SEED) as (server, seeded):
+    # DEBUG_PAGES=false: the branded error pages `make run` shows, not Django's debug pages.
+    with seeded_stack(tmp_path_factory.mktemp("a11y-e2e"), SEED, env={"DEBUG_PAGES": "false"}) as (server, seeded):
         yield server, seeded
 
 
