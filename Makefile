@@ -20,12 +20,14 @@ SIM_ARGS    ?=
 WEB_ACCESS_LOG ?= /dev/null
 # The MQTT bridge joins only when MQTT_URL points at a broker: it refuses to start without one.
 PROCFILE := $(if $(MQTT_URL),Procfile.dev-mqtt,Procfile.dev)
+# `make broker`: the device listener (the platform's is the next port, loopback only).
+MQTT_PORT ?= 1883
 
-.PHONY: run simulate test deps dev-deps mysql-driver assets migrate seed schedules lint check-migrations check clean
+.PHONY: run simulate test deps dev-deps mysql-driver assets migrate seed schedules broker certs mqtt-reconcile lint check-migrations check clean
 
 # Web (Daphne), Celery beat, the simulator (and the MQTT bridge with MQTT_URL) under honcho.
 # honcho gets no .env file: the one beside docker-compose.yml holds production settings.
-run: deps assets mysql-driver migrate seed schedules
+run: deps assets mysql-driver migrate seed schedules mqtt-reconcile
 	@echo "Smart Factory IoT on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/). Ctrl-C stops."
 	@echo "Processes: $(PROCFILE); simulator: $(SIM_DEVICES) devices, $(SIM_RATE) msg/s each via $(SIM_VIA)."
 	HOST=$(HOST) WEB_PORT=$(PORT) SITE_URL=$(SITE_URL) WEB_ACCESS_LOG=$(WEB_ACCESS_LOG) SIM_DEVICES=$(SIM_DEVICES) SIM_RATE=$(SIM_RATE) SIM_VIA=$(SIM_VIA) \
@@ -78,6 +80,26 @@ seed: deps
 
 schedules: migrate
 	$(PY) manage.py sync_schedules
+
+# Mosquitto in the foreground as production runs it (deploy/mosquitto.conf: no anonymous clients,
+# per-device ACLs), data and the platform's broker credentials under var/mosquitto/. Then, in
+# another shell: MQTT_URL=mqtt://127.0.0.1:$(MQTT_PORT) make run
+broker: deps
+	@command -v mosquitto >/dev/null || { echo "Mosquitto 2 is needed: apt-get install mosquitto"; exit 1; }
+	$(PY) manage.py broker --port $(MQTT_PORT)
+
+# A local CA and server certificate under var/certs (CERT_HOSTS: the names clients dial): `make broker`
+# then also serves MQTT over TLS on MQTT_TLS_PORT (8883); clients trust var/certs/ca.crt (MQTT_CA_FILE).
+CERT_HOSTS ?= localhost,127.0.0.1
+certs: deps
+	@command -v openssl >/dev/null || { echo "openssl is needed: apt-get install openssl"; exit 1; }
+	$(PY) manage.py certs --hosts $(CERT_HOSTS)
+
+# With MQTT_URL: the broker's clients and ACLs match the registry before anything connects.
+mqtt-reconcile: migrate
+	@if [ -n "$(MQTT_URL)" ]; then $(PY) manage.py mqtt_reconcile --wait 10 || { \
+	  echo "MQTT_URL needs a broker the platform provisions: run 'make broker' (then MQTT_URL=mqtt://127.0.0.1:$(MQTT_PORT)),"; \
+	  echo "or give the platform's credentials of your broker (README \"MQTT broker\")."; exit 1; }; fi
 
 lint: dev-deps
 	$(VENV)/bin/ruff check .

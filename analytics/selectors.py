@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.roles import PERM_VIEW
 from accounts.selectors import scope_to_plants
 from analytics.cache import closed_days, day_inputs
-from analytics.calendar import calendar_periods, clip, local, occurrences
+from analytics.calendar import Occurrence, calendar_periods, clip, local, occurrences
 from analytics.models import IdealCycleTime, NonProductionDay, Shift, StopReason
 from analytics.oee import Inputs, figures
 from analytics.timeline import MachineData, PeriodSpec, machine_inputs, stop_category
@@ -83,6 +83,25 @@ def period_specs(plant: Plant, start: datetime, end: datetime, group_by: str) ->
             spec.count_windows += clip([(o.start, o.end)], p_start, p_end)
         specs.append(spec)
     return specs
+
+
+def shift_current(plant: Plant, now: datetime) -> Occurrence | None:
+    """The shift occurrence running at ``now`` (the earliest started, if shifts overlap), or None.
+
+    Non-production days start no occurrence; a night shift begun yesterday still runs. 2 queries.
+    """
+    shifts = Shift.objects.filter(plant=plant).prefetch_related("breaks")
+    closed = set(NonProductionDay.objects.filter(plant=plant).values_list("date", flat=True))
+    running = occurrences(shifts, now, now + timedelta(seconds=1), plant.tz, closed)
+    return running[0] if running else None
+
+
+def shift_next(plant: Plant, now: datetime, within: timedelta = timedelta(days=8)) -> Occurrence | None:
+    """The first shift occurrence starting after ``now`` (within ``within``), or None. 2 queries."""
+    shifts = Shift.objects.filter(plant=plant).prefetch_related("breaks")
+    closed = set(NonProductionDay.objects.filter(plant=plant).values_list("date", flat=True))
+    later = occurrences(shifts, now, now + within, plant.tz, closed)
+    return next((o for o in later if o.start > now), None)
 
 
 def _counter_rows(device_ids: list[int], metric: Metric | None, start: datetime, end: datetime) -> dict[int, list]:

@@ -1,6 +1,6 @@
 """The OEE page of a plant or line: drawn in the browser from the OEE, stops and reason-code APIs."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -8,18 +8,9 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.selectors import scope_to_plants
-from analytics.calendar import occurrences
-from analytics.models import NonProductionDay, Shift
+from analytics.selectors import shift_current
 from devices.models import Device, Line
 from factory.pages import plant_from_query, plant_nav
-
-
-def _current_shift(plant, now):
-    """The shift occurrence running at ``now`` (name, start UTC), or None."""
-    shifts = Shift.objects.filter(plant=plant).prefetch_related("breaks")
-    closed = set(NonProductionDay.objects.filter(plant=plant).values_list("date", flat=True))
-    running = occurrences(shifts, now, now + timedelta(seconds=1), plant.tz, closed)
-    return running[0] if running else None
 
 
 @login_required
@@ -39,7 +30,7 @@ def oee_page(request):
     if line is not None:
         machines = machines.filter(line=line)
     now = timezone.now()
-    shift = _current_shift(plant, now)
+    shift = shift_current(plant, now)
     today = datetime.combine(now.astimezone(plant.tz).date(), time(), tzinfo=plant.tz).astimezone(UTC)
     context = {
         **plant_nav(request, plant, "oee"),

@@ -381,6 +381,33 @@ def device_latest_list(devices: list[Device], *, now: datetime | None = None) ->
     ]
 
 
+# What an overview tile (and the plant header) shows for a device: a machine its state, a sensor or
+# gateway (no machine state) online or offline. Any device not heard from is offline.
+MACHINE_STATES = ("running", "idle", "setup", "down", "planned_stop", "offline", "unknown")
+SENSOR_STATES = ("online", "offline")
+
+
+def tile_state(device: Device, now: datetime) -> str:
+    """``offline`` when not heard from within three expected intervals; else a machine's state
+    (``unknown`` before its first one), a sensor's or gateway's ``online``."""
+    if not device.is_online(now):
+        return "offline"
+    if device.kind != Device.Kind.MACHINE:
+        return "online"
+    return device.state or "unknown"
+
+
+def plant_state_counts(devices: list[Device], now: datetime) -> dict[str, dict[str, int]]:
+    """``{"machines": {state: n, …}, "sensors": {"online": n, "offline": n}}`` by ``tile_state``;
+    gateways count with the sensors. Every state is present (0 when none). No query."""
+    counts = {"machines": dict.fromkeys(MACHINE_STATES, 0), "sensors": dict.fromkeys(SENSOR_STATES, 0)}
+    for device in devices:
+        group = "machines" if device.kind == Device.Kind.MACHINE else "sensors"
+        state = tile_state(device, now)
+        counts[group][state if state in counts[group] else "unknown"] += 1
+    return counts
+
+
 def state_timeline(device: Device, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
     """State changes in ``[start, end)``, preceded by the state in force at ``start`` (if known)."""
     before = MachineState.objects.filter(device=device, ts__lt=start).order_by("-ts").values_list("ts", "state")[:1]

@@ -1,4 +1,4 @@
-"""The devices' pages: plant overview and device detail (session login).
+"""The devices' pages: plant overview (header and tiles) and device detail (session login).
 
 The pages render the current state server-side (fast first paint, usable without JavaScript);
 ``static/devices/`` then subscribes to ``/ws/live/`` and loads history from the REST API. Every
@@ -14,12 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.selectors import plant_list_for, scope_to_plants
-from alerts.selectors import device_open_alarms, device_thresholds
+from alerts.selectors import alarm_counts_for, device_open_alarms, device_thresholds
 from alerts.views import ALARM_STATE_WORDS
 from analytics.models import ReasonCode
-from analytics.selectors import machine_now
+from analytics.selectors import machine_now, shift_current, shift_next
+from devices.formats import format_number
 from devices.models import Device
-from devices.selectors import latest_values, state_timeline
+from devices.selectors import latest_values, plant_state_counts, state_timeline, tile_state
 from factory.pages import int_param, plant_nav
 
 # The metric a tile shows (and draws as a sparkline): the first one the device reports.
@@ -46,42 +47,115 @@ def key_metric(values: dict) -> str | None:
     return min(values) if values else None
 
 
-def _tile(device: Device, values: dict, now) -> dict:
+def duration_words(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``2 h 5 min``, ``3 d 4 h``: how long a state has lasted (overview.js: same words)."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def _since(device: Device, state: str):
+    """When the tile's state began: a machine state's ``state_since``; offline: the last message."""
+    if state == "offline":
+        return device.last_seen_at
+    if state in ("online", "unknown"):
+        return None
+    return device.state_since
+
+
+def worst_severity(counts: dict | None) -> str:
+    """The most severe level among a device's open alarms (``alarm_counts_for`` row), "" when none."""
+    return next((s for s in ("critical", "warning", "info") if counts and counts.get(s)), "")
+
+
+def _tile(device: Device, values: dict, metas: dict, alarms: dict | None, now) -> dict:
     metric = key_metric(values)
-    state = device.state if device.is_online(now) else "offline"
+    meta = metas.get(metric) or {}
+    state = tile_state(device, now)
+    since = _since(device, state)
     return {
         "device": device,
-        "state": state or "unknown",
-        "state_label": (state or "unknown").replace("_", " "),
+        "state": state,
+        "state_label": state.replace("_", " "),
+        "since": since,
+        "since_words": duration_words((now - since).total_seconds()) if since else "",
         "metric": metric,
-        "value": values[metric]["value"] if metric else None,
-        "unit": "",
+        "label": meta.get("label") or (metric or "").replace("_", " ").capitalize(),
+        "value": format_number(values[metric]["value"], meta.get("precision")) if metric else None,
+        "unit": meta.get("unit", ""),
+        "alarms": alarms["total"] if alarms else 0,
+        "worst": worst_severity(alarms),
     }
+
+
+def _overview_device(device: Device) -> dict:
+    """What overview.js needs of each device of the plant to keep the header and tiles live."""
+    return {
+        "kind": device.kind,
+        "state": device.state,
+        "since": device.state_since.isoformat() if device.state_since else None,
+        "lastSeen": device.last_seen_at.isoformat() if device.last_seen_at else None,
+        "expected": device.expected_interval_seconds,
+    }
+
+
+def _occurrence(occ) -> dict | None:
+    if occ is None:
+        return None
+    return {"shift": occ.shift_id, "name": occ.name, "start": occ.start.isoformat(), "end": occ.end.isoformat()}
 
 
 @login_required
 def plant_overview(request, plant_id: int):
-    """One tile per device of the plant, filtered by ``?line=`` and ``?group=``; 404 outside your plants."""
+    """The plant header (machines per state, open alarms per severity, OEE today and this shift, the
+    shift and its time left) over every device of the plant, and one tile per device filtered by
+    ``?line=`` and ``?group=``; 404 outside your plants."""
     plant = get_object_or_404(plant_list_for(request.user), pk=plant_id)
     line_id, group_id = int_param(request, "line"), int_param(request, "group")
-    devices = Device.objects.filter(plant=plant).select_related("line").order_by("line__position", "line__name", "uid")
+    everything = list(
+        Device.objects.filter(plant=plant).select_related("line").order_by("line__position", "line__name", "uid")
+    )
+    shown = Device.objects.filter(plant=plant)
     if line_id is not None:
-        devices = devices.filter(line_id=line_id)
+        shown = shown.filter(line_id=line_id)
     if group_id is not None:
-        devices = devices.filter(groups__pk=group_id)
-    devices = list(devices)
+        shown = shown.filter(groups__pk=group_id)
+    filtered = line_id is not None or group_id is not None
+    shown_ids = set(shown.values_list("pk", flat=True)) if filtered else None
+    devices = [d for d in everything if shown_ids is None or d.pk in shown_ids]
     now = timezone.now()
     values = latest_values([device.pk for device in devices])
+    alarms = alarm_counts_for(request.user, [plant.pk], per_device=True).get(plant.pk)
+    alarms = alarms or {"critical": 0, "warning": 0, "info": 0, "devices": {}}
+    shift, upcoming = shift_current(plant, now), shift_next(plant, now)
+    nav = plant_nav(request, plant, "overview")
+    metas = nav["formats"]["metrics"]  # the plant's units and precisions (factory.pages.plant_formats)
     context = {
-        **plant_nav(request, plant, "overview"),
-        "tiles": [_tile(device, values[device.pk], now) for device in devices],
+        **nav,
+        "tiles": [_tile(device, values[device.pk], metas, alarms["devices"].get(device.pk), now) for device in devices],
+        "counts": plant_state_counts(everything, now),
+        "alarms": alarms,
+        "shift": shift,
+        "shift_left": duration_words((shift.end - now).total_seconds()) if shift else "",
+        "next_shift": upcoming,
+        "has_sensors": any(d.kind != Device.Kind.MACHINE for d in everything),
         "lines": plant.lines.all(),
         "groups": plant.device_groups.all(),
         "line_id": line_id,
         "group_id": group_id,
         "config": {
             "plant": plant.pk,
-            "expected": {d.pk: d.expected_interval_seconds for d in devices},
+            "devices": {d.pk: _overview_device(d) for d in everything},
+            "shift": _occurrence(shift),
+            "nextShift": _occurrence(upcoming),
             "keyMetrics": KEY_METRICS,
         },
     }

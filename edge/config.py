@@ -2,7 +2,7 @@
 
 Shape (edge/README.md has a full example)::
 
-    uplink: {url, auth: device_tokens, batch_size, timeout, retry_initial, retry_max}
+    uplink: {url, auth: device_tokens, batch_size, timeout, retry_initial, retry_max, ca_file}
     gateway: {uid, token | token_env | token_file}         # the gateway's own device (health)
     queue: {path, max_rows, max_age}
     health: {interval}
@@ -117,6 +117,7 @@ class Config:
     connectors: dict[str, Connector]
     devices: dict[str, Device]
     tags: list[Tag] = field(default_factory=list)
+    ca_file: Path | None = None  # uplink: the CA that signed the platform's certificate (None: the system's)
 
     def tags_of(self, connector: str) -> list[Tag]:
         return [tag for tag in self.tags if tag.connector == connector]
@@ -138,7 +139,7 @@ def parse(data, *, base: Path, source: str = "configuration") -> Config:
     """Validate ``data`` (the loaded YAML); relative paths start at ``base``. Raises ``ConfigError``."""
     errors: list[str] = []
     top = Section(data, "", errors)
-    uplink = _uplink(top.section("uplink", required=True))
+    uplink = _uplink(top.section("uplink", required=True), base)
     gateway = None
     if top.has("gateway"):
         section = top.section("gateway")
@@ -169,7 +170,7 @@ def parse(data, *, base: Path, source: str = "configuration") -> Config:
     )  # fmt: skip
 
 
-def _uplink(section: Section) -> dict:
+def _uplink(section: Section, base: Path) -> dict:
     url = section.text(
         "url", "", required=True, hint="The platform's base URL, e.g. 'url: https://factory.example.com'."
     )
@@ -182,6 +183,8 @@ def _uplink(section: Section) -> dict:
         "timeout": section.number("timeout", 10.0, minimum=0.1),
         "retry_initial": section.number("retry_initial", 1.0, minimum=0.01),
         "retry_max": section.number("retry_max", 60.0, minimum=0.01),
+        # https:// to a platform whose certificate a private CA signed (`make certs`): that CA's file.
+        "ca_file": section.path_value("ca_file", base),
     }
     section.finish()
     return values

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import random
+import ssl
 import time
 
 import httpx
@@ -48,7 +49,9 @@ class Uplink:
         self.wakeup.set()
 
     async def run(self) -> None:
-        async with httpx.AsyncClient(base_url=self.config.url, timeout=self.config.timeout) as client:
+        # https:// is verified (certificate chain and host name) against ``uplink.ca_file`` or the system's CAs.
+        verify = ssl.create_default_context(cafile=str(self.config.ca_file)) if self.config.ca_file else True
+        async with httpx.AsyncClient(base_url=self.config.url, timeout=self.config.timeout, verify=verify) as client:
             while True:
                 self.wakeup.clear()
                 delay = await self.send_once(client)

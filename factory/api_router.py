@@ -12,6 +12,7 @@ from alerts.api.views import (
     NotificationRouteViewSet,
 )
 from analytics.api.views import OEEReportViewSet, OEEViewSet, ReasonCodeViewSet, ShiftViewSet, StopViewSet
+from devices.api.provisioning import ProvisioningKeyViewSet, ProvisioningRequestViewSet
 from devices.api.views import (
     DeviceGroupViewSet,
     DeviceTokenViewSet,
@@ -29,6 +30,8 @@ router.register("lines", LineViewSet, basename="line")
 router.register("devices", DeviceViewSet, basename="device")
 router.register("device-groups", DeviceGroupViewSet, basename="devicegroup")
 router.register("device-tokens", DeviceTokenViewSet, basename="devicetoken")
+router.register("provisioning-keys", ProvisioningKeyViewSet, basename="provisioningkey")
+router.register("provisioning-requests", ProvisioningRequestViewSet, basename="provisioningrequest")
 router.register("metrics", MetricViewSet, basename="metric")
 router.register("alert-rules", AlertRuleViewSet, basename="alertrule")
 router.register("alarms", AlarmViewSet, basename="alarm")

@@ -21,6 +21,14 @@ def api_exception_handler(exc, context):
             {"detail": f"Cannot delete: still in use by {', '.join(blocking)}. Move or delete those first."},
             status=status.HTTP_409_CONFLICT,
         )
+    from devices.services.broker import BrokerError
+
+    if isinstance(exc, BrokerError):
+        # Credentials must reach the MQTT broker or not exist: the service rolled back.
+        return Response(
+            {"detail": f"{exc} Nothing was changed; try again when the broker is up."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
     if isinstance(exc, IntegrityError):
         # A unique constraint lost a race with a concurrent request (the serializer checked first).
         return Response(

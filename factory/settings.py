@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from factory import mosquitto
 from factory.env import env_bool, env_int, env_list, env_networks, env_secret, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -188,7 +189,29 @@ CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # MQTT -----------------------------------------------------------------------------------------
+# The platform's listener (the bridge, the platform's commands, broker provisioning). Devices use
+# the device listener, MQTT_DEVICE_URL, where the broker makes each client's id its username.
 MQTT_URL = env_url("MQTT_URL", schemes=("mqtt", "mqtts"))
+MQTT_DEVICE_URL = env_url("MQTT_DEVICE_URL", schemes=("mqtt", "mqtts")) or MQTT_URL
+# Broker credentials (README "MQTT broker"): the platform administers Mosquitto's dynamic-security
+# plugin and publishes commands; the bridge only reads telemetry. Without MQTT_PLATFORM_PASSWORD the
+# platform does not provision the broker. Usernames contain '@', which no device uid may.
+MQTT_PLATFORM_USERNAME = env_str("MQTT_PLATFORM_USERNAME", "platform@factory")
+MQTT_PLATFORM_PASSWORD = env_secret("MQTT_PLATFORM_PASSWORD", "")
+MQTT_BRIDGE_USERNAME = env_str("MQTT_BRIDGE_USERNAME", "bridge@factory")
+MQTT_BRIDGE_PASSWORD = env_secret("MQTT_BRIDGE_PASSWORD", "")
+# The CA that signed the broker's certificate, for mqtts:// (the bridge, the platform, the simulator);
+# unset: the system's trusted CAs. `make certs` makes a local CA: var/certs/ca.crt.
+MQTT_CA_FILE = env_str("MQTT_CA_FILE")
+MQTT_ADMIN_TIMEOUT = env_int("MQTT_ADMIN_TIMEOUT", 5, minimum=1)  # seconds for one broker command
+MQTT_BROKER_DIR = VAR_DIR / "mosquitto"  # `make broker` (factory/mosquitto.py)
+_local_broker = mosquitto.listeners(MQTT_BROKER_DIR)
+if _local_broker and MQTT_URL in _local_broker.values() and not MQTT_PLATFORM_PASSWORD:
+    # MQTT_URL names the broker `make broker` runs: the platform takes its listener and the
+    # credentials it created; the simulator takes the device listener.
+    MQTT_URL, MQTT_DEVICE_URL = _local_broker["platform_url"], _local_broker["device_url"]
+    MQTT_PLATFORM_PASSWORD = mosquitto.read_secret(MQTT_BROKER_DIR, mosquitto.PLATFORM_SECRET) or ""
+    MQTT_BRIDGE_PASSWORD = MQTT_BRIDGE_PASSWORD or mosquitto.read_secret(MQTT_BROKER_DIR, mosquitto.BRIDGE_SECRET) or ""
 
 # E-mail ---------------------------------------------------------------------------------------
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -249,6 +272,10 @@ GUARDIAN_RAISE_403 = False
 # Device tokens are HMAC-SHA256 hashed with this key. It defaults to SECRET_KEY; give it its own
 # value in production so that SECRET_KEY can be rotated without re-provisioning every device.
 DEVICE_TOKEN_HASH_KEY = env_secret("DEVICE_TOKEN_HASH_KEY", SECRET_KEY)
+# Zero-touch provisioning (POST /api/v1/device/provision/): calls per minute per key and per address.
+# A fleet behind one NAT shares an address: 1,000 devices pass in under 4 minutes at the defaults.
+PROVISION_RATE_PER_KEY = env_int("PROVISION_RATE_PER_KEY", 600, minimum=0)
+PROVISION_RATE_PER_ADDRESS = env_int("PROVISION_RATE_PER_ADDRESS", 300, minimum=0)
 DEVICE_EXPECTED_INTERVAL = env_int("DEVICE_EXPECTED_INTERVAL", 60, minimum=1)
 
 # Telemetry (CONTRACT.md) --------------------------------------------------------------------

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView, TokenRefreshView
 
 from accounts.views import home
-from devices.api.device_views import device_self
+from devices.api.device_views import device_provision, device_self
 from factory.api_router import router
 from factory.exceptions import not_found
 from factory.health import healthz
@@ -16,6 +16,7 @@ api_v1 = [
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("auth/token/blacklist/", TokenBlacklistView.as_view(), name="token_blacklist"),
     path("device/", device_self, name="device_self"),
+    path("device/provision/", device_provision, name="device_provision"),
     path("device/firmware/", include("firmware.device_urls")),
     path("", include(router.urls)),
 ]

@@ -183,7 +183,7 @@ class _MqttDevice:
         self.client.max_queued_messages_set(transport.inflight)
         self.client.reconnect_delay_set(1, 30)
         if transport.tls:
-            self.client.tls_set()
+            self.client.tls_set(ca_certs=transport.ca_file)  # verifies the certificate and the host name
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
@@ -239,11 +239,12 @@ class MqttTransport(Transport):
 
     name = "mqtt"
 
-    def __init__(self, url: str, *, inflight: int = 10):
+    def __init__(self, url: str, *, inflight: int = 10, ca_file: str | None = None):
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError(f"The MQTT URL must be mqtt(s)://host[:port], not {url!r}.")
         self.tls = parts.scheme == "mqtts"
+        self.ca_file = ca_file  # mqtts: the CA that signed the broker's certificate (None: the system's)
         self.host, self.port = parts.hostname, parts.port or (8883 if self.tls else 1883)
         self.target = f"{parts.scheme}://{self.host}:{self.port}"
         self.inflight = inflight
@@ -377,7 +378,9 @@ class WsTransport(Transport):
             await self._drop(uid)
 
 
-def transport_for(via: str, *, url: str, mqtt_url: str | None, devices: int) -> Transport:
+def transport_for(
+    via: str, *, url: str, mqtt_url: str | None, devices: int, mqtt_ca_file: str | None = None
+) -> Transport:
     """The transport named by ``--via``; raises ``ValueError`` with what to fix."""
     if via == "http":
         return HttpTransport(url, workers=min(32, max(4, devices)))
@@ -386,5 +389,5 @@ def transport_for(via: str, *, url: str, mqtt_url: str | None, devices: int) -> 
     if via == "mqtt":
         if not mqtt_url:
             raise ValueError("--via mqtt needs a broker: pass --mqtt-url or set MQTT_URL (e.g. mqtt://127.0.0.1:1883).")
-        return MqttTransport(mqtt_url)
+        return MqttTransport(mqtt_url, ca_file=mqtt_ca_file)
     raise ValueError(f"Unknown transport {via!r}: use http, mqtt or ws.")

@@ -120,6 +120,25 @@ class StopClassifySerializer(StrictSerializerMixin, serializers.Serializer):
         return value.astimezone(UTC)
 
 
+class ShiftOccurrenceSerializer(serializers.Serializer):
+    """One occurrence of a shift: ``[start, end)`` in UTC, on the plant-local ``day`` it starts."""
+
+    shift = serializers.IntegerField(source="shift_id")
+    name = serializers.CharField()
+    day = serializers.DateField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class CurrentShiftSerializer(serializers.Serializer):
+    """The shift running now (None between shifts) and the next one to start (None if none within 8 days)."""
+
+    plant = serializers.IntegerField()
+    now = serializers.DateTimeField()
+    current = ShiftOccurrenceSerializer(allow_null=True)
+    next = ShiftOccurrenceSerializer(allow_null=True)
+
+
 class OEEQuerySerializer(serializers.Serializer):
     device = serializers.IntegerField(required=False, help_text="Machine id (or line, or plant).")
     line = serializers.IntegerField(required=False)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404, HttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -20,6 +20,7 @@ from accounts.api.scoping import PlantScopedViewSetMixin
 from accounts.roles import PERM_MANAGE, PERM_OPERATE, PERM_VIEW
 from accounts.selectors import scope_to_plants, user_has_plant_perm
 from analytics.api.serializers import (
+    CurrentShiftSerializer,
     OEEQuerySerializer,
     OEEReportSerializer,
     OEEResultSerializer,
@@ -30,9 +31,9 @@ from analytics.api.serializers import (
 )
 from analytics.models import OEEReport, ReasonCode, Shift
 from analytics.reports import report_csv
-from analytics.selectors import OEEQueryError, oee_compute, oee_target_get_for, stop_list
+from analytics.selectors import OEEQueryError, oee_compute, oee_target_get_for, shift_current, shift_next, stop_list
 from analytics.services import calendar_entries_delete, stop_classify
-from devices.models import Device
+from devices.models import Device, Plant
 from factory.serializers import call_service
 
 
@@ -46,6 +47,22 @@ class ShiftViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
 
     def perform_destroy(self, instance):
         calendar_entries_delete(entries=Shift.objects.filter(pk=instance.pk))
+
+    @extend_schema(parameters=[OpenApiParameter("plant", int, required=True)], responses=CurrentShiftSerializer)
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def current(self, request):
+        """The plant's shift running now and the next one (each ``null`` when there is none): the overview header."""
+        try:
+            plant_id = int(request.query_params.get("plant", ""))
+        except ValueError:
+            raise ValidationError({"plant": ["Give the plant's id: ?plant=<id>."]}) from None
+        visible = scope_to_plants(Plant.objects.all(), request.user, PERM_VIEW, "")
+        plant = visible.filter(pk=plant_id).first() if 0 < plant_id < 2**63 else None
+        if plant is None:
+            raise Http404("No such plant among the plants you can see.")
+        now = timezone.now()
+        body = {"plant": plant.pk, "now": now, "current": shift_current(plant, now), "next": shift_next(plant, now)}
+        return Response(CurrentShiftSerializer(body).data)
 
 
 class ReasonCodeViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):

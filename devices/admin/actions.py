@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from accounts.roles import PERM_MANAGE
 from accounts.selectors import scope_to_plants
 from devices.models import DeviceGroup, Line
+from devices.services.broker import BrokerError
 from devices.services.registry import devices_batch
 
 
@@ -30,6 +31,9 @@ def _run(modeladmin, request, queryset, action, **kwargs):
         result = devices_batch(action=action, devices=list(queryset), by=request.user, **kwargs)
     except ValidationError as exc:
         modeladmin.message_user(request, "; ".join(exc.messages), messages.ERROR)
+        return None
+    except BrokerError as exc:  # the batch rolled back: the MQTT broker must agree or nothing changes
+        modeladmin.message_user(request, f"{exc} Nothing was changed; try again.", messages.ERROR)
         return None
     modeladmin.message_user(request, f"{action.replace('_', ' ').capitalize()}: {result['count']} device(s).")
     return result

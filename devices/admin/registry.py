@@ -1,6 +1,9 @@
+from contextlib import contextmanager
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -12,8 +15,9 @@ from devices.admin.members import PlantMembersMixin
 from devices.formats import format_time, format_value, metric_formats
 from devices.models import Device, DeviceGroup, DeviceToken, Line, Metric, Plant
 from devices.selectors import latest_values
+from devices.services.broker import BrokerError
 from devices.services.plants import plant_create
-from devices.services.registry import device_update
+from devices.services.registry import device_delete, device_update
 from devices.services.tokens import token_revoke
 
 
@@ -127,9 +131,28 @@ class DeviceAdmin(PlantScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            device_update(device=obj)  # the form has set the fields; the service records what follows
+            with self._broker_must_agree(request):
+                device_update(device=obj)  # the form has set the fields; the service records what follows
         else:
             super().save_model(request, obj, form, change)
+
+    def delete_model(self, request, obj):
+        with self._broker_must_agree(request):
+            device_delete(device=obj)  # the MQTT broker forgets it too
+
+    def delete_queryset(self, request, queryset):
+        with self._broker_must_agree(request):
+            for device in queryset:
+                device_delete(device=device)
+
+    @contextmanager
+    def _broker_must_agree(self, request):
+        """The admin's views run in one transaction: undo it when the MQTT broker did not answer."""
+        try:
+            yield
+        except BrokerError as exc:
+            transaction.set_rollback(True)
+            self.message_user(request, f"{exc} Nothing was changed; try again.", messages.ERROR)
 
     @admin.display(description="line", ordering="line__name")
     def line_name(self, device):
@@ -249,5 +272,9 @@ class DeviceTokenAdmin(PlantScopedAdmin):
 
     @admin.action(description="Revoke selected tokens (the device is refused from its next request)")
     def revoke(self, request, queryset):
-        count = sum(token_revoke(token=token) for token in queryset)
+        try:
+            count = sum(token_revoke(token=token) for token in queryset)
+        except BrokerError as exc:  # revoked up to here; the rest stay as they were
+            self.message_user(request, f"{exc} Revoke the remaining tokens again.", messages.ERROR)
+            return
         self.message_user(request, f"Revoked {count} token(s).")

@@ -115,6 +115,9 @@ class DeviceViewSet(DeviceTelemetryMixin, PlantScopedViewSetMixin, viewsets.Mode
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "now": timezone.now()}
 
+    def perform_destroy(self, instance):
+        registry.device_delete(device=instance)
+
     @extend_schema(
         request=TokenCreateSerializer, responses={200: DeviceTokenSerializer(many=True), 201: IssuedTokenSerializer}
     )

@@ -1,5 +1,6 @@
 from devices.models.device import Device, DeviceGroup
 from devices.models.plant import Line, Plant, PlantGroupObjectPermission, PlantUserObjectPermission
+from devices.models.provisioning import ProvisioningKey, ProvisioningRequest
 from devices.models.telemetry import (
     DeadLetter,
     LatestValue,
@@ -28,4 +29,6 @@ __all__ = [
     "Plant",
     "PlantGroupObjectPermission",
     "PlantUserObjectPermission",
+    "ProvisioningKey",
+    "ProvisioningRequest",
 ]

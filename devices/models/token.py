@@ -23,6 +23,9 @@ class DeviceToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the MQTT broker was given this token as the device's password (the device's latest such
+    # token is the one it holds); null for tokens the broker never saw (devices.services.broker).
+    mqtt_password_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["device_id", "-created_at"]

@@ -228,8 +228,13 @@ class MqttBridge:
         parsed = urlparse(url)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 1883
         self.tls = parsed.scheme == "mqtts"
-        self.username = unquote(parsed.username) if parsed.username else None
-        self.password = unquote(parsed.password) if parsed.password else None
+        # Credentials in the URL win; otherwise the bridge's own (MQTT_BRIDGE_USERNAME/_PASSWORD).
+        if parsed.username:
+            self.username, self.password = unquote(parsed.username), unquote(parsed.password or "")
+        elif settings.MQTT_BRIDGE_PASSWORD:
+            self.username, self.password = settings.MQTT_BRIDGE_USERNAME, settings.MQTT_BRIDGE_PASSWORD
+        else:
+            self.username = self.password = None
         self.client_id = client_id
         # MQTT 5 shared subscription: the broker spreads the topic's messages over every bridge of
         # the group (each with its own client id and session), so several processes share the load.
@@ -264,7 +269,7 @@ class MqttBridge:
         if self.username:
             client.username_pw_set(self.username, self.password)
         if self.tls:
-            client.tls_set()
+            client.tls_set(ca_certs=settings.MQTT_CA_FILE)  # verifies the certificate and the host name
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe

@@ -4,9 +4,11 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from analytics.services import ideal_cycle_time_record
-from devices.models import Device, DeviceGroup, Line, Plant
+from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
+from devices.services import broker
 from devices.services.tokens import token_issue
 
 
@@ -34,14 +36,50 @@ def device_update(*, device: Device, **fields) -> Device:
     (``analytics.services.ideal_cycle_time_record``), so OEE keeps weighing earlier pieces with
     the old value. Raises ``ValidationError`` naming the field.
     """
-    previous = Device.objects.filter(pk=device.pk).values_list("ideal_cycle_time", flat=True).get()
+    previous, was_enabled, old_uid = (
+        Device.objects.filter(pk=device.pk).values_list("ideal_cycle_time", "enabled", "uid").get()
+    )
     for name, value in fields.items():
         setattr(device, name, value)
     device.full_clean()
     device.save()
     if device.ideal_cycle_time is not None and device.ideal_cycle_time != previous:
         ideal_cycle_time_record(device=device, previous=previous)
+    if device.uid != old_uid and broker.broker_managed():
+        # The broker knows the device by its uid: the old client goes; the new uid needs a new token.
+        broker.broker_device_delete(uid=old_uid)
+    elif device.enabled != was_enabled:
+        broker_sync_devices(devices=[device])
     return device
+
+
+def broker_sync_devices(*, devices: list[Device]) -> None:
+    """Enable or disable the devices' MQTT clients as the registry says (when the platform manages
+    the broker): enabled devices whose newest broker password is an active token may connect."""
+    if not broker.broker_managed() or not devices:
+        return
+    enabled = {d.pk: d.enabled for d in Device.objects.filter(pk__in=[d.pk for d in devices])}
+    holders = {}
+    for token in DeviceToken.objects.filter(device__in=devices, mqtt_password_at__isnull=False).order_by(
+        "mqtt_password_at"
+    ):
+        holders[token.device_id] = token
+    now = timezone.now()
+    for device in devices:
+        holder = holders.get(device.pk)
+        if enabled.get(device.pk) and holder is not None and holder.is_active(now):
+            broker.broker_device_enable(uid=device.uid)
+        else:
+            broker.broker_device_disable(uid=device.uid)
+
+
+@transaction.atomic
+def device_delete(*, device: Device) -> None:
+    """Delete ``device`` (its tokens go with it); the broker forgets it before this commits."""
+    uid = device.uid
+    device.delete()
+    if broker.broker_managed():
+        broker.broker_device_delete(uid=uid)
 
 
 def _same_plant(devices: list[Device], plant: Plant, field: str, what: str) -> None:
@@ -60,8 +98,12 @@ def group_set_devices(*, group: DeviceGroup, devices: Iterable[Device]) -> Devic
 
 
 def devices_set_enabled(*, devices: list[Device], enabled: bool) -> int:
-    """Enable or disable devices; a disabled device is refused at ingest from its next request."""
-    return Device.objects.filter(pk__in=[d.pk for d in devices]).update(enabled=enabled)
+    """Enable or disable devices; a disabled device is refused at ingest from its next request
+    and at the MQTT broker at once. Call it inside a transaction (``devices_batch``): a broker that
+    does not answer then rolls the change back."""
+    count = Device.objects.filter(pk__in=[d.pk for d in devices]).update(enabled=enabled)
+    broker_sync_devices(devices=devices)
+    return count
 
 
 def devices_move(*, devices: list[Device], line: Line) -> int:

@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 
 from devices.exceptions import DeviceAuthError
 from devices.models import Device, DeviceToken
+from devices.services import broker
 
 # last_used_at is bookkeeping, not audit: write it at most once a minute per token so a device
 # sending every second does not turn each request into an UPDATE.
@@ -28,8 +29,13 @@ def _hash(plain: str) -> str:
     return hmac.new(settings.DEVICE_TOKEN_HASH_KEY.encode(), plain.encode(), hashlib.sha256).hexdigest()
 
 
+@transaction.atomic
 def token_issue(*, device: Device, name: str, by=None) -> tuple[DeviceToken, str]:
-    """Create a token for ``device``; return the row and the plain token (the only time it exists)."""
+    """Create a token for ``device``; return the row and the plain token (the only time it exists).
+
+    When the platform provisions the MQTT broker, the token becomes the device's MQTT password
+    there before the row commits; ``broker.BrokerError`` (broker down) rolls the token back.
+    """
     for _ in range(5):
         prefix = secrets.token_hex(6)
         plain = f"{prefix}.{secrets.token_urlsafe(32)}"
@@ -38,10 +44,22 @@ def token_issue(*, device: Device, name: str, by=None) -> tuple[DeviceToken, str
         try:
             with transaction.atomic():
                 token.save()
-            return token, plain
         except IntegrityError:  # prefix collision: astronomically rare, try another
             continue
+        if broker.broker_managed():
+            token.mqtt_password_at = timezone.now()
+            DeviceToken.objects.filter(pk=token.pk).update(mqtt_password_at=token.mqtt_password_at)
+            broker.broker_device_set_password(uid=device.uid, password=plain, enabled=device.enabled)
+        return token, plain
     raise RuntimeError("Could not generate a unique token prefix.")
+
+
+def _holds_mqtt_password(token: DeviceToken) -> bool:
+    """True when ``token`` is the one the broker holds as its device's MQTT password."""
+    if token.mqtt_password_at is None:
+        return False
+    newer = DeviceToken.objects.filter(device_id=token.device_id, mqtt_password_at__gt=token.mqtt_password_at)
+    return not newer.exists()
 
 
 # The hot path of every device request: one hand-written query instead of an ORM select_related,
@@ -165,9 +183,17 @@ def token_authenticate(plain: str) -> Device:
     return result
 
 
+@transaction.atomic
 def token_revoke(*, token: DeviceToken) -> bool:
-    """Revoke ``token`` now. Idempotent: returns False if it was already revoked."""
-    return token.revoke(timezone.now())
+    """Revoke ``token`` now. Idempotent: returns False if it was already revoked.
+
+    When the broker holds it as the device's MQTT password, the broker refuses the device (and
+    closes its connection) before this commits.
+    """
+    revoked = token.revoke(timezone.now())
+    if revoked and broker.broker_managed() and _holds_mqtt_password(token):
+        broker.broker_device_disable(uid=token.device.uid)
+    return revoked
 
 
 @transaction.atomic

@@ -53,9 +53,10 @@ def test_operator_sees_the_overview_and_a_posted_reading_live(stack, tab, own_de
     assert "paint-b01" not in page.content()
     wait_live(page)
 
-    post(server, press, {"temperature": 81.25, "count_total": 5}, state="running")
+    post(server, press, {"temperature": 81.4, "count_total": 5}, state="running")
     tile = page.locator(f"#tile-{press['id']}")
-    playwright_sync.expect(tile.locator('[data-role="value"]')).to_have_text("81.25")
+    playwright_sync.expect(tile.locator('[data-role="value"]')).to_have_text("81.4")
+    playwright_sync.expect(tile.locator('[data-role="unit"]')).to_have_text("°C")
     playwright_sync.expect(tile.locator('[data-role="state"]')).to_have_text("running")
     playwright_sync.expect(tile).to_have_class(re.compile(r"\bstate-running\b"))
     playwright_sync.expect(tile.locator('[data-role="seen"]')).to_contain_text("s ago")
@@ -85,7 +86,7 @@ def test_a_tile_below_the_fold_updates_live_and_draws_its_sparkline_when_scrolle
         device = last.get_attribute("data-device")
         uid = next(u for u, d in seeded["devices"].items() if str(d["id"]) == device)
         post(server, own_device(uid), {"temperature": 42.5})
-        playwright_sync.expect(last.locator('[data-role="value"]')).to_have_text("42.50")
+        playwright_sync.expect(last.locator('[data-role="value"]')).to_have_text("42.5")
         last.scroll_into_view_if_needed()
         playwright_sync.expect(last.locator('[data-role="spark"] canvas')).to_have_count(1)
         playwright_sync.expect(last.locator('[data-role="value"]')).to_be_visible()
@@ -219,7 +220,7 @@ def test_overview_tiles_show_todays_oee_and_open_alarm_counts_that_change_live(s
     post(server, press, {"count_total": 0, "count_good": 0}, state="running", ts=started)
     post(server, press, {"count_total": 200, "count_good": 190}, state="down", ts=stopped)
     log_in(page, server, "operator", seeded["password"])
-    with page.expect_response(lambda r: "/api/v1/analytics/oee/" in r.url) as answered:
+    with page.expect_response(lambda r: "/api/v1/analytics/oee/" in r.url and "per_device=true" in r.url) as answered:
         page.goto(f"{server.url}/plants/{plant}/")
     wait_live(page)
     machine = next(row for row in answered.value.json()["devices"] if row["device"] == press["id"])

@@ -64,8 +64,9 @@ class Receiver:
     when it is empty the receiver checks the token (401 if unknown) and answers 202.
     """
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, ssl_context=None):
         self.port = port or free_port()
+        self.ssl_context = ssl_context  # HTTPS (as "localhost") when given
         self.messages: list[tuple[str, dict]] = []
         self.requests: list[tuple[str, int, int]] = []  # (uid, number of messages, status answered)
         self.script: list = []
@@ -73,6 +74,8 @@ class Receiver:
 
     @property
     def url(self) -> str:
+        if self.ssl_context is not None:
+            return f"https://localhost:{self.port}"
         return f"http://127.0.0.1:{self.port}"
 
     def of(self, uid: str) -> list[dict]:
@@ -100,7 +103,7 @@ class Receiver:
         app.router.add_post("/api/v1/telemetry/", self.handle)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True).start()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port, reuse_address=True, ssl_context=self.ssl_context).start()
         return self
 
     async def stop(self) -> None:

@@ -4,10 +4,11 @@ import asyncio
 import contextlib
 
 import pytest
+import pytest_asyncio
 
 from edge.health import Health
 from edge.store import Store
-from edge.tests.conftest import cancel, gateway_config, wait_until
+from edge.tests.conftest import Receiver, cancel, gateway_config, wait_until
 from edge.uplink import Uplink
 
 TOKENS = {"press-01": "press-token", "packer-01": "packer-token"}
@@ -118,3 +119,43 @@ async def test_waits_and_retries_when_rate_limited(tmp_path, receiver):
         await wait_until(lambda: store.depth == 0, 10, "an empty queue")
     assert [status for _, _, status in receiver.requests] == [429, 202]
     assert receiver.of("press-01") == [message(1)]
+
+
+@pytest_asyncio.fixture
+async def https_receiver(tmp_path):
+    """The receiver over HTTPS, its certificate for "localhost" from a local CA (``make certs``)."""
+    import ssl
+
+    from factory.certs import make_certs
+
+    paths = make_certs(tmp_path / "certs", ["localhost"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(paths["cert"], paths["key"])
+    server = await Receiver(ssl_context=context).start()
+    server.ca_file = paths["ca"]
+    yield server
+    await server.stop()
+
+
+@pytest.mark.asyncio
+async def test_sends_over_https_only_to_a_platform_whose_certificate_verifies(tmp_path, https_receiver):
+    devices = [{"uid": "press-01", "token": "press-token", "tags": [{"connector": "plc", "metric": "m", "address": 0}]}]
+    connectors = [{"name": "plc", "type": "modbus", "host": "127.0.0.1"}]
+    for trusted in (False, True):
+        uplink_section = {"ca_file": str(https_receiver.ca_file)} if trusted else {}
+        (tmp_path / str(trusted)).mkdir()
+        config = gateway_config(tmp_path / str(trusted), https_receiver.url, connectors, devices, uplink=uplink_section)
+        store, health = Store(config.queue_path, max_rows=1000, max_age=1e12), Health()
+        uplink = Uplink(config, store, health, TOKENS)
+        store.enqueue([("press-01", message(1))])
+        task = asyncio.create_task(uplink.run())
+        try:
+            if trusted:
+                await wait_until(lambda s=store: s.depth == 0, 10, "the message delivered over HTTPS")
+            else:  # the system's CAs do not know the local CA: nothing is sent, the message waits
+                await wait_until(lambda h=health: h.errors_total > 0, 10, "a certificate error")
+                assert store.depth == 1
+        finally:
+            await cancel(task)
+            store.close()
+    assert https_receiver.of("press-01") == [message(1)]

@@ -6,7 +6,8 @@ the web process. ``sync_schedules`` installs the schedules and an operator short
 database (as in the admin), so that the daily and hourly ones also come round. Every installed
 periodic task must then show its effect: rollup rows for the readings posted over HTTP, a silent
 device offline, an old reading and an old dead letter gone, a timed-out firmware update marked,
-an expired shelve ended, the alarm outbox dispatched, OEE reports written.
+an expired shelve ended, the alarm outbox dispatched, an e-mail a dead worker left sending sent,
+OEE reports written.
 
 Before beat ran its tasks through the worker's registry, the web process had never imported
 ``devices.tasks`` (nor ``firmware``'s or ``analytics``'s), so beat sent those tasks by name to the
@@ -32,6 +33,7 @@ EFFECTS = {
     "devices.tasks.purge_dead_letters": ["old_dead_letter_purged"],
     "alerts.tasks.run_alarm_timers": ["expired_shelve_ended"],
     "alerts.tasks.dispatch_notifications": ["alarm_outbox_dispatched"],
+    "alerts.tasks.sweep_deliveries": ["stuck_delivery_sent"],
     "firmware.tasks.run_rollout_timers": ["silent_update_timed_out"],
     "analytics.tasks.run_oee_reports": ["oee_reports_written"],
 }
@@ -43,8 +45,9 @@ def seed_background_work() -> dict:
     from django.utils import timezone
 
     from accounts.models import User
-    from alerts.models import Alarm, AlarmEvent, AlertRule
+    from alerts.models import Alarm, AlarmEvent, AlertRule, Delivery
     from alerts.services.alarms import alarm_raise, alarm_shelve
+    from alerts.tests.factories import make_channel
     from analytics.tests.factories import make_shift
     from devices.models import DeadLetter, Device, Metric, Plant, TelemetryReading
     from firmware.models import RolloutTarget
@@ -74,6 +77,12 @@ def seed_background_work() -> dict:
     alarm_shelve(alarm=alarm, by=operator, reason="Bearing on order", minutes=5, now=now)
     Alarm.objects.filter(pk=alarm.pk).update(shelved_until=now - timedelta(seconds=1))
     waiting = list(AlarmEvent.objects.filter(processed_at__isnull=True).values_list("pk", flat=True))
+    # An e-mail a worker claimed an hour ago and died sending: left ``sending`` for the sweeper.
+    stuck = Delivery.objects.create(
+        channel=make_channel(plant, "email"), plant=plant, key="left-by-a-dead-worker", attempts=1,
+        status=Delivery.Status.SENDING, scheduled_at=now - timedelta(hours=1), claimed_at=now - timedelta(hours=1),
+    )  # fmt: skip
+    stuck.events.add(AlarmEvent.objects.filter(alarm=alarm).first())
     # A firmware update whose device stopped answering longer ago than FIRMWARE_UPDATE_TIMEOUT.
     [(device, _token)] = make_fleet(plant, 1, prefix="ota")
     rollout = make_rollout(plant, make_image(plant, "2.0.0"), devices=[device])
@@ -88,6 +97,7 @@ def seed_background_work() -> dict:
         "dead_letter": letter.pk,
         "alarm": alarm.pk,
         "outbox": waiting,
+        "stuck_delivery": stuck.pk,
         "targets": list(targets.values_list("pk", flat=True)),
         "target_statuses": sorted(set(targets.values_list("status", flat=True))),
     }
@@ -101,7 +111,7 @@ def background_work(seeded: dict, timeout: float) -> dict:
     from django.db import close_old_connections
     from django_celery_beat.models import PeriodicTask
 
-    from alerts.models import Alarm, AlarmEvent
+    from alerts.models import Alarm, AlarmEvent, Delivery
     from analytics.models import OEEReport
     from devices.models import DeadLetter, Device, TelemetryReading, TelemetryRollup1h, TelemetryRollup1m
     from firmware.models import RolloutTarget
@@ -124,6 +134,7 @@ def background_work(seeded: dict, timeout: float) -> dict:
             "expired_shelve_ended": Alarm.objects.filter(pk=seeded["alarm"], shelved_until__isnull=True).exists(),
             "alarm_outbox_dispatched": bool(seeded["outbox"])
             and not AlarmEvent.objects.filter(processed_at__isnull=True).exists(),
+            "stuck_delivery_sent": Delivery.objects.filter(pk=seeded["stuck_delivery"], status="sent").exists(),
             "silent_update_timed_out": bool(seeded["targets"])
             and not RolloutTarget.objects.filter(pk__in=seeded["targets"]).exclude(status="timed_out").exists(),
             "oee_reports_written": OEEReport.objects.filter(plant_id=seeded["plants"]["A"]).exists(),

@@ -5,7 +5,7 @@ so a lost push delays an update but never loses it.
 """
 
 import logging
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import orjson
 from django.conf import settings
@@ -47,9 +47,11 @@ def _mqtt_publish(messages: list[tuple[str, bytes]]) -> None:
     client.max_inflight_messages_set(200)
     client.max_queued_messages_set(0)
     if url.username:
-        client.username_pw_set(url.username, url.password)
+        client.username_pw_set(unquote(url.username), unquote(url.password or ""))
+    elif settings.MQTT_PLATFORM_PASSWORD:  # the platform's broker credentials (README "MQTT broker")
+        client.username_pw_set(settings.MQTT_PLATFORM_USERNAME, settings.MQTT_PLATFORM_PASSWORD)
     if url.scheme == "mqtts":
-        client.tls_set()
+        client.tls_set(ca_certs=settings.MQTT_CA_FILE)
     try:
         client.connect(url.hostname or "127.0.0.1", url.port or 1883, keepalive=30)
     except OSError as exc:

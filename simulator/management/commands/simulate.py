@@ -66,7 +66,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--url", default="http://127.0.0.1:8000", help="The server for http and ws (default http://127.0.0.1:8000)."
         )
-        parser.add_argument("--mqtt-url", default=None, help="The broker for --via mqtt (default MQTT_URL).")
+        parser.add_argument("--mqtt-url", default=None, help="The broker for --via mqtt (default MQTT_DEVICE_URL).")
         parser.add_argument("--duration", type=_positive(float), default=None, help="Stop after this many seconds.")
         parser.add_argument(
             "--speed",
@@ -110,7 +110,8 @@ class Command(BaseCommand):
             )
         try:
             transport = transport_for(
-                options["via"], url=options["url"], mqtt_url=options["mqtt_url"] or settings.MQTT_URL,
+                options["via"], url=options["url"], mqtt_url=options["mqtt_url"] or settings.MQTT_DEVICE_URL,
+                mqtt_ca_file=settings.MQTT_CA_FILE,
                 devices=options["devices"],
             )  # fmt: skip
             devices = fleet_select(plant=plant, count=options["devices"], allow_create=allow_writes)
