@@ -13,6 +13,8 @@
       src.set.call(this, sameOrigin(value) ? value : "");
     },
   });
+  // drf-spectacular's template has no lang on <html>: screen readers need it to pick the voice.
+  document.documentElement.lang = "en";
   const container = document.getElementById("redoc-container");
   Redoc.init(container.dataset.schemaUrl, JSON.parse(container.dataset.settings), container);
 })();
