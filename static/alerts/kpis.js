@@ -1,4 +1,7 @@
 // Alarm KPI page: loads GET /api/v1/alarms/kpis/ and draws the figures, a uPlot bar chart and tables.
+// The chart's time axis is in the plant's zone (static/js/live.js).
+import { chartDate } from "../js/live.js";
+
 (function () {
   "use strict";
   const form = document.getElementById("kpi-form");
@@ -63,6 +66,7 @@
     const options = {
       width: width,
       height: 260,
+      tzDate: chartDate,
       series: [
         {},
         { label: "Alarms / 10 min", stroke: colour("--bad"), fill: colour("--bad-fill"), paths: uPlot.paths.bars({ size: [0.9, 40] }) },
