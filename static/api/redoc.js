@@ -1,4 +1,4 @@
-// ReDoc on /api/redoc/ (templates/api/redoc.html), with nothing fetched from other hosts.
+// ReDoc on /api/docs/ (templates/api/redoc.html), with nothing fetched from other hosts.
 (function () {
   "use strict";
   // ReDoc's side menu always draws the Redocly logo from cdn.redoc.ly (no option turns it off). An
