@@ -19,7 +19,9 @@ from tests.servers import seeded_stack
 playwright_sync = require_chromium()
 
 SIZES = {"desktop": (1440, 900), "tablet": (768, 1024), "phone": (390, 844)}
-PLANT_ROLES = ("viewer", "operator", "manager", "admin")  # manager: plant admin; admin: staff superuser
+# On plant pages a staff superuser sees what the plant admin (manager) sees: checked as the three
+# plant roles only, to keep CI inside its time; the admin pages are checked as both.
+PLANT_ROLES = ("viewer", "operator", "manager")  # manager: plant admin
 ADMIN_ROLES = ("manager", "admin")
 FOCUS_STOPS = 12  # Tab presses per page at desktop size: the header, the plant bar and the first controls
 
