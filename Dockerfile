@@ -2,7 +2,7 @@
 FROM node:20-bookworm-slim AS assets
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund && mkdir -p vendor && \
+RUN npm ci --omit=dev --no-audit --no-fund && mkdir -p vendor && \
     cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css \
        node_modules/htmx.org/dist/htmx.min.js vendor/
 

@@ -86,7 +86,9 @@ def expect_on(page, server, seeded, label: str):
     expect(page.get_by_role("heading", level=1)).to_be_visible()
 
 
-@pytest.mark.parametrize("username", ROLES)
+# The plant navigation is the same for every role (the Admin link, which is not, has its own test):
+# the tour runs as the least and the most privileged plant user, to keep CI inside its time.
+@pytest.mark.parametrize("username", ["viewer", "manager"])
 def test_every_plant_page_reaches_every_other_through_the_navigation(stack, chromium_browser, username):
     server, seeded = stack
     with page_at(chromium_browser, 1440, 900) as page:
@@ -142,8 +144,8 @@ def test_make_run_shows_the_sites_404_page_and_still_serves_static_files(stack, 
 @pytest.mark.parametrize(
     ("path", "rendered"),
     [
-        ("/api/docs/", ".swagger-ui .opblock"),  # Swagger UI: one block per operation
-        ("/api/redoc/", "[role=menuitem] >> text=alarms"),  # ReDoc: the side menu
+        ("/api/docs/", "[role=menuitem] >> text=alarms"),  # ReDoc: the side menu
+        ("/api/swagger/", ".swagger-ui .opblock"),  # Swagger UI: one block per operation
     ],
 )
 def test_api_docs_render_without_a_request_to_another_host(stack, chromium_browser, path, rendered):

@@ -59,16 +59,20 @@ import { chartDate } from "../js/live.js";
     const ys = k.series.map((w) => w.count);
     const flood = k.series.map(() => 10);
     const width = Math.max(320, chartBox.clientWidth || 800);
+    // The theme's colours (css/factory.css): uPlot draws on a canvas, black axes unless told.
+    const css = getComputedStyle(document.documentElement);
+    const colour = (name) => css.getPropertyValue(name).trim();
+    const axis = { stroke: colour("--muted"), grid: { stroke: colour("--line") }, ticks: { stroke: colour("--line") } };
     const options = {
       width: width,
       height: 260,
       tzDate: chartDate,
       series: [
         {},
-        { label: "Alarms / 10 min", stroke: "#b42318", fill: "rgba(180,35,24,0.25)", paths: uPlot.paths.bars({ size: [0.9, 40] }) },
-        { label: "Flood threshold", stroke: "#667085", dash: [6, 4], points: { show: false } },
+        { label: "Alarms / 10 min", stroke: colour("--bad"), fill: colour("--bad-fill"), paths: uPlot.paths.bars({ size: [0.9, 40] }) },
+        { label: "Flood threshold", stroke: colour("--warn"), dash: [6, 4], points: { show: false } },
       ],
-      axes: [{}, { label: "alarms" }],
+      axes: [axis, Object.assign({ label: "alarms" }, axis)],
     };
     if (chart) chart.destroy();
     chart = new uPlot(options, [xs, ys, flood], chartBox);

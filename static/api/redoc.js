@@ -1,4 +1,4 @@
-// ReDoc on /api/redoc/ (templates/api/redoc.html), with nothing fetched from other hosts.
+// ReDoc on /api/docs/ (templates/api/redoc.html), with nothing fetched from other hosts.
 (function () {
   "use strict";
   // ReDoc's side menu always draws the Redocly logo from cdn.redoc.ly (no option turns it off). An
@@ -13,6 +13,8 @@
       src.set.call(this, sameOrigin(value) ? value : "");
     },
   });
+  // drf-spectacular's template has no lang on <html>: screen readers need it to pick the voice.
+  document.documentElement.lang = "en";
   const container = document.getElementById("redoc-container");
   Redoc.init(container.dataset.schemaUrl, JSON.parse(container.dataset.settings), container);
 })();
