@@ -4,8 +4,8 @@ Every queryset, consumer, export, admin page and Celery-built report goes throug
 ``plant_list_for`` or ``scope_to_plants``. Superusers see every plant.
 """
 
-from django.contrib.auth.models import AnonymousUser
-from django.db.models import F, QuerySet
+from django.contrib.auth.models import AnonymousUser, Group
+from django.db.models import F, Prefetch, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from accounts.models import ApiKey, PlantRole, ServiceAccount, User
@@ -68,7 +68,10 @@ def member_list(plant: Plant) -> QuerySet[User]:
 
 def service_account_list_for(user: User | AnonymousUser) -> QuerySet[ServiceAccount]:
     """Service accounts holding a role on a plant ``user`` administers (all of them for a superuser)."""
-    accounts = ServiceAccount.objects.select_related("user")
+    role_groups = Group.objects.filter(plant_role__isnull=False).select_related("plant_role")
+    accounts = ServiceAccount.objects.select_related("user").prefetch_related(
+        Prefetch("user__groups", queryset=role_groups, to_attr="role_groups")
+    )
     if user.is_authenticated and user.is_active and user.is_superuser:
         return accounts
     plants = plant_list_for(user, PERM_MANAGE).values("pk")
@@ -83,8 +86,14 @@ def api_key_list_for(user: User | AnonymousUser) -> QuerySet[ApiKey]:
 
 
 def service_account_plants(account: ServiceAccount) -> dict[int, str]:
-    """Plant id → the account's role there."""
-    return plant_roles_of(account.user)
+    """Plant id → the account's role there (no query when it came from ``service_account_list_for``).
+
+    ``member_set_role`` gives a member one role per plant, so there is nothing to rank.
+    """
+    groups = getattr(account.user, "role_groups", None)
+    if groups is None:
+        return plant_roles_of(account.user)
+    return {group.plant_role.plant_id: group.plant_role.role for group in groups}
 
 
 def service_account_manageable_by(user: User | AnonymousUser, account: ServiceAccount) -> bool:

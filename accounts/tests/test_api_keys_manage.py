@@ -130,3 +130,15 @@ def test_schema_validates_and_documents_the_api_key_scheme(tmp_path):
     }
     assert {"ApiKey": []} in schema["paths"]["/api/v1/devices/"]["get"]["security"]
     assert "/api/v1/api-keys/{id}/revoke/" in schema["paths"]
+
+
+def test_lists_have_bounded_queries(client_for, plant_admin, plant_a, django_assert_max_num_queries):
+    for n in range(5):
+        account = service_account_create(name=f"script-{n}", plant=plant_a, role=Role.VIEWER)
+        api_key_issue(account=account, name="prod")
+    client = client_for(plant_admin)
+    with django_assert_max_num_queries(6):
+        rows = assert_status(client.get(ACCOUNTS), 200).json()["results"]
+    assert [row["roles"] for row in rows] == [{str(plant_a.pk): "viewer"}] * 5
+    with django_assert_max_num_queries(6):
+        assert len(assert_status(client.get(KEYS), 200).json()["results"]) == 5
