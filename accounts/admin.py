@@ -100,7 +100,7 @@ class ServiceAccountAdmin(_PlantAdminsOnly, admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is not None:
-            return super().get_form(request, obj, change=change, fields=["description"], **kwargs)
+            return super().get_form(request, obj, change=change, **kwargs)
         form = super().get_form(request, obj, change=change, form=ServiceAccountAddForm, **kwargs)
         form.base_fields["plant"].queryset = plant_list_for(request.user, PERM_MANAGE)
         return form

@@ -66,3 +66,28 @@ def test_viewer_cannot_open_the_pages(viewer, erp):
     client.force_login(viewer)
     for path in (ACCOUNTS, KEYS, f"{KEYS}add/"):
         assert client.get(path).status_code in (302, 403), path
+
+
+def test_superuser_opens_every_page_of_both(superuser, erp, foreign_account):
+    key, _ = api_key_issue(account=foreign_account, name="foreign")
+    client = Client()
+    client.force_login(superuser)
+    for path in (
+        ACCOUNTS,
+        f"{ACCOUNTS}add/",
+        f"{ACCOUNTS}{erp.pk}/change/",
+        KEYS,
+        f"{KEYS}add/",
+        f"{KEYS}{key.pk}/change/",
+    ):
+        assert_status(client.get(path), 200)
+    body = client.get(ACCOUNTS).content.decode()
+    assert ">erp<" in body and ">mes-b<" in body
+    assert "Plant A: operator" in client.get(f"{ACCOUNTS}{erp.pk}/change/").content.decode()
+
+
+def test_plant_admin_edits_the_description(plant_admin_client, erp):
+    form = {"description": "Orders from SAP", "keys-TOTAL_FORMS": "0", "keys-INITIAL_FORMS": "0"}
+    assert_status(plant_admin_client.post(f"{ACCOUNTS}{erp.pk}/change/", form), 302)
+    erp.refresh_from_db()
+    assert (erp.description, erp.user.username) == ("Orders from SAP", "erp")
