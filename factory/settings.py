@@ -333,8 +333,9 @@ FIRMWARE_NOTIFY_MQTT = env_bool("FIRMWARE_NOTIFY_MQTT", True)  # publish command
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework_simplejwt.authentication.JWTAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # Before the session: a request naming an API key is judged by that key alone.
         "accounts.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "factory.pagination.Pagination",

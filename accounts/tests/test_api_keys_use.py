@@ -196,3 +196,11 @@ def test_service_account_cannot_log_in_with_a_password(key_for):
     response = APIClient().post("/api/v1/auth/token/", {"username": "erp", "password": ""})
     assert response.status_code in (400, 401), response.content
     assert "access" not in response.json()
+
+
+def test_a_named_key_is_judged_alone_even_beside_a_session(key_for, client_for, plant_admin):
+    key, plain = key_for(Role.VIEWER)
+    api_key_revoke(key=key)
+    browser = client_for(plant_admin)
+    browser.credentials(HTTP_AUTHORIZATION=f"Api-Key {plain}")
+    assert "revoked" in assert_status(browser.get("/api/v1/devices/"), 401).json()["detail"]
