@@ -1,7 +1,10 @@
 """/api/v1/service-accounts/ and /api/v1/api-keys/: plant admins create accounts, issue keys (shown once), revoke."""
 
+from datetime import datetime, timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey, ServiceAccount
@@ -32,6 +35,8 @@ def test_plant_admin_creates_an_account_and_a_key_shown_only_once(client_for, pl
     issued = assert_status(client.post(KEYS, {"service_account": account["id"], "name": "prod"}), 201).json()
     plain = issued["key"]
     assert plain.startswith(issued["prefix"] + ".") and issued["active"] is True
+    lifetime = datetime.fromisoformat(issued["expires_at"]) - timezone.now()
+    assert timedelta(days=364) < lifetime <= timedelta(days=365)  # API_KEY_DEFAULT_DAYS
     listed = assert_status(client.get(KEYS), 200).json()["results"]
     assert [row["id"] for row in listed] == [issued["id"]] and "key" not in listed[0]
     assert "key" not in assert_status(client.get(f"{KEYS}{issued['id']}/"), 200).json()
