@@ -27,3 +27,63 @@ class PlantRole(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plant} / {self.get_role_display()}"
+
+
+class ServiceAccount(models.Model):
+    """An integration (ERP, MES, a script) that calls the API with keys instead of a password.
+
+    Its ``user`` has no usable password and is never staff: it holds plant roles exactly like a
+    member (the same guardian groups), so every permission check applies to it unchanged, and it
+    reaches the API only through ``ApiKeyAuthentication`` (never pages or the admin).
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="service_account")
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return self.user.username
+
+
+class ApiKey(models.Model):
+    """A service account's key, sent as ``Authorization: Api-Key <prefix>.<secret>``.
+
+    The plain key is shown once; ``prefix`` finds the row and ``hashed_key`` is its SHA-512
+    (djangorestframework-api-key's ``KeyGenerator``). ``last_used_at`` is written at most once
+    per ``API_KEY_LAST_USED_INTERVAL`` seconds, so a busy integration does not write per request.
+    """
+
+    account = models.ForeignKey(ServiceAccount, on_delete=models.CASCADE, related_name="keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    hashed_key = models.CharField(max_length=150, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    expires_at = models.DateTimeField(help_text="After this time the key is refused.")
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def refusal(self, now) -> str | None:
+        """Why the key cannot be used now, or None."""
+        if self.revoked_at is not None:
+            return f"API key '{self.name}' has been revoked; ask a plant admin for a new one."
+        if now >= self.expires_at:
+            return f"API key '{self.name}' expired at {self.expires_at.isoformat()}; ask a plant admin for a new one."
+        if not self.account.user.is_active:
+            return f"Service account '{self.account}' is disabled; ask a plant admin."
+        return None

@@ -1,12 +1,18 @@
 """Writes for accounts and plant roles."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 from guardian.shortcuts import assign_perm
+from rest_framework_api_key.crypto import KeyGenerator
 
-from accounts.models import PlantRole, User
+from accounts.models import ApiKey, PlantRole, ServiceAccount, User
 from accounts.roles import ROLE_PERMISSIONS, Role
 from devices.models import Plant
 
@@ -55,6 +61,7 @@ def _admin_count(plant: Plant, excluding: User) -> int:
     return (
         User.objects.filter(groups__plant_role__plant=plant, groups__plant_role__role=Role.ADMIN)
         .exclude(pk=excluding.pk)
+        .exclude(service_account__isnull=False)  # a plant needs a person as its admin
         .count()
     )
 
@@ -93,3 +100,84 @@ def member_remove(*, plant: Plant, user: User) -> None:
         )
     for plant_role in PlantRole.objects.filter(plant=plant).select_related("group"):
         plant_role.group.user_set.remove(user)
+
+
+_key_generator = KeyGenerator(prefix_length=8, secret_key_length=40)
+
+
+@transaction.atomic
+def service_account_create(*, name: str, plant: Plant, role: str, description: str = "", by=None) -> ServiceAccount:
+    """Create a service account (a ``User`` named ``name`` without a usable password) holding ``role`` on ``plant``.
+
+    More plants: give it roles like any member (``member_set_role``). Raises ``ValidationError``
+    for a taken or invalid name or an unknown role.
+    """
+    user = User(username=name)
+    user.set_unusable_password()
+    if User.objects.filter(username=name).exists():
+        raise ValidationError({"name": f"A user or service account named '{name}' exists; choose another name."})
+    try:
+        user.full_clean()
+    except ValidationError as exc:  # the API calls it name: the username is the account's name
+        raise ValidationError({"name": exc.message_dict.get("username", exc.messages)}) from None
+    user.save()
+    account = ServiceAccount(user=user, description=description, created_by=by)
+    account.full_clean(exclude=["user"])
+    account.save()
+    member_set_role(plant=plant, user=user, role=role)
+    return account
+
+
+def api_key_issue(*, account: ServiceAccount, name: str, expires_at=None, by=None) -> tuple[ApiKey, str]:
+    """Create a key for ``account``; return the row and the plain key (the only time it exists).
+
+    ``expires_at`` defaults to ``API_KEY_DEFAULT_DAYS`` from now and must lie in the future.
+    """
+    now = timezone.now()
+    if expires_at is None:
+        expires_at = now + timedelta(days=settings.API_KEY_DEFAULT_DAYS)
+    elif expires_at <= now:
+        raise ValidationError({"expires_at": "Choose a time in the future."})
+    for _ in range(5):
+        plain, prefix, hashed = _key_generator.generate()
+        key = ApiKey(account=account, name=name, prefix=prefix, hashed_key=hashed, expires_at=expires_at, created_by=by)
+        key.full_clean(exclude=["prefix", "hashed_key"])
+        try:
+            with transaction.atomic():
+                key.save()
+            return key, plain
+        except IntegrityError:  # prefix collision (62**8 prefixes): retry with a new key
+            continue
+    raise RuntimeError("Could not generate a unique key prefix.")
+
+
+def api_key_revoke(*, key: ApiKey) -> bool:
+    """Revoke ``key`` now (its next request is refused); False when it was revoked already."""
+    updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db()
+    return updated == 1
+
+
+def api_key_check(*, plain: str) -> ApiKey:
+    """The usable key ``plain`` names (with its account and user loaded), or ``ValidationError`` saying why not.
+
+    Records the use in ``last_used_at`` at most once per ``API_KEY_LAST_USED_INTERVAL`` seconds:
+    the conditional UPDATE lets one of many concurrent requests write it.
+    """
+    prefix, dot, _ = plain.partition(".")
+    key = None
+    if dot and prefix:
+        key = ApiKey.objects.select_related("account__user").filter(prefix=prefix).first()
+    if key is None or not _key_generator.verify(plain, key.hashed_key):
+        raise ValidationError("Unknown API key. Check it, or ask a plant admin for a new one.")
+    now = timezone.now()
+    refusal = key.refusal(now)
+    if refusal:
+        raise ValidationError(refusal)
+    stale = now - timedelta(seconds=settings.API_KEY_LAST_USED_INTERVAL)
+    if key.last_used_at is None or key.last_used_at <= stale:
+        ApiKey.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=key.pk).update(
+            last_used_at=now
+        )
+        key.last_used_at = now
+    return key

@@ -2,6 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
+from accounts.api.api_keys import ApiKeyViewSet, ServiceAccountViewSet
 from accounts.api.views import UserViewSet
 from alerts.api.views import (
     AlarmViewSet,
@@ -25,6 +26,8 @@ from firmware.api.views import FirmwareImageViewSet, RolloutViewSet
 
 router = DefaultRouter()
 router.register("users", UserViewSet, basename="user")
+router.register("service-accounts", ServiceAccountViewSet, basename="serviceaccount")
+router.register("api-keys", ApiKeyViewSet, basename="apikey")
 router.register("plants", PlantViewSet, basename="plant")
 router.register("lines", LineViewSet, basename="line")
 router.register("devices", DeviceViewSet, basename="device")
