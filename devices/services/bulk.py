@@ -219,8 +219,12 @@ class ImportReport:
             totals[row["action"]] += 1
         return totals
 
+    @property
+    def applied(self) -> bool:
+        return self.valid and not self.dry_run
+
     def as_dict(self) -> dict:
-        data = {"dry_run": self.dry_run, "valid": self.valid, "applied": self.valid and not self.dry_run}
+        data = {"dry_run": self.dry_run, "valid": self.valid, "applied": self.applied}
         data |= {"totals": self.totals, "rows": self.rows}
         if self.tokens:
             data["tokens"] = self.tokens
