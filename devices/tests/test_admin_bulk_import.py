@@ -108,7 +108,8 @@ def test_tokens_are_offered_once_as_a_csv_download_and_authenticate(plant_admin_
 
 
 def test_export_actions_give_the_selected_devices_of_the_users_plants(plant_admin_client, presses, foreign):
-    data = {"action": "export_xlsx", "_selected_action": [foreign.pk, presses[0].pk], "index": "0", "select_across": "1"}
+    selected = [foreign.pk, presses[0].pk]
+    data = {"action": "export_xlsx", "_selected_action": selected, "index": "0", "select_across": "1"}
 
     response = assert_status(plant_admin_client.post(DEVICES_URL, data), 200)
 
