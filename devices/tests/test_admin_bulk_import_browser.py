@@ -2,6 +2,7 @@
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 
@@ -48,7 +49,7 @@ def check_import(live_server, tab):
 
     download = download_info.value
     assert download.suggested_filename == "device-tokens.csv"
-    [entry] = list(csv.DictReader(io.StringIO(open(download.path()).read())))
+    [entry] = list(csv.DictReader(io.StringIO(Path(download.path()).read_text())))
     assert entry["uid"] == "press-04" and entry["token"].count(".") == 1
     assert DeviceToken.objects.filter(device__uid="press-04").count() == 1
     assert Device.objects.get(uid="press-01").name == "Press one renamed"
