@@ -10,6 +10,8 @@ from django.test import Client
 from conftest import assert_status
 from devices.models import Device, DeviceGroup, DeviceToken, TelemetryReading
 from devices.tests.factories import make_group
+from devices.tests.test_mqtt_auth import auth_broker, managed  # noqa: F401, F811 (fixtures: a real Mosquitto)
+from tests.mosquitto import connects
 
 pytestmark = pytest.mark.django_db
 
@@ -208,3 +210,27 @@ def test_an_unreadable_file_answers_400_saying_what_to_do(admin_api, presses, co
     response = assert_status(admin_api.post(IMPORT, data=content, content_type="text/csv"), 400)
 
     assert message in str(response.json())
+
+
+def test_imported_tokens_are_the_devices_mqtt_passwords_and_a_broker_down_imports_nothing(
+    managed,
+    settings,
+    plant_admin,
+    client_for,
+    line_a,  # noqa: F811 (the fixture)
+):
+    """With the platform managing the broker, each imported token lets its device connect at once."""
+    client = client_for(plant_admin)
+    rows = csv_rows("press-04,Press 4,machine,Plant A,Press line,,,,", "press-05,Press 5,machine,Plant A,,,,,")
+
+    body = assert_status(post_csv(client, rows, "?issue_tokens=1"), 201).json()
+
+    tokens = {entry["uid"]: entry["token"] for entry in body["tokens"]}
+    assert set(tokens) == {"press-04", "press-05"}
+    assert connects(managed.device_url, "press-04", tokens["press-04"])
+    assert not connects(managed.device_url, "press-04", tokens["press-05"])  # each its own
+    before = state()
+    settings.MQTT_URL = "mqtt://127.0.0.1:1"  # the broker is down: the import says so and applies nothing
+    down = assert_status(post_csv(client, csv_rows("press-06,Six,machine,Plant A,,,,,"), "?issue_tokens=1"), 503)
+    assert "Nothing was changed" in down.json()["detail"]
+    assert state() == before
