@@ -165,7 +165,8 @@ class DeviceResource(resources.ModelResource):
         import_id_fields = ["uid"]
         clean_model_instances = True
         instance_loader_class = CachedInstanceLoader
-        skip_diff = True
+        skip_unchanged = True  # an exported file imported back reports its untouched rows "unchanged"
+        report_skipped = True
 
     def get_queryset(self):
         """Only devices of the user's plants are found by uid (another plant's uid cannot be updated)."""
