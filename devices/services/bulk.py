@@ -306,7 +306,9 @@ def devices_import(
         report = ImportReport(dry_run=dry_run, rows=_rows(dataset, result))
         if dry_run or not report.valid:
             return report
-        # Valid: apply for real (the preview was rolled back), in this transaction.
+        # Valid: apply for real (the preview was rolled back), in this transaction. Two passes, so
+        # that the broker (told of enable/disable and tokens as rows save) hears only of an import
+        # that applies: a database rollback cannot take back what the broker was told.
         resource = DeviceResource(user=user, scope=resource.scope)
         result = resource.import_data(dataset, dry_run=False, use_transactions=True, raise_errors=False)
         report = ImportReport(dry_run=False, rows=_rows(dataset, result))
