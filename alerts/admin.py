@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.admin_scoping import PlantScopedAdmin
 from accounts.roles import PERM_MANAGE
 from accounts.selectors import scope_to_plants
+from alerts.display import alarm_value
 from alerts.models import Alarm, AlarmEvent, AlertRule, Delivery, NotificationChannel, NotificationRoute
 from alerts.notifiers import NOTIFIERS, kind_enabled, notifier_class
 from alerts.services import alarms as alarm_services
@@ -22,14 +23,23 @@ def _with_metric(queryset, field: str):
     return queryset.annotate(
         metric_unit=Subquery(stored.values("unit")[:1]),
         metric_display=Subquery(stored.values("display_name")[:1]),
+        metric_precision=Subquery(stored.values("precision")[:1]),
+    )
+
+
+def _metric_row(rule, row) -> Metric | None:
+    """``rule``'s metric as ``row``'s annotations say it reads; None: not stored (its name's defaults)."""
+    if not rule.metric or getattr(row, "metric_unit", None) is None:
+        return None
+    return Metric(
+        name=rule.metric, display_name=row.metric_display or "", unit=row.metric_unit, precision=row.metric_precision
     )
 
 
 def _metric_of(rule, row) -> dict | None:
     """The ``metric_meta`` of ``rule``'s metric from ``row``'s annotations (None: the name's defaults)."""
-    if not rule.metric or getattr(row, "metric_unit", None) is None:
-        return None  # not stored yet (or not annotated): AlertRule.summary uses the name's defaults
-    return metric_meta(Metric(name=rule.metric, display_name=row.metric_display or "", unit=row.metric_unit))
+    metric = _metric_row(rule, row)
+    return None if metric is None else metric_meta(metric)
 
 
 @admin.register(AlertRule)
@@ -67,11 +77,20 @@ class AlertRuleAdmin(PlantScopedAdmin):
 
 class AlarmEventInline(admin.TabularInline):
     model = AlarmEvent
-    fields = ["at", "kind", "user", "comment", "value", "state"]
+    fields = ["at", "kind", "user", "comment", "value_shown", "state"]
     readonly_fields = fields
     extra = 0
     can_delete = False
     ordering = ["at", "pk"]
+
+    def get_queryset(self, request):
+        # How the metric reads comes with the events: one query, not one per event.
+        return _with_metric(super().get_queryset(request).select_related("alarm__rule", "user"), "alarm__rule__metric")
+
+    @admin.display(description="value")
+    def value_shown(self, event):
+        """The reading with its unit and the rule's precision (``0.063 mm/s``)."""
+        return alarm_value(event.value, event.alarm.rule, _metric_row(event.alarm.rule, event)) or "–"
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -90,13 +109,19 @@ def _run(modeladmin, request, queryset, service, **kwargs):
 
 @admin.register(Alarm)
 class AlarmAdmin(PlantScopedAdmin):
-    list_display = ["raised_at", "severity", "device", "rule", "state", "shelved_until", "suppressed", "value"]
+    list_display = ["raised_at", "severity", "device", "rule", "state", "shelved_until", "suppressed", "value_shown"]
     list_filter = ["plant", "state", "severity", "suppressed"]
     search_fields = ["message", "device__uid", "rule__name"]
     list_select_related = ["device", "rule", "plant"]
     date_hierarchy = "raised_at"
     inlines = [AlarmEventInline]
-    readonly_fields = [*(f.name for f in Alarm._meta.fields if f.name != "id"), "rule_in_words"]
+    # Every field read-only; the value with its unit and the rule's precision instead of the raw float.
+    readonly_fields = [
+        *(f.name for f in Alarm._meta.fields if f.name not in ("id", "value")),
+        "value_shown",
+        "rule_in_words",
+    ]
+    exclude = ["value"]
     actions = ["acknowledge", "shelve_one_hour", "unshelve", "resolve"]
 
     def get_queryset(self, request):
@@ -112,6 +137,11 @@ class AlarmAdmin(PlantScopedAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="value", ordering="value")
+    def value_shown(self, alarm):
+        """The value with its unit and the rule's precision (``0.063 mm/s``), from the row's annotations."""
+        return alarm_value(alarm.value, alarm.rule, _metric_row(alarm.rule, alarm)) or "–"
 
     @admin.action(description="Acknowledge selected alarms")
     def acknowledge(self, request, queryset):

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.selectors import scope_to_plants
 from analytics.selectors import shift_current
+from devices.formats import format_time
 from devices.models import Device, Line
 from factory.pages import plant_from_query, plant_nav
 
@@ -38,6 +39,7 @@ def oee_page(request):
         "line": line,
         "machines": list(machines.values("pk", "uid", "name")),
         "shift": shift,
+        "shift_since": format_time(shift.start, plant.tz, date=False) if shift else "",  # the plant bar names the zone
         "today_start": today.isoformat(),
     }
     return render(request, "analytics/oee.html", context)

@@ -15,8 +15,9 @@ name, a unit and a precision; ingest applies it to metrics it creates (no extra 
 is in code), migration ``devices.0003`` applied it to the rows that existed.
 """
 
+import math
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from devices.models.telemetry import MAX_PRECISION, Metric
@@ -78,7 +79,12 @@ def format_number(value: float | int | None, precision: int | None = None) -> st
         if value.is_integer():
             return f"{int(value):,}"
         precision = 1 if abs(value) >= 100 else 2
-    text = f"{value:,.{precision}f}"
+    if not math.isfinite(value):
+        return str(value)
+    # Round the shortest decimal form half away from zero, as the browser's Intl.NumberFormat does
+    # (a float's binary value would make 71.25 read 71.2 here and 71.3 on the page).
+    rounded = Decimal(repr(value)).quantize(Decimal(1).scaleb(-precision), rounding=ROUND_HALF_UP)
+    text = f"{rounded:,.{precision}f}"
     # -0.0004 at 2 decimals is 0.00, not -0.00
     return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 

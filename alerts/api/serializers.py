@@ -83,13 +83,24 @@ class AlarmSerializer(serializers.ModelSerializer):
     shelved = serializers.SerializerMethodField()
     acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     shelved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    # The rule's limit, so a page shows "0.063 mm/s, limit > 0.06 mm/s" with the metric's unit.
+    metric = serializers.CharField(
+        source="rule.metric", read_only=True, help_text="The rule's metric; '' for state rules."
+    )
+    condition = serializers.CharField(source="rule.condition", read_only=True)
+    threshold = serializers.FloatField(source="rule.threshold", read_only=True, allow_null=True)
+    threshold_high = serializers.FloatField(source="rule.threshold_high", read_only=True, allow_null=True)
+    clear_threshold = serializers.FloatField(source="rule.clear_threshold", read_only=True, allow_null=True)
+    clear_threshold_high = serializers.FloatField(source="rule.clear_threshold_high", read_only=True, allow_null=True)
 
     class Meta:
         model = Alarm
         fields = [
             "id", "plant", "rule", "rule_name", "device", "device_uid", "line", "device_state", "severity", "state",
-            "shelved", "suppressed", "message", "action", "value", "raised_at", "acknowledged_at", "acknowledged_by",
-            "cleared_at", "closed_at", "resolution", "shelved_until", "shelved_reason", "shelved_by", "notify_count",
+            "shelved", "suppressed", "message", "action", "value", "metric", "condition", "threshold",
+            "threshold_high", "clear_threshold", "clear_threshold_high", "raised_at", "acknowledged_at",
+            "acknowledged_by", "cleared_at", "closed_at", "resolution", "shelved_until", "shelved_reason", "shelved_by",
+            "notify_count",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -13,7 +13,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from alerts.display import alarm_value, metrics_named
 from alerts.models import Alarm, AlarmEvent, AlertRule
+from devices.formats import format_time
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,9 @@ def event_record(*, alarm: Alarm, kind: str, at: datetime, user=None, comment: s
 
 
 def _message(rule: AlertRule, device, value) -> str:
-    shown = "" if value is None else f" (value {value:g})"
+    """``press-01: Vibration high (value 0.063 mm/s)``: the value with its unit and the rule's precision."""
+    metric = metrics_named([rule.metric]).get(rule.metric) if value is not None and rule.metric else None
+    shown = "" if value is None else f" (value {alarm_value(value, rule, metric)})"
     return f"{device.uid}: {rule.name}{shown}"[:255]
 
 
@@ -107,8 +111,14 @@ def alarm_clear(*, rule: AlertRule, device, value: float | None, at: datetime) -
     return alarm
 
 
-def _when(ts: datetime | None) -> str:
-    return "" if ts is None else f" at {ts:%Y-%m-%d %H:%M:%S} UTC"
+def _local(alarm: Alarm, ts: datetime) -> str:
+    """``ts`` in the alarm's plant's zone, naming it: what an operator reads in the console."""
+    zone = alarm.plant.time_zone
+    return f"{format_time(ts, zone, seconds=True)} ({zone})"
+
+
+def _when(alarm: Alarm, ts: datetime | None) -> str:
+    return "" if ts is None else f" at {_local(alarm, ts)}"
 
 
 def alarm_acknowledge(*, alarm: Alarm, by, comment: str = "", now: datetime) -> Outcome:
@@ -138,7 +148,7 @@ def alarm_acknowledge(*, alarm: Alarm, by, comment: str = "", now: datetime) -> 
             return Outcome(alarm, True, "Acknowledged; it had returned to normal, so it is now closed.")
     who = alarm.acknowledged_by.username if alarm.acknowledged_by else "someone"
     if alarm.acknowledged_at is not None:
-        detail = f"Already acknowledged by {who}{_when(alarm.acknowledged_at)}; nothing changed."
+        detail = f"Already acknowledged by {who}{_when(alarm, alarm.acknowledged_at)}; nothing changed."
     else:
         detail = f"This alarm is {alarm.get_state_display().lower()}; nothing to acknowledge."
     return Outcome(alarm, False, detail)
@@ -164,7 +174,7 @@ def alarm_shelve(*, alarm: Alarm, by, reason: str, minutes: int, now: datetime) 
         if not alarm.flip(Alarm.OPEN_STATES, shelved_until=until, shelved_reason=reason[:255], shelved_by=by):
             raise ValidationError({"alarm": "The alarm closed meanwhile; nothing to shelve."})
         event_record(alarm=alarm, kind=AlarmEvent.Kind.SHELVED, at=now, user=by, comment=reason, value=alarm.value)
-    return Outcome(alarm, True, f"Shelved until {until:%Y-%m-%d %H:%M} UTC.")
+    return Outcome(alarm, True, f"Shelved until {_local(alarm, until)}.")
 
 
 def alarm_unshelve(*, alarm: Alarm, by=None, now: datetime, comment: str = "") -> Outcome:
@@ -209,6 +219,6 @@ def alarm_resolve(*, alarm: Alarm, by, note: str, now: datetime) -> Outcome:
             "shelved_until": None,
         }
         if not alarm.flip(Alarm.OPEN_STATES, **fields):
-            return Outcome(alarm, False, f"Already closed{_when(alarm.closed_at)}; nothing changed.")
+            return Outcome(alarm, False, f"Already closed{_when(alarm, alarm.closed_at)}; nothing changed.")
         event_record(alarm=alarm, kind=AlarmEvent.Kind.CLOSED, at=now, user=by, comment=note, value=alarm.value)
     return Outcome(alarm, True, "Resolved and closed.")

@@ -22,11 +22,13 @@ from django.urls import reverse
 
 from accounts.models import User
 from accounts.roles import Role
+from alerts.display import alarm_value, metrics_named, rule_limit
 from alerts.exceptions import DeliveryError, TransientDeliveryError
 from alerts.models import SEVERITY_RANK, Alarm, AlarmEvent, Delivery, NotificationChannel, NotificationMute
 from alerts.models import NotificationRoute as Route
 from alerts.notifiers import kind_enabled, notifier_class
 from alerts.notifiers.base import Message
+from devices.formats import format_time
 from live.bus import iso, publish
 
 logger = logging.getLogger(__name__)
@@ -134,6 +136,18 @@ def _describe(event: AlarmEvent) -> dict:
     }  # fmt: skip
 
 
+def _readable(event: AlarmEvent, metrics: dict) -> dict:
+    """What the e-mail shows people beside the machine-readable fields (which webhooks get): the
+    value with its unit and the rule's precision, the rule's limit and the time in the plant's zone."""
+    alarm, rule = event.alarm, event.alarm.rule
+    metric = metrics.get(rule.metric)
+    return {
+        "value_text": alarm_value(alarm.value, rule, metric),
+        "limit": rule_limit(rule, metric),
+        "raised_local": format_time(alarm.raised_at, alarm.plant.time_zone),
+    }
+
+
 def alarm_console_url(plant_id: int, alarm_id: int | None = None) -> str:
     """The absolute URL (``SITE_URL``) of the plant's alarm console, or of one alarm in it.
 
@@ -164,7 +178,11 @@ def message_build(delivery: Delivery, now: datetime) -> Message:
         summary = ", ".join(f"{n} {s}" for s, n in counts.items())
         title = f"[{plant.name}] {len(alarms)} alarms ({summary})"
     console_url = alarm_console_url(plant.pk)
-    linked = [{**a, "url": alarm_console_url(plant.pk, a["id"])} for a in alarms]
+    metrics = metrics_named({e.alarm.rule.metric for e in events})
+    linked = [
+        {**a, "url": alarm_console_url(plant.pk, a["id"]), **_readable(e, metrics)}
+        for a, e in zip(alarms, events, strict=True)
+    ]
     context = {"plant": plant, "alarms": linked, "title": title, "console_url": console_url}
     return Message(
         plant_id=plant.pk, plant_name=plant.name, severity=severity, title=title[:200],

@@ -70,3 +70,24 @@ def test_the_mail_links_to_the_alarm_in_its_plant_console_under_site_url(run, pl
     assert link in body_text(message)
     html = next(p.get_payload(decode=True).decode() for p in message.walk() if p.get_content_type() == "text/html")
     assert f'href="{link}"' in html
+
+
+def test_the_mail_shows_value_and_limit_with_unit_and_precision_and_times_in_the_plant_zone(run, press, smtp_server):
+    from alerts.tests.factories import at
+    from devices.services.ingest import IngestItem, telemetry_store
+    from devices.services.telemetry_payload import Message
+
+    press.plant.time_zone = "Europe/Berlin"
+    press.plant.save()
+    make_rule(press.plant, name="Vibration high", metric="vibration", threshold=0.06)
+    make_route(make_channel(press.plant, "email", {"to": ["oncall@example.com"]}))
+    reading = Message(ts=at(0), values={"vibration": 0.0634}, state=None)  # at(0) is 08:00 UTC, 09:00 in Berlin
+    run(telemetry_store, [IngestItem(device=press, messages=[reading])], received_at=at(3600))
+
+    message = parsed(smtp_server.messages[0])
+    text = body_text(message)
+    assert "press-01: Vibration high (value 0.063 mm/s, limit > 0.06 mm/s)" in text
+    assert "raised 2026-11-26 09:00 (Europe/Berlin)" in text
+    html = next(p.get_payload(decode=True).decode() for p in message.walk() if p.get_content_type() == "text/html")
+    assert "<td>0.063 mm/s</td><td>&gt; 0.06 mm/s</td><td>2026-11-26 09:00</td>" in html
+    assert "Raised (Europe/Berlin)" in html

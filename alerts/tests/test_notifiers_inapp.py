@@ -40,7 +40,7 @@ def test_publishes_in_app_notification_and_alarm_events_on_the_plant_group(run, 
     alarm = Alarm.objects.get()
     assert events[0] == {
         "kind": "alarm", "id": alarm.pk, "device_id": press.pk, "plant_id": plant_a.pk, "rule": "Hot",
-        "severity": "warning", "state": "active_unack", "shelved": False, "message": "press-01: Hot (value 99)",
+        "severity": "warning", "state": "active_unack", "shelved": False, "message": "press-01: Hot (value 99.0 °C)",
         "action": "Cool it", "value": 99.0, "raised_at": "2026-11-26T08:00:00Z", "acknowledged_at": None,
     }  # fmt: skip
     assert events[1] == {

@@ -65,6 +65,7 @@ def test_fills_blank_fields_of_existing_metrics_but_keeps_entered_ones_when_migr
     ("value", "meta", "expected"),
     [
         (61.43, {"unit": "°C", "precision": 1}, "61.4 °C"),
+        (71.25, {"unit": "°C", "precision": 1}, "71.3 °C"),  # half away from zero, as the browser rounds
         (0.0634, {"unit": "mm/s", "precision": 3}, "0.063 mm/s"),
         (12345, {"unit": "pcs", "precision": 0}, "12,345 pcs"),
         (1.234, None, "1.23"),  # no metric: the automatic format

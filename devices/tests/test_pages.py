@@ -50,12 +50,12 @@ def test_answers_404_for_pages_of_a_plant_that_is_not_yours(client_for, viewer, 
 
 
 def test_overview_shows_a_tile_per_device_with_state_and_key_metric(client_for, viewer, plant_a, presses, paint_b):
-    store(presses[0], temperature=71.25, count_total=3)
+    store(presses[0], temperature=71.25, count_total=3)  # shows as 71.3: half up, as the browser rounds
     html = assert_status(client_for(viewer).get(f"/plants/{plant_a.pk}/"), 200).content.decode()
     assert html.count('class="tile ') == 2
     assert "press-01" in html and "robot-02" in html and "paint-01" not in html
     assert 'class="tile state-running"' in html
-    assert ">Temperature<" in html and ">71.2<" in html and ">°C<" in html, "display name, precision 1, unit"
+    assert ">Temperature<" in html and ">71.3<" in html and ">°C<" in html, "display name, precision 1, unit"
     assert "state-offline" in html, "the device that never reported is offline"
     assert 'id="conn"' in html and 'src="/static/devices/overview.js"' in html
 

@@ -2,7 +2,16 @@
 // from the plant's "alarm" events (each re-read from /api/v1/alarms/<id>/ for the full row).
 // Critical first, then oldest; plain-language states; only the actions valid in each state; a
 // shelve dialog; filters in the URL; keyboard: ↑/↓ move, a acknowledge, s shelve, Enter history.
-import { LiveStream, getJSON, pageConfig } from "../js/live.js";
+import {
+  LiveStream,
+  formatDateTime,
+  formatThreshold,
+  formatValue,
+  getJSON,
+  metricMeta,
+  pageConfig,
+  rulePrecision,
+} from "../js/live.js";
 
 const config = pageConfig();
 const rows = document.getElementById("alarm-rows");
@@ -30,6 +39,32 @@ export function age(since, now = Date.now()) {
   const hours = Math.floor(minutes / 60);
   if (hours < 24) return `${hours} h ${minutes % 60} min`;
   return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+// An alarm's value and its rule's limit with the metric's unit; values with the rule's precision
+// (never fewer decimals than its thresholds), thresholds as entered. Same rules as alerts/display.py.
+const SIGNS = { gt: ">", gte: "≥", lt: "<", lte: "≤" };
+
+function ruleMeta(alarm) {
+  const meta = metricMeta(alarm.metric) || { unit: "", precision: null };
+  const thresholds = [alarm.threshold, alarm.threshold_high, alarm.clear_threshold, alarm.clear_threshold_high];
+  const unit = alarm.condition === "rate" && meta.unit ? `${meta.unit}/min` : meta.unit;
+  return { ...meta, unit, precision: rulePrecision(meta.precision, ...thresholds) };
+}
+
+export function limitText(alarm) {
+  const meta = ruleMeta(alarm);
+  if (alarm.threshold === null || alarm.threshold === undefined) return "";
+  if (SIGNS[alarm.condition]) return `${SIGNS[alarm.condition]} ${formatThreshold(alarm.threshold, meta)}`;
+  if (alarm.condition === "outside") {
+    return `outside ${formatThreshold(alarm.threshold, meta)} – ${formatThreshold(alarm.threshold_high, meta)}`;
+  }
+  if (alarm.condition === "rate") return `changing by more than ${formatThreshold(alarm.threshold, meta)}`;
+  return "";
+}
+
+export function valueText(alarm) {
+  return alarm.value === null || alarm.value === undefined ? "" : formatValue(alarm.value, ruleMeta(alarm));
 }
 
 // Which actions an alarm offers now (the API refuses the others anyway).
@@ -98,11 +133,17 @@ function alarmRow(alarm) {
   const device = alarm.device_uid || config.devices?.[alarm.device] || alarm.device;
   const message = document.createElement("div");
   message.append(span("alarm-message", alarm.message));
+  const value = valueText(alarm);
+  const limit = limitText(alarm);
+  if (value || limit) {
+    const parts = [value && `Value ${value}`, limit && `limit ${limit}`].filter(Boolean);
+    message.append(span("alarm-reading", parts.join(", ")));
+  }
   if (alarm.action) message.append(span("alarm-action", alarm.action));
   const state = document.createElement("div");
   state.append(span("state-label", label), span("state-meaning", meaning));
   if (alarm.shelved) {
-    const until = alarm.shelved_until ? ` until ${new Date(alarm.shelved_until).toLocaleTimeString()}` : "";
+    const until = alarm.shelved_until ? ` until ${formatDateTime(alarm.shelved_until)}` : "";
     const overlay = span("overlay shelved", `Shelved${until}`);
     if (alarm.shelved_reason) overlay.title = `Reason: ${alarm.shelved_reason}`;
     state.append(overlay);
@@ -113,7 +154,7 @@ function alarmRow(alarm) {
   if (alarm.device_state) deviceCell.append(span("device-state", `Machine: ${alarm.device_state.replace("_", " ")}`));
   const ageNode = span("age", age(alarm.raised_at));
   ageNode.dataset.since = alarm.raised_at;
-  ageNode.title = new Date(alarm.raised_at).toLocaleString();
+  ageNode.title = `Raised ${formatDateTime(alarm.raised_at, { seconds: true })}`;
   const actions = td("Actions");
   actions.className = "actions";
   for (const [action, text] of actionsFor(alarm)) {
@@ -168,6 +209,7 @@ function rowOf(id) {
 }
 
 const historyCache = new Map(); // id → events (reloaded each time the history opens)
+const VALUE_EVENTS = new Set(["raised", "returned", "cleared"]); // the transitions a reading caused
 
 function historyRow(alarm) {
   const row = document.createElement("tr");
@@ -185,7 +227,9 @@ function historyRow(alarm) {
       const item = document.createElement("li");
       const who = event.user ? ` by ${event.user}` : "";
       const comment = event.comment ? ` — ${event.comment}` : "";
-      item.textContent = `${new Date(event.at).toLocaleString()}: ${event.kind}${who}${comment}`;
+      const known = VALUE_EVENTS.has(event.kind) && event.value !== null && event.value !== undefined;
+      const value = known ? ` at ${formatValue(event.value, ruleMeta(alarm))}` : "";
+      item.textContent = `${formatDateTime(event.at, { seconds: true })}: ${event.kind}${value}${who}${comment}`;
       list.append(item);
     }
     cell.append(list);

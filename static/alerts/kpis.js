@@ -1,4 +1,7 @@
 // Alarm KPI page: loads GET /api/v1/alarms/kpis/ and draws the figures, a uPlot bar chart and tables.
+// The chart's time axis is in the plant's zone (static/js/live.js).
+import { chartDate } from "../js/live.js";
+
 (function () {
   "use strict";
   const form = document.getElementById("kpi-form");
@@ -59,6 +62,7 @@
     const options = {
       width: width,
       height: 260,
+      tzDate: chartDate,
       series: [
         {},
         { label: "Alarms / 10 min", stroke: "#b42318", fill: "rgba(180,35,24,0.25)", paths: uPlot.paths.bars({ size: [0.9, 40] }) },

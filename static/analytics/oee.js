@@ -1,5 +1,8 @@
 // OEE page: today and current shift per machine, trend (uPlot), losses Pareto, stops to classify.
 // Everything comes from the public API (GET /api/v1/analytics/oee/, /analytics/stops/, /reason-codes/).
+// Times and the trend's axis are in the plant's zone (static/js/live.js).
+import { chartDate, formatDateTime } from "../js/live.js";
+
 (function () {
   "use strict";
   const root = document.getElementById("oee-root");
@@ -75,7 +78,7 @@
     const series = ["oee", "availability", "performance", "quality"].map((k) => body.periods.map((p) => p[k]));
     const box = document.getElementById("trend-chart");
     const opts = {
-      width: Math.max(320, box.clientWidth - 16), height: 260,
+      width: Math.max(320, box.clientWidth - 16), height: 260, tzDate: chartDate,
       scales: { y: { range: [0, 110] } },
       axes: [{ stroke: "#9fb0c3", grid: { stroke: "#2a3644" } }, { stroke: "#9fb0c3", grid: { stroke: "#2a3644" }, values: (u, v) => v.map((x) => x + " %") }],
       series: [{}, { label: "OEE", stroke: "#4cc2ff", width: 3 }, { label: "Availability", stroke: "#3ddc84" },
@@ -120,7 +123,7 @@
     const list = await api("/api/v1/analytics/stops/", { device: select.value });
     list.reverse().forEach((s) => {
       const tr = el("tr");
-      tr.append(el("td", new Date(s.start).toLocaleString()), el("td", s.state), el("td", (s.planned_seconds / 60).toFixed(1)), el("td", LOSSES[s.category] || s.category));
+      tr.append(el("td", formatDateTime(s.start)), el("td", s.state), el("td", (s.planned_seconds / 60).toFixed(1)), el("td", LOSSES[s.category] || s.category));
       const cell = el("td");
       if (root.dataset.canClassify === "1" && reasons.length) {
         const choose = el("select");

@@ -2,7 +2,7 @@
 // snapshot: per-stage counts, failing devices, audit trail) on the plant's live stream. The
 // catch-up after every (re)connect loads the same snapshots from this page's URL as JSON.
 // Operators get the actions the rollouts API offers for the rollout's state (session + CSRF).
-import { LiveStream, getJSON, pageConfig } from "../js/live.js";
+import { LiveStream, formatDateTime, getJSON, pageConfig } from "../js/live.js";
 
 const config = pageConfig();
 const board = document.getElementById("rollouts");
@@ -111,10 +111,10 @@ function card(r) {
   }
   node.append(counts);
   if (r.failing.length) {
-    const rows = r.failing.map((f) => [f.uid, f.status.replace("_", " "), f.detail, f.at && new Date(f.at).toLocaleString()]);
+    const rows = r.failing.map((f) => [f.uid, f.status.replace("_", " "), f.detail, f.at && formatDateTime(f.at)]);
     node.append(el("div", { "data-role": "failing" }, table("Failing devices, latest first", ["Device", "Status", "Last detail", "At"], rows)));
   }
-  const audit = r.audit.map((e) => [new Date(e.at).toLocaleString(), e.action.replace("_", " "), e.by, e.detail]);
+  const audit = r.audit.map((e) => [formatDateTime(e.at), e.action.replace("_", " "), e.by, e.detail]);
   node.append(el("details", { "data-role": "audit" }, el("summary", { text: `Audit trail (${r.audit.length} latest)` }),
     table("Who did what, latest first", ["At", "Action", "By", "Detail"], audit)));
   return node;

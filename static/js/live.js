@@ -253,7 +253,8 @@ export function formatNumber(value, precision = null) {
     places = Number.isInteger(number) ? 0 : Math.abs(number) >= 100 ? 1 : 2;
   }
   if (!numberFormats.has(places)) {
-    numberFormats.set(places, new Intl.NumberFormat("en-US", { minimumFractionDigits: places, maximumFractionDigits: places }));
+    const options = { minimumFractionDigits: places, maximumFractionDigits: places };
+    numberFormats.set(places, new Intl.NumberFormat("en-US", options));
   }
   const text = numberFormats.get(places).format(number);
   return /^-[0.,]+$/.test(text) ? text.slice(1) : text; // -0.0004 at 2 places is 0.00
@@ -285,12 +286,21 @@ const timeFormats = new Map();
 function timeParts(moment, zone, seconds) {
   const key = `${zone || ""}|${seconds}`;
   if (!timeFormats.has(key)) {
-    const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" };
+    options.hourCycle = "h23"; // 00:30, never 24:30
     if (seconds) options.second = "2-digit";
     if (zone) options.timeZone = zone;
     timeFormats.set(key, new Intl.DateTimeFormat("en-GB", options));
   }
   return Object.fromEntries(timeFormats.get(key).formatToParts(moment).map((part) => [part.type, part.value]));
+}
+
+// uPlot's `tzDate` option (`{ tzDate: chartDate }`): a chart's time axis and legend in the plant's
+// zone, as every other time on the page.
+export function chartDate(seconds) {
+  const date = new Date(seconds * 1000);
+  const zone = plantFormats().tz;
+  return zone && globalThis.uPlot?.tzDate ? globalThis.uPlot.tzDate(date, zone) : date;
 }
 
 // A time in the plant's zone (the plant bar names it): "14:05", with `date` "2026-12-06 14:05",

@@ -6,6 +6,8 @@
 // Events come from live.js: LiveStream.dispatch re-emits every live frame as a `live:event` DOM
 // event on `document`, so this script works with whatever page script owns the stream.
 
+import { formatTime } from "./live.js";
+
 const HIDE_AFTER_MS = 8000; // critical toasts stay until dismissed
 const SOUND_KEY = "toasts.sound"; // "on" | "off"
 const SEVERITIES = ["critical", "warning", "info"];
@@ -100,6 +102,11 @@ function show(event) {
   const title = document.createElement("strong");
   title.className = "toast-title";
   title.textContent = `${severity.toUpperCase()}: ${event.title || "Notification"}`;
+  const when = document.createElement("time");
+  when.className = "toast-time";
+  when.dateTime = new Date().toISOString();
+  when.textContent = formatTime(when.dateTime); // plant time, as the plant bar says
+  title.append(" ", when);
   const body = document.createElement("p");
   body.className = "toast-body";
   body.textContent = event.body || "";
