@@ -183,20 +183,25 @@ class DeviceResource(resources.ModelResource):
 
     def import_instance(self, instance, row, **kwargs):
         old_plant = instance.plant_id if instance.pk else None
-        super().import_instance(instance, row, **kwargs)
+        errors = {}
+        try:
+            super().import_instance(instance, row, **kwargs)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
         if instance.plant_id is None and instance.line_id is not None:
             instance.plant = next(p for p in self.scope.plants if p.pk == instance.line.plant_id)
-        if instance.plant_id is None:
-            raise ValidationError({"plant": "Give the device's plant or line (name or id) in this row."})
+        if instance.plant_id is None and "plant" not in errors:
+            fix = "fix the line" if "line" in errors else "give the device's plant or line (name or id)"
+            errors["plant"] = [f"No plant for this device: {fix}."]
         if "groups" in row:  # many-to-many values are set after the save: check them before, as a field
             try:
                 self.fields["groups"].widget.clean(row["groups"], row=row)
             except ValueError as exc:
-                raise ValidationError({"groups": str(exc)}) from exc
+                errors["groups"] = [str(exc)]
         if old_plant is not None and instance.plant_id != old_plant:
-            raise ValidationError(
-                {"plant": "A device never changes plant: keep its plant, or delete it and import it in the other."}
-            )
+            errors["plant"] = ["A device never changes plant: keep its plant, or delete it and import it in the other."]
+        if errors:
+            raise ValidationError(errors)
 
     def save_instance(self, instance, is_create, row, **kwargs):
         if is_create or self._is_dry_run(kwargs):
@@ -253,6 +258,11 @@ def read_dataset(content: bytes, name: str = "") -> tablib.Dataset:
     unknown = [h for h in headers if h and h not in COLUMNS]
     if unknown:
         raise BulkFileError(f"Unknown column(s) {', '.join(unknown)}: use {', '.join(COLUMNS)}.")
+    twice = sorted({h for h in headers if h and headers.count(h) > 1})
+    if twice:
+        raise BulkFileError(f"Column(s) {', '.join(twice)} appear more than once: keep one of each.")
+    if dataset.height == 0:
+        raise BulkFileError("The file has a header row but no devices: add one row per device.")
     if dataset.height > MAX_ROWS:
         raise BulkFileError(f"{dataset.height} rows: import at most {MAX_ROWS} at a time (split the file).")
     # Empty XLSX cells read as None: make them blank cells, as in CSV.
@@ -330,10 +340,12 @@ _ACTIONS = {
 
 
 def _rows(dataset, result) -> list[dict]:
-    rows = []
+    rows, first_row = [], {}
     for number, row_result in enumerate(result.rows, start=1):
         errors = _messages(row_result)
         uid = _key(dataset[number - 1][dataset.headers.index("uid")])
+        if uid and first_row.setdefault(uid, number) != number:
+            errors["uid"] = [f"uid '{uid}' is also in row {first_row[uid]}: one row per device."]
         entry = {"row": number, "uid": uid, "action": "error" if errors else _ACTIONS.get(row_result.import_type)}
         if errors:
             entry["errors"] = errors

@@ -206,6 +206,9 @@ def test_a_viewer_cannot_import_but_may_export_what_they_see(client_for, viewer,
         (b"name,kind\nPress,machine\n", "'uid'"),
         (b"uid,colour\npress-01,red\n", "Unknown column(s) colour"),
         (b"uid,name\n\xff\xfe,bad\n", "UTF-8"),
+        (b"uid,name\n", "no devices"),
+        (b"uid,name,uid\npress-09,Nine,press-10\n", "Column(s) uid appear more than once"),
+        (b"uid,name\npress-09,Nine,extra\n", "Could not read the file"),
     ],
 )
 def test_an_unreadable_file_answers_400_saying_what_to_do(admin_api, presses, content, message):
@@ -253,3 +256,21 @@ def test_export_never_hands_a_spreadsheet_a_formula_and_imports_back_unchanged(a
     assert assert_status(body, 201).json()["rows"][0]["action"] == ("unchanged" if file_format == "csv" else "update")
     device = Device.objects.get(uid="press-01")
     assert device.name == formula
+
+
+def test_a_uid_twice_in_the_file_and_a_row_without_plant_say_what_to_fix(admin_api, presses):
+    rows = csv_rows(
+        "press-09,Nine,machine,Plant A,,,,,",
+        "press-09,Nine again,machine,Plant A,,,,,",
+        "press-10,Ten,machine,,Nope,,,,",
+        "press-11,Eleven,machine,,,,,,",
+    )
+
+    body = assert_status(post_csv(admin_api, rows), 400).json()
+
+    errors = [r.get("errors") for r in body["rows"]]
+    assert errors[0] is None
+    assert errors[1] == {"uid": ["uid 'press-09' is also in row 1: one row per device."]}
+    assert errors[2]["plant"] == ["No plant for this device: fix the line."] and "'Nope'" in errors[2]["line"][0]
+    assert errors[3] == {"plant": ["No plant for this device: give the device's plant or line (name or id)."]}
+    assert not Device.objects.filter(uid__in=["press-09", "press-10", "press-11"]).exists()
