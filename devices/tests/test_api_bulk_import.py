@@ -186,15 +186,18 @@ def test_csv_export_is_scoped_to_the_users_plants_and_filters(admin_api, presses
     assert "press-02" in filtered and "press-01" not in filtered
 
 
-def test_a_viewer_cannot_import_but_may_export_what_they_see(client_for, viewer, presses):
-    client = client_for(viewer)
+@pytest.mark.parametrize(("persona", "sees"), [("viewer", True), ("operator", True), ("outsider", False)])
+def test_only_plant_admins_import_and_export_gives_what_each_user_sees(client_for, request, presses, persona, sees):
+    client = client_for(request.getfixturevalue(persona))
     before = state()
 
-    response = assert_status(post_csv(client, csv_rows(GOOD[0])), 403)
+    response = assert_status(post_csv(client, csv_rows(GOOD[0]), "?dry_run=1"), 403)
 
     assert "admin role" in response.json()["detail"]
+    assert_status(post_csv(client, csv_rows(GOOD[0])), 403)
     assert state() == before
-    assert "press-01" in assert_status(client.get(EXPORT), 200).content.decode()
+    exported = assert_status(client.get(EXPORT), 200).content.decode()
+    assert ("press-01" in exported) is sees and exported.startswith("uid,name")
     anonymous = assert_status(client_for(None).get(f"{EXPORT}?format=xlsx"), 401)
     assert anonymous["Content-Type"] == "application/json" and "credentials" in anonymous.json()["detail"]
 
