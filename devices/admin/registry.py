@@ -11,6 +11,7 @@ from guardian.admin import GuardedModelAdminMixin
 
 from accounts.admin_scoping import PlantScopedAdmin
 from devices.admin import actions
+from devices.admin.bulk import DeviceImportAdminMixin, export_csv, export_xlsx
 from devices.admin.members import PlantMembersMixin
 from devices.formats import format_time, format_value, metric_formats
 from devices.models import Device, DeviceGroup, DeviceToken, Line, Metric, Plant
@@ -110,7 +111,7 @@ def _local(ts, tz, now) -> str:
 
 
 @admin.register(Device)
-class DeviceAdmin(PlantScopedAdmin):
+class DeviceAdmin(DeviceImportAdminMixin, PlantScopedAdmin):
     # One line per device (the columns are short and do not wrap, see the change list template):
     # the latest values are on the device's own page, where each has its unit and time.
     # Status says "disabled" too, and kind is a filter: the columns fit beside both sidebars.
@@ -127,6 +128,8 @@ class DeviceAdmin(PlantScopedAdmin):
         actions.add_to_group,
         actions.remove_from_group,
         actions.issue_tokens,
+        export_csv,
+        export_xlsx,
     ]
 
     def save_model(self, request, obj, form, change):

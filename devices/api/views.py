@@ -2,16 +2,18 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from accounts.api.scoping import PlantScopedViewSetMixin
 from accounts.roles import PERM_MANAGE
-from accounts.selectors import member_list, plant_roles_of
+from accounts.selectors import member_list, plant_list_for, plant_roles_of
 from accounts.services import member_remove, member_set_role
 from devices.api.filters import DeviceFilterSet, DeviceGroupFilterSet, DeviceTokenFilterSet, LineFilterSet
 from devices.api.serializers import (
@@ -30,7 +32,7 @@ from devices.api.serializers import (
 from devices.api.telemetry_views import DeviceTelemetryMixin, PlantLatestMixin
 from devices.models import Device, DeviceGroup, DeviceToken, Line, Metric, Plant
 from devices.selectors import metric_list_for
-from devices.services import registry
+from devices.services import bulk, registry
 from devices.services.tokens import token_issue, token_revoke, token_rotate
 from factory.serializers import call_service
 
@@ -103,6 +105,32 @@ class LineViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
     ordering_fields = ["name", "position", "created_at"]
 
 
+class RawFileParser(BaseParser):
+    """A CSV or XLSX file as the request body (``Content-Type: text/csv`` or the XLSX type)."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {"file": stream.read() if stream is not None else b""}
+
+
+class _FileRenderer(BaseRenderer):
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, bytes | str):
+            return data
+        return JSONRenderer().render(data)  # an error (401, 403…) says what went wrong as JSON
+
+
+class CSVFileRenderer(_FileRenderer):
+    media_type, format = "text/csv", "csv"
+
+
+class XLSXFileRenderer(_FileRenderer):
+    media_type, format = bulk.CONTENT_TYPES["xlsx"], "xlsx"
+
+
 class DeviceViewSet(DeviceTelemetryMixin, PlantScopedViewSetMixin, viewsets.ModelViewSet):
     """Devices of your plants. Filter by plant, line, kind, enabled, model, firmware_version, group."""
 
@@ -114,6 +142,13 @@ class DeviceViewSet(DeviceTelemetryMixin, PlantScopedViewSetMixin, viewsets.Mode
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "now": timezone.now()}
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        renderer = getattr(request, "accepted_renderer", None)
+        if getattr(response, "exception", False) and isinstance(renderer, _FileRenderer):
+            # An error of the export (401, 403…) is JSON, whatever format was asked for.
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def perform_destroy(self, instance):
         registry.device_delete(device=instance)
@@ -157,6 +192,69 @@ class DeviceViewSet(DeviceTelemetryMixin, PlantScopedViewSetMixin, viewsets.Mode
             **{k: data[k] for k in ("line", "target_group", "token_name") if k in data},
         )
         return Response(result)
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}},
+            "text/csv": {"type": "string"},
+        },
+        responses={200: dict, 201: dict, 400: dict},
+        parameters=[
+            OpenApiParameter("dry_run", bool, description="1: preview each row (create, update, error); no change"),
+            OpenApiParameter("issue_tokens", bool, description="1: a token per created device (this response only)"),
+            OpenApiParameter("token_name", str, description="name of those tokens (default: import)"),
+        ],
+    )
+    @action(
+        detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser, RawFileParser]
+    )
+    def import_devices(self, request):
+        """Import devices from CSV or XLSX (columns as the export's), in the plants you administer.
+
+        ``?dry_run=1`` previews each row (create, update by uid, or its errors) and changes nothing.
+        Without it the import applies only when every row is good (201), else nothing and 400 with
+        the rows' errors.
+        """
+        if not plant_list_for(request.user, PERM_MANAGE).exists():
+            raise PermissionDenied("Importing devices needs the admin role on a plant. Ask one of its admins.")
+        upload = request.data.get("file")
+        if upload is None or upload == b"":
+            raise ValidationError({"file": ["Send the CSV or XLSX file as the multipart field 'file' or as the body."]})
+        content, name = (upload, "") if isinstance(upload, bytes) else (upload.read(), upload.name)
+        flag = lambda key: request.query_params.get(key, request.data.get(key, "")) in ("1", "true", "yes")  # noqa: E731
+        try:
+            dataset = bulk.read_dataset(content, name)
+        except bulk.BulkFileError as exc:
+            raise ValidationError({"file": [str(exc)]}) from exc
+        token_name = request.query_params.get("token_name") or request.data.get("token_name") or "import"
+        report = call_service(
+            bulk.devices_import,
+            user=request.user,
+            dataset=dataset,
+            dry_run=flag("dry_run"),
+            issue_tokens=flag("issue_tokens"),
+            token_name=token_name[:100],
+        )
+        if not report.valid:
+            code = status.HTTP_200_OK if report.dry_run else status.HTTP_400_BAD_REQUEST
+        else:
+            code = status.HTTP_200_OK if report.dry_run else status.HTTP_201_CREATED
+        return Response(report.as_dict(), status=code)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=list(bulk.FORMATS), description="csv (default) or xlsx")],
+        responses={(200, "text/csv"): str, (200, bulk.CONTENT_TYPES["xlsx"]): bytes},
+    )
+    @action(detail=False, methods=["get"], renderer_classes=[CSVFileRenderer, XLSXFileRenderer, JSONRenderer])
+    def export(self, request):
+        """The devices you can see (with the list's filters) as CSV or XLSX, ready to edit and import."""
+        file_format = getattr(request.accepted_renderer, "format", "csv")
+        if file_format not in bulk.FORMATS:
+            file_format = "csv"
+        data = bulk.devices_export(self.filter_queryset(self.get_queryset()), file_format)
+        response = Response(data, content_type=bulk.CONTENT_TYPES[file_format])
+        response["Content-Disposition"] = f'attachment; filename="devices.{file_format}"'
+        return response
 
 
 class DeviceGroupViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
