@@ -21,6 +21,15 @@ def _scoped_choices(model, request):
     return scope_to_plants(queryset, request.user, PERM_MANAGE, _PLANT_PATHS[model])
 
 
+
+def administered_sample(request) -> list[int]:
+    """Up to two ids of the plants the user administers, once per request (one query): every admin
+    page asks each registered model admin whether the user may see it (the sidebar, the index)."""
+    cache_attr = "_administered_plants_sample"
+    if not hasattr(request, cache_attr):
+        setattr(request, cache_attr, list(plant_list_for(request.user, PERM_MANAGE).values_list("pk", flat=True)[:2]))
+    return getattr(request, cache_attr)
+
 class PlantScopedRelatedFilter(admin.RelatedFieldListFilter):
     """The changelist sidebar filter, listing only plants, lines and groups the user administers.
 
@@ -54,13 +63,7 @@ class PlantScopedAdmin(admin.ModelAdmin):
         return not request.user.is_superuser and len(self._administered_sample(request)) == 1
 
     def _administered_sample(self, request) -> list[int]:
-        """Up to two ids of the plants the user administers, once per request (one query)."""
-        cache_attr = "_administered_plants_sample"
-        if not hasattr(request, cache_attr):
-            setattr(
-                request, cache_attr, list(plant_list_for(request.user, PERM_MANAGE).values_list("pk", flat=True)[:2])
-            )
-        return getattr(request, cache_attr)
+        return administered_sample(request)
 
     def _may(self, request, obj) -> bool:
         if obj is None:
