@@ -96,14 +96,21 @@ def _tile(device: Device, values: dict, metas: dict, alarms: dict | None, now) -
     }
 
 
+def _device_liveness(device: Device) -> dict:
+    """What the pages' scripts need to tell online from offline (and a machine from a sensor)."""
+    return {
+        "kind": device.kind,
+        "lastSeen": device.last_seen_at.isoformat() if device.last_seen_at else None,
+        "expected": device.expected_interval_seconds,
+    }
+
+
 def _overview_device(device: Device) -> dict:
     """What overview.js needs of each device of the plant to keep the header and tiles live."""
     return {
-        "kind": device.kind,
+        **_device_liveness(device),
         "state": device.state,
         "since": device.state_since.isoformat() if device.state_since else None,
-        "lastSeen": device.last_seen_at.isoformat() if device.last_seen_at else None,
-        "expected": device.expected_interval_seconds,
     }
 
 
@@ -218,12 +225,10 @@ def _alarm_rows(device: Device, now) -> list[dict]:
 def _device_config(device: Device, thresholds: dict, metrics: list[str], now) -> dict:
     """What ``static/devices/device.js`` needs (the page's JSON config)."""
     return {
+        **_device_liveness(device),
         "plant": device.plant_id,
         "device": device.pk,
-        "kind": device.kind,
         "metrics": metrics,
-        "expected": device.expected_interval_seconds,
-        "lastSeen": device.last_seen_at.isoformat() if device.last_seen_at else None,
         "tz": device.plant.time_zone,
         "thresholds": thresholds,
         "rawRetentionDays": settings.TELEMETRY_RETENTION_RAW_DAYS,
