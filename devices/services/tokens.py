@@ -75,12 +75,13 @@ def token_issue(*, device: Device, name: str, by=None) -> tuple[DeviceToken, str
     return token, plain
 
 
-def _holds_mqtt_password(token: DeviceToken) -> bool:
-    """True when ``token`` is the one the broker holds as its device's MQTT password."""
-    if token.mqtt_password_at is None:
-        return False
-    newer = DeviceToken.objects.filter(device_id=token.device_id, mqtt_password_at__gt=token.mqtt_password_at)
-    return not newer.exists()
+def broker_password_holders(device_ids: list[int] | None = None) -> dict[int, DeviceToken]:
+    """Per device, the token the MQTT broker holds as its password: the last one given to it
+    (``mqtt_password_at``). For ``device_ids``, or every device when None; one query."""
+    tokens = DeviceToken.objects.filter(mqtt_password_at__isnull=False).order_by("mqtt_password_at", "pk")
+    if device_ids is not None:
+        tokens = tokens.filter(device_id__in=device_ids)
+    return {token.device_id: token for token in tokens}  # the latest one wins
 
 
 # The hot path of every device request: one hand-written query instead of an ORM select_related,
@@ -212,8 +213,10 @@ def token_revoke(*, token: DeviceToken) -> bool:
     closes its connection) before this commits.
     """
     revoked = token.revoke(timezone.now())
-    if revoked and broker.broker_managed() and _holds_mqtt_password(token):
-        broker.broker_device_disable(uid=token.device.uid)
+    if revoked and broker.broker_managed():
+        holder = broker_password_holders([token.device_id]).get(token.device_id)
+        if holder is not None and holder.pk == token.pk:
+            broker.broker_device_disable(uid=token.device.uid)
     return revoked
 
 
