@@ -307,9 +307,9 @@ def telemetry_export(
 
 
 def telemetry_export_all(
-    device: Device, metrics: list[Metric], start: datetime, end: datetime, bucket: str, tz: ZoneInfo
+    device: Device, start: datetime, end: datetime, bucket: str, tz: ZoneInfo
 ) -> tuple[str, Iterator[list[tuple]]]:
-    """``(bucket, chunks)`` exporting every metric in ``metrics`` of ``device`` over ``[start, end)``.
+    """``(bucket, chunks)`` exporting every metric ``device`` reports (``device_metrics``) over ``[start, end)``.
 
     Rows are ``telemetry_export``'s with the metric name after the timestamp: ``(ts, metric,
     value)`` or ``(ts, metric, min, max, avg, count, last)``, metric by metric (by name), each
@@ -317,9 +317,10 @@ def telemetry_export_all(
     depends on the range only). Raises ``HistoryError`` before the first chunk, as the single export.
     """
     name = _resolve(start, end, bucket, tz, EXPORT_MAX_BUCKETS)
+    metrics = sorted(device_metrics(device).values(), key=lambda m: m.name)
 
     def chunks():
-        for metric in sorted(metrics, key=lambda m: m.name):
+        for metric in metrics:
             for chunk in telemetry_export(device, metric, start, end, name, tz)[1]:
                 yield [(row[0], metric.name, *row[1:]) for row in chunk]
 
