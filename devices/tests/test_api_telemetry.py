@@ -19,17 +19,9 @@ from devices.services.rollups import rollups_refresh
 from devices.services.telemetry_payload import Message
 from devices.tests.factories import make_device, make_line
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_cache")]
 
 BUCKET_KEYS = {"ts", "min", "max", "avg", "count", "last"}
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(settings):
-    # Latest values are cached per device id for 2 s, and ids repeat across rolled-back tests: each
-    # test gets its own empty local cache (clearing a configured Redis would wipe shared data).
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api"}}
-    cache.clear()
 
 
 @pytest.fixture
