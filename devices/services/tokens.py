@@ -41,8 +41,8 @@ def credential_matches(plain: str, key_hash: str) -> bool:
 def credential_create(build: Callable[[str, str], models.Model]) -> tuple[models.Model, str]:
     """Save a new credential row; return it and its plain ``<prefix>.<secret>`` (the only time it exists).
 
-    ``build(prefix, key_hash)`` returns the unsaved row (with a unique ``prefix`` field). The row is
-    validated (``ValidationError``) and saved; a prefix collision is retried with a fresh secret.
+    ``build(prefix, key_hash)`` returns the unsaved row (fields ``prefix``, unique, and ``key_hash``).
+    The row is validated (``ValidationError``) and saved; a prefix collision is retried with a new secret.
     """
     for _ in range(5):
         prefix = secrets.token_hex(6)
