@@ -28,6 +28,7 @@ from devices.models import (
     LatestValue,
     MachineState,
     Metric,
+    Plant,
     TelemetryReading,
     TelemetryRollup1h,
     TelemetryRollup1m,
@@ -396,6 +397,21 @@ def tile_state(device: Device, now: datetime) -> str:
     if device.kind != Device.Kind.MACHINE:
         return "online"
     return device.state or "unknown"
+
+
+def plant_devices_shown(
+    plant: Plant, *, line_id: int | None = None, group_id: int | None = None
+) -> tuple[list[Device], list[Device]]:
+    """Every device of ``plant`` (with its line; in the lines' order, then by uid), and those of them
+    on line ``line_id`` and in group ``group_id`` (each filter when given). One query, two with a group."""
+    everything = list(
+        Device.objects.filter(plant=plant).select_related("line").order_by("line__position", "line__name", "uid")
+    )
+    shown = [d for d in everything if line_id is None or d.line_id == line_id]
+    if group_id is not None:
+        members = set(Device.objects.filter(plant=plant, groups__pk=group_id).values_list("pk", flat=True))
+        shown = [d for d in shown if d.pk in members]
+    return everything, shown
 
 
 def plant_state_counts(devices: list[Device], now: datetime) -> dict[str, dict[str, int]]:

@@ -20,7 +20,7 @@ from analytics.models import ReasonCode
 from analytics.selectors import machine_now, shift_current, shift_next
 from devices.formats import format_number
 from devices.models import Device
-from devices.selectors import latest_values, plant_state_counts, state_timeline, tile_state
+from devices.selectors import latest_values, plant_devices_shown, plant_state_counts, state_timeline, tile_state
 from factory.pages import int_param, plant_nav
 
 # The metric a tile shows (and draws as a sparkline): the first one the device reports.
@@ -127,17 +127,7 @@ def plant_overview(request, plant_id: int):
     ``?line=`` and ``?group=``; 404 outside your plants."""
     plant = get_object_or_404(plant_list_for(request.user), pk=plant_id)
     line_id, group_id = int_param(request, "line"), int_param(request, "group")
-    everything = list(
-        Device.objects.filter(plant=plant).select_related("line").order_by("line__position", "line__name", "uid")
-    )
-    shown = Device.objects.filter(plant=plant)
-    if line_id is not None:
-        shown = shown.filter(line_id=line_id)
-    if group_id is not None:
-        shown = shown.filter(groups__pk=group_id)
-    filtered = line_id is not None or group_id is not None
-    shown_ids = set(shown.values_list("pk", flat=True)) if filtered else None
-    devices = [d for d in everything if shown_ids is None or d.pk in shown_ids]
+    everything, devices = plant_devices_shown(plant, line_id=line_id, group_id=group_id)
     now = timezone.now()
     values = latest_values([device.pk for device in devices])
     alarms = alarm_counts_for(request.user, [plant.pk], per_device=True).get(plant.pk)
