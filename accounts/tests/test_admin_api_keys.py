@@ -7,23 +7,12 @@ import pytest
 from django.test import Client
 
 from accounts.models import ApiKey, ServiceAccount
-from accounts.roles import Role
-from accounts.services import api_key_issue, service_account_create
+from accounts.services import api_key_issue
 from conftest import assert_status
 
 pytestmark = pytest.mark.django_db
 ACCOUNTS = "/admin/accounts/serviceaccount/"
 KEYS = "/admin/accounts/apikey/"
-
-
-@pytest.fixture
-def erp(plant_a):
-    return service_account_create(name="erp", plant=plant_a, role=Role.OPERATOR)
-
-
-@pytest.fixture
-def foreign_account(plant_b):
-    return service_account_create(name="mes-b", plant=plant_b, role=Role.VIEWER)
 
 
 def test_plant_admin_adds_an_account_on_their_plant_only(plant_admin_client, plant_a, plant_b):
