@@ -56,8 +56,7 @@ class ApiKey(models.Model):
 
     The plain key is shown once; ``prefix`` finds the row and ``hashed_key`` is its HMAC-SHA256 under
     ``DEVICE_TOKEN_HASH_KEY``, the device tokens' scheme (``devices.services.tokens``). ``last_used_at``
-    is written at most once per ``API_KEY_LAST_USED_INTERVAL`` seconds, so a busy integration does not
-    write per request.
+    is written at most once a minute (as a token's), so a busy integration does not write per request.
     """
 
     account = models.ForeignKey(ServiceAccount, on_delete=models.CASCADE, related_name="keys")

@@ -16,6 +16,7 @@ from guardian.shortcuts import assign_perm
 from accounts.models import ApiKey, PlantRole, ServiceAccount, User
 from accounts.roles import ROLE_PERMISSIONS, Role
 from devices.models import Plant
+from devices.services.tokens import LAST_USED_RESOLUTION
 from devices.services.tokens import _hash as secret_hash
 
 
@@ -162,8 +163,8 @@ def api_key_revoke(*, key: ApiKey) -> bool:
 def api_key_check(*, plain: str) -> ApiKey:
     """The usable key ``plain`` names (with its account and user loaded), or ``ValidationError`` saying why not.
 
-    Records the use in ``last_used_at`` at most once per ``API_KEY_LAST_USED_INTERVAL`` seconds:
-    the conditional UPDATE lets one of many concurrent requests write it.
+    Records the use in ``last_used_at`` at most once a minute, as for device tokens
+    (``LAST_USED_RESOLUTION``): the conditional UPDATE lets one of many concurrent requests write it.
     """
     prefix, dot, _ = plain.partition(".")
     key = None
@@ -175,7 +176,7 @@ def api_key_check(*, plain: str) -> ApiKey:
     refusal = key.refusal(now)
     if refusal:
         raise ValidationError(refusal)
-    stale = now - timedelta(seconds=settings.API_KEY_LAST_USED_INTERVAL)
+    stale = now - LAST_USED_RESOLUTION
     if key.last_used_at is None or key.last_used_at <= stale:
         ApiKey.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=key.pk).update(
             last_used_at=now
