@@ -131,8 +131,9 @@ class ServiceAccountAdmin(_PlantAdminsOnly, admin.ModelAdmin):
 
     @admin.display(description="Roles")
     def plant_roles(self, account):
-        names = dict(Plant.objects.filter(pk__in=service_account_plants(account)).values_list("pk", "name"))
-        return ", ".join(f"{names[pk]}: {role}" for pk, role in service_account_plants(account).items()) or "–"
+        roles = service_account_plants(account)
+        names = dict(Plant.objects.filter(pk__in=roles).values_list("pk", "name"))
+        return ", ".join(f"{names[pk]}: {role}" for pk, role in roles.items()) or "–"
 
     @admin.display(boolean=True, description="Active")
     def is_active(self, account):
