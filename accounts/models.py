@@ -54,7 +54,7 @@ class ServiceAccount(models.Model):
 class ApiKey(models.Model):
     """A service account's key, sent as ``Authorization: Api-Key <prefix>.<secret>``.
 
-    The plain key is shown once; ``prefix`` finds the row and ``hashed_key`` is its HMAC-SHA256 under
+    The plain key is shown once; ``prefix`` finds the row and ``key_hash`` is its HMAC-SHA256 under
     ``DEVICE_TOKEN_HASH_KEY``, the device tokens' scheme (``devices.services.tokens``). ``last_used_at``
     is written at most once a minute (as a token's), so a busy integration does not write per request.
     """
@@ -62,7 +62,7 @@ class ApiKey(models.Model):
     account = models.ForeignKey(ServiceAccount, on_delete=models.CASCADE, related_name="keys")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
-    hashed_key = models.CharField(max_length=150, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False

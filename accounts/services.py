@@ -1,14 +1,12 @@
 """Writes for accounts and plant roles."""
 
-import hmac
-import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
@@ -16,8 +14,7 @@ from guardian.shortcuts import assign_perm
 from accounts.models import ApiKey, PlantRole, ServiceAccount, User
 from accounts.roles import ROLE_PERMISSIONS, Role
 from devices.models import Plant
-from devices.services.tokens import LAST_USED_RESOLUTION
-from devices.services.tokens import credential_hash as secret_hash
+from devices.services.tokens import LAST_USED_RESOLUTION, credential_create, credential_matches
 
 
 def user_create(*, username: str, password: str, email: str = "", **fields) -> User:
@@ -138,19 +135,12 @@ def api_key_issue(*, account: ServiceAccount, name: str, expires_at=None, by=Non
         expires_at = now + timedelta(days=settings.API_KEY_DEFAULT_DAYS)
     elif expires_at <= now:
         raise ValidationError({"expires_at": "Choose a time in the future."})
-    for _ in range(5):  # the device tokens' scheme: <prefix>.<secret>, stored as the prefix and an HMAC
-        prefix = secrets.token_hex(6)
-        plain = f"{prefix}.{secrets.token_urlsafe(32)}"
-        hashed = secret_hash(plain)
-        key = ApiKey(account=account, name=name, prefix=prefix, hashed_key=hashed, expires_at=expires_at, created_by=by)
-        key.full_clean(exclude=["prefix", "hashed_key"])
-        try:
-            with transaction.atomic():
-                key.save()
-            return key, plain
-        except IntegrityError:  # prefix collision (16**12 prefixes): retry with a new key
-            continue
-    raise RuntimeError("Could not generate a unique key prefix.")
+    # The device tokens' scheme: <prefix>.<secret>, stored as the prefix and an HMAC.
+    return credential_create(
+        lambda prefix, key_hash: ApiKey(
+            account=account, name=name, prefix=prefix, key_hash=key_hash, expires_at=expires_at, created_by=by
+        )
+    )
 
 
 def api_key_revoke(*, key: ApiKey) -> bool:
@@ -170,7 +160,7 @@ def api_key_check(*, plain: str) -> ApiKey:
     key = None
     if dot and prefix:
         key = ApiKey.objects.select_related("account__user").filter(prefix=prefix).first()
-    if key is None or not hmac.compare_digest(key.hashed_key, secret_hash(plain)):
+    if key is None or not credential_matches(plain, key.key_hash):
         raise ValidationError("Unknown API key. Check it, or ask a plant admin for a new one.")
     now = timezone.now()
     refusal = key.refusal(now)

@@ -47,7 +47,7 @@ class Migration(migrations.Migration):
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("name", models.CharField(max_length=100)),
                 ("prefix", models.CharField(editable=False, max_length=16, unique=True)),
-                ("hashed_key", models.CharField(editable=False, max_length=150)),
+                ("key_hash", models.CharField(editable=False, max_length=64)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
                 ("expires_at", models.DateTimeField(help_text="After this time the key is refused.")),
                 ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),

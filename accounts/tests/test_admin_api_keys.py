@@ -30,7 +30,7 @@ def test_plant_admin_issues_a_key_shown_once_and_revokes_it(plant_admin_client, 
     page = assert_status(plant_admin_client.post(f"{KEYS}add/", {"account": erp.pk, "name": "prod"}), 200)
     plain = re.search(r"<code>([0-9a-f]+\.[\w-]+)</code>", page.content.decode()).group(1)
     key = ApiKey.objects.get(account=erp)
-    assert key.hashed_key == hmac.new(settings.DEVICE_TOKEN_HASH_KEY.encode(), plain.encode(), "sha256").hexdigest()
+    assert key.key_hash == hmac.new(settings.DEVICE_TOKEN_HASH_KEY.encode(), plain.encode(), "sha256").hexdigest()
     assert plain not in assert_status(plant_admin_client.get(KEYS), 200).content.decode()
     assert plain not in assert_status(plant_admin_client.get(f"{KEYS}{key.pk}/change/"), 200).content.decode()
     action = {"action": "revoke", "_selected_action": [key.pk]}

@@ -161,7 +161,7 @@ def test_key_is_stored_only_as_its_hmac(key_for, settings):
     stored = " ".join(str(value) for value in row.values())
     secret = plain.partition(".")[2]
     assert secret not in stored and plain not in stored
-    assert row["hashed_key"] == hmac.new(settings.DEVICE_TOKEN_HASH_KEY.encode(), plain.encode(), "sha256").hexdigest()
+    assert row["key_hash"] == hmac.new(settings.DEVICE_TOKEN_HASH_KEY.encode(), plain.encode(), "sha256").hexdigest()
     assert row["prefix"] == plain.partition(".")[0]
 
 
