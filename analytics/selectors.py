@@ -18,7 +18,7 @@ from accounts.roles import PERM_VIEW
 from accounts.selectors import scope_to_plants
 from analytics.cache import closed_days, day_inputs
 from analytics.calendar import Occurrence, calendar_periods, clip, local, occurrences
-from analytics.models import IdealCycleTime, NonProductionDay, Shift, StopReason
+from analytics.models import IdealCycleTime, NonProductionDay, ReasonCode, Shift, StopReason
 from analytics.oee import Inputs, figures
 from analytics.timeline import MachineData, PeriodSpec, machine_inputs, stop_category
 from devices.models import Device, MachineState, Metric, Plant, TelemetryReading
@@ -303,3 +303,10 @@ def machine_now(device: Device, now: datetime) -> dict:
                 "note": row.note,
             }
     return {"state": state or "unknown", "since": device.state_since, "stop": stop, "reason": reason}
+
+
+def reason_labels(plant_id: int) -> dict[int, str]:
+    """The plant's stop reason codes as pages name them: ``{id: "Name (category)"}``."""
+    return {
+        code.pk: f"{code.name} ({code.get_category_display()})" for code in ReasonCode.objects.filter(plant=plant_id)
+    }

@@ -16,8 +16,7 @@ from django.utils import timezone
 from accounts.selectors import plant_list_for, scope_to_plants
 from alerts.selectors import alarm_counts_for, device_open_alarms, device_thresholds
 from alerts.views import ALARM_STATE_WORDS
-from analytics.models import ReasonCode
-from analytics.selectors import machine_now, shift_current, shift_next
+from analytics.selectors import machine_now, reason_labels, shift_current, shift_next
 from devices.formats import format_number
 from devices.models import Device
 from devices.selectors import latest_values, plant_devices_shown, plant_state_counts, state_timeline, tile_state
@@ -225,10 +224,7 @@ def _device_config(device: Device, thresholds: dict, metrics: list[str], now) ->
         "alarmStates": {str(state): words[0] for state, words in ALARM_STATE_WORDS.items()},
         "stateWords": STATE_WORDS,
         "consoleUrl": reverse("alarm_console", args=[device.plant_id]),
-        "reasons": {
-            code.pk: f"{code.name} ({code.get_category_display()})"
-            for code in ReasonCode.objects.filter(plant=device.plant_id)
-        },
+        "reasons": reason_labels(device.plant_id),
         "now": now.isoformat(),
     }
 
