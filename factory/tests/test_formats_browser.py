@@ -106,3 +106,27 @@ def test_a_toast_carries_its_berlin_time(stack, new_york_tab):
     expect(shown).to_have_count(1)
     after = datetime.now(BERLIN).strftime("%H:%M")
     assert shown.text_content() in {before, after}  # a minute may turn meanwhile
+
+
+def test_the_browser_writes_numbers_as_the_server_does(stack, new_york_tab):
+    """static/js/live.js and devices/formats.py are twins: a value of a metric the page has no format
+    for read "1234.5" live but "1,234.5" in the page's first paint and the e-mail (failed before)."""
+    from devices.formats import format_value
+
+    server, seeded, page = *stack, new_york_tab
+    log_in(page, server, "operator", seeded["password"])
+    page.goto(f"{server.url}/plants/{seeded['plant']}/alarms/")
+    cases = [
+        (value, meta)
+        for value in (1234.5, 1234567, 98765.4321, 0.125, -0.0004, 61.43, 7)
+        for meta in (None, {"unit": "kW", "precision": 2}, {"unit": "", "precision": None})
+    ]
+    shown = page.evaluate(
+        """async (cases) => {
+            const src = document.querySelector('script[src*="toasts"]').src;
+            const { formatValue } = await import(new URL("live.js", src));
+            return cases.map(([value, meta]) => formatValue(value, meta));
+        }""",
+        cases,
+    )
+    assert shown == [format_value(value, meta) for value, meta in cases]

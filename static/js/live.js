@@ -267,10 +267,7 @@ export function formatNumber(value, precision = null) {
 export function formatValue(value, meta, { precision, unit = true } = {}) {
   if (value === null || value === undefined) return "—";
   const info = typeof meta === "string" ? metricMeta(meta) : meta;
-  if (!info) {
-    if (precision !== undefined) return formatNumber(value, precision);
-    return Number.isInteger(value) ? String(value) : Number(value).toFixed(Math.abs(value) >= 100 ? 1 : 2);
-  }
+  if (!info) return formatNumber(value, precision);
   const text = formatNumber(value, precision ?? info.precision);
   return unit && info.unit ? `${text} ${info.unit}` : text;
 }
