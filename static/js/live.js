@@ -272,6 +272,12 @@ export function formatValue(value, meta, { precision, unit = true } = {}) {
   return unit && info.unit ? `${text} ${info.unit}` : text;
 }
 
+// An OEE figure or factor (0-100): formatPercent(85.234) → "85.23 %".
+export function formatPercent(value, precision = 2) {
+  if (value === null || value === undefined) return "—";
+  return `${formatNumber(value, precision)} %`;
+}
+
 // A threshold as it was entered, with the metric's unit: 0.06 → "0.06 mm/s", never "0.00".
 export function formatThreshold(value, meta, options = {}) {
   if (value === null || value === undefined) return "—";
