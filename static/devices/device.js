@@ -6,6 +6,7 @@
 import {
   LiveStream,
   age,
+  chartDate,
   formatDateTime,
   formatNumber,
   formatPercent,
@@ -119,7 +120,7 @@ function chartFor(metric) {
   const options = {
     width: Math.max(box.clientWidth, 260),
     height: 200,
-    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), config.tz),
+    tzDate: chartDate,
     // The x axis spans the range chosen, however few points it has (one point alone would make
     // uPlot pick years around it).
     scales: { x: { time: true, range: xRange }, y: { range: yRange(metric) } },
