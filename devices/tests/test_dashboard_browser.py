@@ -93,6 +93,10 @@ def test_device_chart_appends_a_posted_reading_live(stack, tab, own_device):
     page.get_by_role("button", name="24 h").click()
     playwright_sync.expect(page.locator("#chart-status")).to_contain_text("Resolution: 1m")
     playwright_sync.expect(page.get_by_role("button", name="24 h")).to_have_attribute("aria-pressed", "true")
+    # The time axis reads as every other time on the site, 24-hour: "21:00", not uPlot's own "9pm" (failed before).
+    axis = "window.__dashboard.charts().get('temperature').plot.axes[0]._values"
+    labels = page.wait_for_function(f"{axis}?.length && {axis}").json_value()
+    assert all(re.fullmatch(r"\d\d:\d\d(\n(\d{4}-)?\d\d-\d\d)?", label) for label in labels), labels
 
 
 def test_switching_device_changes_the_subscription_without_reconnecting(stack, tab, own_device):

@@ -5,6 +5,7 @@
 // swaps the page content and the subscription on the same socket (no reconnect).
 import {
   LiveStream,
+  TIME_TICKS,
   age,
   chartDate,
   formatDateTime,
@@ -126,7 +127,7 @@ function chartFor(metric) {
     scales: { x: { time: true, range: xRange }, y: { range: yRange(metric) } },
     legend: { live: false },
     axes: [
-      axisStyle(),
+      { ...axisStyle(), values: TIME_TICKS },
       // Ticks in the metric's precision; the unit is in the caption.
       { ...axisStyle(), size: 64, values: (u, splits) => splits.map((v) => formatNumber(v, metricMeta(metric)?.precision ?? null)) },
     ],

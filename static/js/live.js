@@ -298,6 +298,24 @@ function timeParts(moment, zone, seconds) {
   return Object.fromEntries(timeFormats.get(key).formatToParts(moment).map((part) => [part.type, part.value]));
 }
 
+// uPlot's `values` of a time axis in the site's 24-hour format (uPlot's own reads "9:45pm 12/6/26"):
+// per tick spacing (s), the label and, under the first tick of a new year/month/day/hour/minute, the
+// context line, as uPlot's default table; with `tzDate: chartDate`, in the plant's zone.
+const DAY = 86400;
+export const TIME_TICKS = [
+  [365 * DAY, "{YYYY}", null, null, null, null, null, null, 1],
+  [28 * DAY, "{MMM}", "\n{YYYY}", null, null, null, null, null, 1],
+  [DAY, "{MM}-{DD}", "\n{YYYY}", null, null, null, null, null, 1],
+  [3600, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  [60, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  [1, ":{ss}", "\n{YYYY}-{MM}-{DD} {HH}:{mm}", null, "\n{MM}-{DD} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
+];
+
+// A time series' `value` in the legend (uPlot's own writes "2026-12-06 9:45pm"): the plant's time.
+export function chartTimeValue(u, seconds) {
+  return seconds === null || seconds === undefined ? "—" : formatDateTime(new Date(seconds * 1000));
+}
+
 // uPlot's `tzDate` option (`{ tzDate: chartDate }`): a chart's time axis and legend in the plant's
 // zone, as every other time on the page.
 export function chartDate(seconds) {
