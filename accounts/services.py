@@ -17,7 +17,7 @@ from accounts.models import ApiKey, PlantRole, ServiceAccount, User
 from accounts.roles import ROLE_PERMISSIONS, Role
 from devices.models import Plant
 from devices.services.tokens import LAST_USED_RESOLUTION
-from devices.services.tokens import _hash as secret_hash
+from devices.services.tokens import credential_hash as secret_hash
 
 
 def user_create(*, username: str, password: str, email: str = "", **fields) -> User:
