@@ -18,9 +18,11 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 from django.conf import settings
 
 from tests.waiting import wait_until
@@ -172,8 +174,6 @@ class Daphne:
 
 def session_login(base_url: str, username: str, password: str) -> str:
     """Log in through the login form (CSRF included) and return the ``sessionid`` cookie value."""
-    import httpx
-
     with httpx.Client(base_url=base_url) as client:
         client.get("/accounts/login/")
         form = {"username": username, "password": password, "csrfmiddlewaretoken": client.cookies["csrftoken"]}
@@ -202,6 +202,24 @@ def embedded_server(env: dict, log: Path) -> Daphne:
     web process: Daphne with Celery beat and, with MQTT_URL, the MQTT bridge inside), not yet started."""
     assignments, command = procfile_web_command()
     return Daphne({**env, **assignments}, log=log, server_args=command)
+
+
+def post_reading(server: Daphne, device: dict, values: dict, state: str | None = None, ts: datetime | None = None):
+    """POST one reading (``values``, a machine ``state``, taken at ``ts``, default now) to ``server`` as
+    ``device`` (a seeded device: its ``token``) and check that ingest accepted it (202)."""
+    body = {"ts": (ts or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z"), "values": values}
+    if state:
+        body["state"] = state
+    headers = {"Authorization": f"Device {device['token']}"}
+    response = httpx.post(f"{server.url}/api/v1/telemetry/", json=body, headers=headers)
+    assert response.status_code == 202, response.text
+
+
+def time_zone_at_noon() -> str:
+    """A fixed-offset time zone in which it is about noon now (Etc/GMT-N is UTC+N): a plant whose day
+    is not split by local midnight while a test runs."""
+    offset = 12 - datetime.now(UTC).hour  # -11 … 12 hours
+    return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
 
 
 @contextlib.contextmanager

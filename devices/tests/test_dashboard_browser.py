@@ -8,11 +8,10 @@ context, i.e. fresh cookies). The tests share plant A, so each writes only to de
 import re
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
 from tests.browser import log_in, page_at, require_chromium, wait_live
-from tests.servers import manage, seeded_stack
+from tests.servers import manage, post_reading, seeded_stack, time_zone_at_noon
 
 playwright_sync = require_chromium()
 
@@ -23,22 +22,6 @@ def stack(tmp_path_factory):
     seed = "from tests.e2e_seed import seed; seed(devices=7)"
     with seeded_stack(tmp_path_factory.mktemp("dashboard-e2e"), seed) as (server, seeded):
         yield server, seeded
-
-
-def time_zone_at_noon() -> str:
-    """A fixed-offset time zone in which it is about noon now (Etc/GMT-N is UTC+N)."""
-    offset = 12 - datetime.now(UTC).hour  # -11 … 12 hours
-    return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
-
-
-def post(server, device: dict, values: dict, state: str | None = None, ts: datetime | None = None):
-    """Post a reading as ``device`` (one the test owns: ``own_device``)."""
-    body = {"ts": (ts or datetime.now(UTC)).isoformat().replace("+00:00", "Z"), "values": values}
-    if state:
-        body["state"] = state
-    token = device["token"]
-    response = httpx.post(f"{server.url}/api/v1/telemetry/", json=body, headers={"Authorization": f"Device {token}"})
-    assert response.status_code == 202, response.text
 
 
 def test_operator_sees_the_overview_and_a_posted_reading_live(stack, tab, own_device):
@@ -53,7 +36,7 @@ def test_operator_sees_the_overview_and_a_posted_reading_live(stack, tab, own_de
     assert "paint-b01" not in page.content()
     wait_live(page)
 
-    post(server, press, {"temperature": 81.4, "count_total": 5}, state="running")
+    post_reading(server, press, {"temperature": 81.4, "count_total": 5}, state="running")
     tile = page.locator(f"#tile-{press['id']}")
     playwright_sync.expect(tile.locator('[data-role="value"]')).to_have_text("81.4")
     playwright_sync.expect(tile.locator('[data-role="unit"]')).to_have_text("°C")
@@ -85,7 +68,7 @@ def test_a_tile_below_the_fold_updates_live_and_draws_its_sparkline_when_scrolle
         assert not last.evaluate("node => node.getBoundingClientRect().top < innerHeight"), "last tile on screen"
         device = last.get_attribute("data-device")
         uid = next(u for u, d in seeded["devices"].items() if str(d["id"]) == device)
-        post(server, own_device(uid), {"temperature": 42.5})
+        post_reading(server, own_device(uid), {"temperature": 42.5})
         playwright_sync.expect(last.locator('[data-role="value"]')).to_have_text("42.5")
         last.scroll_into_view_if_needed()
         playwright_sync.expect(last.locator('[data-role="spark"] canvas')).to_have_count(1)
@@ -96,12 +79,12 @@ def test_device_chart_appends_a_posted_reading_live(stack, tab, own_device):
     server, seeded, page = *stack, tab
     device = own_device("press-003")
     log_in(page, server, "operator", seeded["password"])
-    post(server, device, {"temperature": 60.0}, state="running")
+    post_reading(server, device, {"temperature": 60.0}, state="running")
     page.goto(f"{server.url}/devices/{device['id']}/")
     wait_live(page)
     playwright_sync.expect(page.locator("#device-state")).to_have_text("running")
 
-    post(server, device, {"temperature": 55.5})
+    post_reading(server, device, {"temperature": 55.5})
     row = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
     playwright_sync.expect(row).to_have_text("55.5 °C")
     page.wait_for_function("window.__dashboard.charts().get('temperature').ys.at(-1) === 55.5")
@@ -110,6 +93,10 @@ def test_device_chart_appends_a_posted_reading_live(stack, tab, own_device):
     page.get_by_role("button", name="24 h").click()
     playwright_sync.expect(page.locator("#chart-status")).to_contain_text("Resolution: 1m")
     playwright_sync.expect(page.get_by_role("button", name="24 h")).to_have_attribute("aria-pressed", "true")
+    # The time axis reads as every other time on the site, 24-hour: "21:00", not uPlot's own "9pm" (failed before).
+    axis = "window.__dashboard.charts().get('temperature').plot.axes[0]._values"
+    labels = page.wait_for_function(f"{axis}?.length && {axis}").json_value()
+    assert all(re.fullmatch(r"\d\d:\d\d(\n(\d{4}-)?\d\d-\d\d)?", label) for label in labels), labels
 
 
 def test_switching_device_changes_the_subscription_without_reconnecting(stack, tab, own_device):
@@ -121,7 +108,7 @@ def test_switching_device_changes_the_subscription_without_reconnecting(stack, t
     page.get_by_label("Device", exact=True).select_option(value=f"/devices/{second['id']}/")
     playwright_sync.expect(page.get_by_role("heading", level=1)).to_contain_text(second["uid"])
     assert page.url.endswith(f"/devices/{second['id']}/")
-    post(server, second, {"temperature": 42.5})
+    post_reading(server, second, {"temperature": 42.5})
     row = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
     playwright_sync.expect(row).to_have_text("42.5 °C")
     assert page.evaluate("window.__live.connections") == 1
@@ -131,7 +118,7 @@ def test_page_reconnects_after_a_server_restart_and_catches_up_without_a_gap(sta
     server, seeded, page = *stack, tab
     device = own_device("press-005")
     log_in(page, server, "operator", seeded["password"])
-    post(server, device, {"temperature": 10.0}, ts=datetime.now(UTC) - timedelta(seconds=5))
+    post_reading(server, device, {"temperature": 10.0}, ts=datetime.now(UTC) - timedelta(seconds=5))
     page.goto(f"{server.url}/devices/{device['id']}/")
     wait_live(page)
 
@@ -142,7 +129,7 @@ def test_page_reconnects_after_a_server_restart_and_catches_up_without_a_gap(sta
     # Posted right after the restart: the page may not have resubscribed yet; the catch-up finds them.
     now = datetime.now(UTC)
     for i, value in enumerate((11.5, 12.5, 13.5)):
-        post(server, device, {"temperature": value}, ts=now - timedelta(seconds=3 - i))
+        post_reading(server, device, {"temperature": value}, ts=now - timedelta(seconds=3 - i))
     wait_live(page, syncs=2)
     row = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
     playwright_sync.expect(row).to_have_text("13.5 °C")
@@ -190,7 +177,7 @@ def test_alarm_raised_by_a_reading_appears_live_in_the_console_and_on_the_tile(s
     playwright_sync.expect(page.get_by_role("columnheader", name="Severity")).to_be_visible()
     playwright_sync.expect(page.locator("#alarm-source")).to_contain_text("new ones appear live")
 
-    post(server, press, {"vibration": 9.5}, state="running")
+    post_reading(server, press, {"vibration": 9.5}, state="running")
     row = page.locator("#alarm-rows tr[data-alarm]").filter(has_text=press["uid"])  # the plant's console
     playwright_sync.expect(row).to_have_count(1)
     playwright_sync.expect(row).to_contain_text("warning")
@@ -217,8 +204,8 @@ def test_overview_tiles_show_todays_oee_and_open_alarm_counts_that_change_live(s
     )
     now = datetime.now(UTC)
     started, stopped = now - timedelta(minutes=15), now - timedelta(minutes=5)
-    post(server, press, {"count_total": 0, "count_good": 0}, state="running", ts=started)
-    post(server, press, {"count_total": 200, "count_good": 190}, state="down", ts=stopped)
+    post_reading(server, press, {"count_total": 0, "count_good": 0}, state="running", ts=started)
+    post_reading(server, press, {"count_total": 200, "count_good": 190}, state="down", ts=stopped)
     log_in(page, server, "operator", seeded["password"])
     with page.expect_response(lambda r: "/api/v1/analytics/oee/" in r.url and "per_device=true" in r.url) as answered:
         page.goto(f"{server.url}/plants/{plant}/")
@@ -239,7 +226,7 @@ def test_overview_tiles_show_todays_oee_and_open_alarm_counts_that_change_live(s
     # Open alarm counts: from the counts API at load, then live.
     alarms = tile.locator('[data-role="alarms"]')
     expect(alarms).to_have_text("0")
-    post(server, press, {"vibration": 9.5})
+    post_reading(server, press, {"vibration": 9.5})
     expect(alarms).to_have_text("1")
     expect(tile).to_have_class(re.compile(r"\bhas-alarms\b"))
     page.reload()

@@ -13,11 +13,10 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from tests.browser import log_in, page_at, require_chromium, wait_live
-from tests.servers import seeded_stack
+from tests.servers import post_reading, seeded_stack
 
 playwright_sync = require_chromium()
 expect = playwright_sync.expect
@@ -75,16 +74,6 @@ def iso(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def post(server, device: dict, values: dict, state: str | None = None, ts: datetime | None = None):
-    body = {"ts": iso(ts or datetime.now(UTC)), "values": values}
-    if state:
-        body["state"] = state
-    response = httpx.post(
-        f"{server.url}/api/v1/telemetry/", json=body, headers={"Authorization": f"Device {device['token']}"}
-    )
-    assert response.status_code == 202, response.text
-
-
 def watch_console(page) -> list[str]:
     """Console errors and failed requests of ``page`` (the browser's favicon request aside)."""
     errors = []
@@ -135,7 +124,7 @@ def test_operator_finds_the_down_machine_sees_why_and_since_when_and_exports_its
     now = datetime.now(UTC)
     down_at = now - timedelta(minutes=20)
     counts = {"count_total": 0, "count_good": 0}
-    post(
+    post_reading(
         server,
         press,
         {"temperature": 70.0, "vibration": 1.0, **counts},
@@ -143,8 +132,8 @@ def test_operator_finds_the_down_machine_sees_why_and_since_when_and_exports_its
         ts=now - timedelta(minutes=40),
     )
     counts = {"count_total": 300, "count_good": 290}
-    post(server, press, {"temperature": 97.0, **counts}, state="down", ts=down_at)  # raises "Overheating"
-    post(server, press, {"temperature": 96.5}, ts=now - timedelta(seconds=5))
+    post_reading(server, press, {"temperature": 97.0, **counts}, state="down", ts=down_at)  # raises "Overheating"
+    post_reading(server, press, {"temperature": 96.5}, ts=now - timedelta(seconds=5))
     with page_at(chromium_browser, *SIZES[size]) as page:
         errors = watch_console(page)
         log_in(page, server, "operator", seeded["password"])
@@ -226,7 +215,7 @@ def test_operator_finds_the_down_machine_sees_why_and_since_when_and_exports_its
 def test_alarms_and_the_stop_follow_live(stack, chromium_browser, own_device):
     server, seeded = stack
     press = own_device("press-004")
-    post(server, press, {"temperature": 70.0, "vibration": 1.0}, state="running")
+    post_reading(server, press, {"temperature": 70.0, "vibration": 1.0}, state="running")
     with page_at(chromium_browser, *SIZES["tablet"]) as page:
         errors = watch_console(page)
         log_in(page, server, "operator", seeded["password"])
@@ -235,7 +224,7 @@ def test_alarms_and_the_stop_follow_live(stack, chromium_browser, own_device):
         expect(page.locator("#no-alarms")).to_be_visible()
         expect(page.locator("#machine-now [data-role='reason-line']")).to_be_hidden()
 
-        post(server, press, {"vibration": 9.5})
+        post_reading(server, press, {"vibration": 9.5})
         alarms = page.locator("#device-alarms [data-alarm]")
         expect(alarms).to_have_count(1)
         expect(alarms.first).to_contain_text("Vibration high")
@@ -244,7 +233,7 @@ def test_alarms_and_the_stop_follow_live(stack, chromium_browser, own_device):
         expect(page.locator("#no-alarms")).to_be_hidden()
 
         down_at = datetime.now(UTC)
-        post(server, press, {"temperature": 95.0}, state="down", ts=down_at)
+        post_reading(server, press, {"temperature": 95.0}, state="down", ts=down_at)
         expect(alarms).to_have_count(2)
         expect(alarms.first).to_contain_text("Overheating")  # critical above the older warning
         expect(alarms.first).to_contain_text("Critical")
@@ -255,10 +244,10 @@ def test_alarms_and_the_stop_follow_live(stack, chromium_browser, own_device):
         expect(now_card.locator('[data-role="reason"]')).to_have_text("not classified yet")
         expect(now_card.get_by_role("link", name="Classify the stop on the OEE page")).to_be_visible()
 
-        post(server, press, {"vibration": 1.0})
+        post_reading(server, press, {"vibration": 1.0})
         vibration = alarms.filter(has_text="Vibration high")
         expect(vibration).to_contain_text("Cleared, not acknowledged")
-        post(server, press, {"temperature": 60.0}, state="running")
+        post_reading(server, press, {"temperature": 60.0}, state="running")
         expect(now_card.locator('[data-role="state"]')).to_have_text("running")
         expect(now_card.locator("[data-role='reason-line']")).to_be_hidden()
         assert not errors, errors
@@ -267,8 +256,8 @@ def test_alarms_and_the_stop_follow_live(stack, chromium_browser, own_device):
 def test_each_empty_chart_says_why(stack, chromium_browser, own_device):
     server, seeded = stack
     press = own_device("press-005")
-    post(server, press, {"temperature": 70.0}, ts=datetime.now(UTC) - timedelta(minutes=30))
-    post(server, press, {"vibration": 1.0})  # online, but no temperature in the last 15 minutes
+    post_reading(server, press, {"temperature": 70.0}, ts=datetime.now(UTC) - timedelta(minutes=30))
+    post_reading(server, press, {"vibration": 1.0})  # online, but no temperature in the last 15 minutes
     with page_at(chromium_browser, *SIZES["desktop"]) as page:
         errors = watch_console(page)
         log_in(page, server, "operator", seeded["password"])
@@ -331,7 +320,7 @@ def test_each_empty_chart_says_why(stack, chromium_browser, own_device):
 def test_sensor_page_has_no_machine_sections(stack, chromium_browser, own_device):
     server, seeded = stack
     sensor = own_device("hall-temp")
-    post(server, sensor, {"temperature": 21.5})
+    post_reading(server, sensor, {"temperature": 21.5})
     with page_at(chromium_browser, *SIZES["phone"]) as page:
         log_in(page, server, "operator", seeded["password"])
         page.goto(f"{server.url}/devices/{sensor['id']}/")
@@ -343,7 +332,7 @@ def test_sensor_page_has_no_machine_sections(stack, chromium_browser, own_device
             expect(page.locator(machine_only)).to_have_count(0)
         expect(page.get_by_text("State, last 24 h")).to_have_count(0)
         expect(page.get_by_text("OEE today")).to_have_count(0)
-        post(server, sensor, {"temperature": 22.5}, state="running")
+        post_reading(server, sensor, {"temperature": 22.5}, state="running")
         value = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
         expect(value).to_have_text("22.5 °C")
         expect(page.locator("#device-state")).to_have_text("online")

@@ -12,11 +12,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from tests.browser import log_in, page_at, require_chromium, wait_live
-from tests.servers import seeded_stack
+from tests.servers import post_reading, seeded_stack, time_zone_at_noon
 
 playwright_sync = require_chromium()
 expect = playwright_sync.expect
@@ -24,26 +23,11 @@ expect = playwright_sync.expect
 RED, YELLOW = "rgb(255, 92, 92)", "rgb(255, 204, 51)"  # --bad / --down, --warn (static/css/factory.css)
 
 
-def time_zone_at_noon() -> str:
-    """A fixed-offset time zone in which it is about noon now (Etc/GMT-N is UTC+N)."""
-    offset = 12 - datetime.now(UTC).hour  # -11 … 12 hours
-    return "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     seed = f"from devices.tests.overview_seed import seed; seed({time_zone_at_noon()!r})"
     with seeded_stack(tmp_path_factory.mktemp("overview-e2e"), seed) as (server, seeded):
         yield server, seeded
-
-
-def post(server, device: dict, values: dict, state: str | None = None, ts: datetime | None = None):
-    body = {"ts": (ts or datetime.now(UTC)).isoformat().replace("+00:00", "Z"), "values": values}
-    if state:
-        body["state"] = state
-    headers = {"Authorization": f"Device {device['token']}"}
-    response = httpx.post(f"{server.url}/api/v1/telemetry/", json=body, headers=headers)
-    assert response.status_code == 202, response.text
 
 
 def open_overview(page, server, seeded) -> list[str]:
@@ -61,14 +45,13 @@ def open_overview(page, server, seeded) -> list[str]:
     return problems
 
 
-def header_count(page, key: str, box: str = "#machine-counts") -> int:
-    attribute = "severity" if box == "#alarm-counts" else "state"
-    return int(page.locator(f'{box} [data-{attribute}="{key}"] [data-role="n"]').text_content())
-
-
 def header(page, key: str, box: str = "#machine-counts"):
     attribute = "severity" if box == "#alarm-counts" else "state"
     return page.locator(f'{box} [data-{attribute}="{key}"] [data-role="n"]')
+
+
+def header_count(page, key: str, box: str = "#machine-counts") -> int:
+    return int(header(page, key, box).text_content())
 
 
 def css(locator, prop: str) -> str:
@@ -86,13 +69,13 @@ def test_header_counts_and_tile_follow_a_machines_state_and_alarms_live(stack, c
         expect(tile.locator('[data-role="state"]')).to_have_text("offline")
 
         now = datetime.now(UTC)
-        post(server, machine, {"temperature": 20.5}, state="running", ts=now - timedelta(minutes=20))
+        post_reading(server, machine, {"temperature": 20.5}, state="running", ts=now - timedelta(minutes=20))
         expect(header(page, "running")).to_have_text(str(running + 1))
         expect(header(page, "offline")).to_have_text(str(offline - 1))
         expect(tile.locator('[data-role="state"]')).to_have_text("running")
         expect(tile.locator('[data-role="since"]')).to_have_text("for 20 min")
 
-        post(server, machine, {"temperature": 21.5}, state="down", ts=now - timedelta(minutes=12))
+        post_reading(server, machine, {"temperature": 21.5}, state="down", ts=now - timedelta(minutes=12))
         expect(header(page, "down")).to_have_text(str(down + 1))
         expect(header(page, "running")).to_have_text(str(running))
         expect(tile.locator('[data-role="state"]')).to_have_text("down")
@@ -102,12 +85,12 @@ def test_header_counts_and_tile_follow_a_machines_state_and_alarms_live(stack, c
 
         # An alarm: the header's count per severity and the tile's edge (its worst open alarm), live.
         assert tile.get_attribute("data-alarm") == ""
-        post(server, machine, {"vibration": 9.5})
+        post_reading(server, machine, {"vibration": 9.5})
         expect(header(page, "warning", "#alarm-counts")).to_have_text(str(warning + 1))
         expect(tile).to_have_attribute("data-alarm", "warning")
         assert css(tile, "borderTopColor") == css(tile, "borderRightColor") == YELLOW
         assert css(tile, "borderLeftColor") == RED, "the left edge keeps the state's colour (down)"
-        post(server, machine, {"pressure": 12.0})
+        post_reading(server, machine, {"pressure": 12.0})
         expect(header(page, "critical", "#alarm-counts")).to_have_text(str(critical + 1))
         expect(tile).to_have_attribute("data-alarm", "critical")
         assert css(tile, "borderTopColor") == css(tile, "borderBottomColor") == RED
@@ -124,12 +107,12 @@ def test_alarm_count_stays_red_and_time_in_state_counts_on_after_a_state_change(
         open_overview(page, server, seeded)
         tile = page.locator(f"#tile-{machine['id']}")
         count = tile.locator('[data-role="alarms"]')
-        post(server, machine, {"vibration": 9.5}, state="running")
+        post_reading(server, machine, {"vibration": 9.5}, state="running")
         expect(count).to_have_text("1")
         expect(tile.locator('[data-role="state"]')).to_have_text("running")
         assert css(count, "color") == RED
 
-        post(server, machine, {"vibration": 9.6}, state="idle")
+        post_reading(server, machine, {"vibration": 9.6}, state="idle")
         expect(tile.locator('[data-role="state"]')).to_have_text("idle")
         expect(tile).to_have_class(re.compile(r"\bstate-idle\b"))
         assert css(count, "color") == RED, "the open alarm's count stays red after the state changed"
@@ -156,7 +139,7 @@ def test_sensors_read_online_or_offline_never_an_unknown_machine_state(stack, ch
         online, offline = (header_count(page, s, "#sensor-counts") for s in ("online", "offline"))
         tile = page.locator(f"#tile-{sensor['id']}")
 
-        post(server, sensor, {"temperature": 23.4})
+        post_reading(server, sensor, {"temperature": 23.4})
         expect(tile.locator('[data-role="state"]')).to_have_text("online")
         expect(tile).to_have_class(re.compile(r"\bstate-online\b"))
         expect(header(page, "online", "#sensor-counts")).to_have_text(str(online + 1))
@@ -173,8 +156,8 @@ def test_header_oee_is_the_oee_apis_for_today_and_for_the_running_shift(stack, c
     server, seeded = stack
     machine = own_device("m-03")
     now = datetime.now(UTC)
-    post(server, machine, {"count_total": 0, "count_good": 0}, state="running", ts=now - timedelta(minutes=15))
-    post(server, machine, {"count_total": 200, "count_good": 190}, state="down", ts=now - timedelta(minutes=5))
+    post_reading(server, machine, {"count_total": 0, "count_good": 0}, state="running", ts=now - timedelta(minutes=15))
+    post_reading(server, machine, {"count_total": 200, "count_good": 190}, state="down", ts=now - timedelta(minutes=5))
     with page_at(chromium_browser, 1440, 900) as page:
         open_overview(page, server, seeded)
         shown = {}
@@ -210,8 +193,8 @@ def test_values_fit_their_tiles_on_a_phone(stack, chromium_browser, own_device):
     )
     for uid, values, state in readings:
         device = own_device(uid)
-        post(server, device, values, state=state, ts=earlier)
-        post(server, device, values)
+        post_reading(server, device, values, state=state, ts=earlier)
+        post_reading(server, device, values)
     with page_at(chromium_browser, 390, 844) as page:
         open_overview(page, server, seeded)
         expect(page.locator(f"#tile-{seeded['devices']['m-04']['id']} [data-role='since']")).to_have_text("for 1 d 2 h")

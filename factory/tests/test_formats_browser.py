@@ -3,14 +3,13 @@ time and the page says so; values and thresholds show with their unit and the ru
 (issue 13 items 5 and 7)."""
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from tests.browser import log_in, require_chromium, wait_live
-from tests.servers import seeded_stack
+from tests.servers import post_reading, seeded_stack
 
 playwright_sync = require_chromium()
 expect = playwright_sync.expect
@@ -48,8 +47,7 @@ def new_york_tab(chromium_browser):
     page.on("pageerror", lambda error: errors.append(str(error)))
 
     def on_console(message):
-        # Until the site has a favicon (issue 13 item 6), Chromium's request for it is a 404.
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+        if message.type == "error":
             errors.append(f"{message.text} {message.location}")
 
     page.on("console", on_console)
@@ -71,10 +69,7 @@ def test_the_alarm_console_shows_values_thresholds_and_times_as_the_berlin_plant
     wait_live(page)
     expect(page.locator("#plant-tz")).to_have_text("Times: Europe/Berlin")
 
-    body = {"ts": datetime.now(UTC).isoformat().replace("+00:00", "Z"), "values": {"vibration": 0.0634}}
-    device = {"Authorization": f"Device {seeded['token']}"}
-    sent = httpx.post(f"{server.url}/api/v1/telemetry/", json=body, headers=device)
-    assert sent.status_code == 202, sent.text
+    post_reading(server, {"token": seeded["token"]}, {"vibration": 0.0634})
 
     row = page.locator("#alarm-rows tr[data-alarm]")
     expect(row).to_have_count(1)
@@ -111,3 +106,27 @@ def test_a_toast_carries_its_berlin_time(stack, new_york_tab):
     expect(shown).to_have_count(1)
     after = datetime.now(BERLIN).strftime("%H:%M")
     assert shown.text_content() in {before, after}  # a minute may turn meanwhile
+
+
+def test_the_browser_writes_numbers_as_the_server_does(stack, new_york_tab):
+    """static/js/live.js and devices/formats.py are twins: a value of a metric the page has no format
+    for read "1234.5" live but "1,234.5" in the page's first paint and the e-mail (failed before)."""
+    from devices.formats import format_value
+
+    server, seeded, page = *stack, new_york_tab
+    log_in(page, server, "operator", seeded["password"])
+    page.goto(f"{server.url}/plants/{seeded['plant']}/alarms/")
+    cases = [
+        (value, meta)
+        for value in (1234.5, 1234567, 98765.4321, 0.125, -0.0004, 61.43, 7)
+        for meta in (None, {"unit": "kW", "precision": 2}, {"unit": "", "precision": None})
+    ]
+    shown = page.evaluate(
+        """async (cases) => {
+            const src = document.querySelector('script[src*="toasts"]').src;
+            const { formatValue } = await import(new URL("live.js", src));
+            return cases.map(([value, meta]) => formatValue(value, meta));
+        }""",
+        cases,
+    )
+    assert shown == [format_value(value, meta) for value, meta in cases]

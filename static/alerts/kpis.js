@@ -1,6 +1,6 @@
 // Alarm KPI page: loads GET /api/v1/alarms/kpis/ and draws the figures, a uPlot bar chart and tables.
 // The chart's time axis is in the plant's zone (static/js/live.js).
-import { chartDate } from "../js/live.js";
+import { TIME_TICKS, chartDate, chartTimeValue } from "../js/live.js";
 
 (function () {
   "use strict";
@@ -68,11 +68,11 @@ import { chartDate } from "../js/live.js";
       height: 260,
       tzDate: chartDate,
       series: [
-        {},
+        { value: chartTimeValue },
         { label: "Alarms / 10 min", stroke: colour("--bad"), fill: colour("--bad-fill"), paths: uPlot.paths.bars({ size: [0.9, 40] }) },
         { label: "Flood threshold", stroke: colour("--warn"), dash: [6, 4], points: { show: false } },
       ],
-      axes: [axis, Object.assign({ label: "alarms" }, axis)],
+      axes: [Object.assign({ values: TIME_TICKS }, axis), Object.assign({ label: "alarms" }, axis)],
     };
     if (chart) chart.destroy();
     chart = new uPlot(options, [xs, ys, flood], chartBox);

@@ -1,7 +1,7 @@
 // OEE page: today and current shift per machine, trend (uPlot), losses Pareto, stops to classify.
 // Everything comes from the public API (GET /api/v1/analytics/oee/, /analytics/stops/, /reason-codes/).
 // Times and the trend's axis are in the plant's zone (static/js/live.js).
-import { chartDate, formatDateTime } from "../js/live.js";
+import { TIME_TICKS, chartDate, chartTimeValue, formatDateTime, formatPercent } from "../js/live.js";
 
 (function () {
   "use strict";
@@ -45,7 +45,7 @@ import { chartDate, formatDateTime } from "../js/live.js";
     const box = el("div", null, "bar " + (value === null ? "" : value >= 85 ? "good" : value >= 60 ? "warn" : "bad"));
     const fill = el("span");
     fill.style.width = Math.max(0, Math.min(100, value || 0)) + "%";
-    box.append(fill, el("b", value === null ? "–" : value.toFixed(2) + " %"));
+    box.append(fill, el("b", formatPercent(value)));
     return box;
   }
 
@@ -66,8 +66,8 @@ import { chartDate, formatDateTime } from "../js/live.js";
     fillMachines(document.querySelector("#" + tableId + " tbody"), body.devices);
     if (totalId) {
       const t = body.total;
-      document.getElementById(totalId).textContent = "OEE " + (t.oee === null ? "–" : t.oee.toFixed(2) + " %") +
-        " · A " + (t.availability ?? "–") + " · P " + (t.performance ?? "–") + " · Q " + (t.quality ?? "–");
+      document.getElementById(totalId).textContent = "OEE " + formatPercent(t.oee) + " · A " + formatPercent(t.availability) +
+        " · P " + formatPercent(t.performance) + " · Q " + formatPercent(t.quality);
     }
   }
 
@@ -80,8 +80,8 @@ import { chartDate, formatDateTime } from "../js/live.js";
     const opts = {
       width: Math.max(320, box.clientWidth - 16), height: 260, tzDate: chartDate,
       scales: { y: { range: [0, 110] } },
-      axes: [{ stroke: "#9fb0c3", grid: { stroke: "#2a3644" } }, { stroke: "#9fb0c3", grid: { stroke: "#2a3644" }, values: (u, v) => v.map((x) => x + " %") }],
-      series: [{}, { label: "OEE", stroke: "#4cc2ff", width: 3 }, { label: "Availability", stroke: "#3ddc84" },
+      axes: [{ stroke: "#9fb0c3", grid: { stroke: "#2a3644" }, values: TIME_TICKS }, { stroke: "#9fb0c3", grid: { stroke: "#2a3644" }, values: (u, v) => v.map((x) => x + " %") }],
+      series: [{ value: chartTimeValue }, { label: "OEE", stroke: "#4cc2ff", width: 3 }, { label: "Availability", stroke: "#3ddc84" },
         { label: "Performance", stroke: "#ffcc33" }, { label: "Quality", stroke: "#b48cff" }],
     };
     if (chart) chart.destroy();

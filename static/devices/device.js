@@ -5,9 +5,12 @@
 // swaps the page content and the subscription on the same socket (no reconnect).
 import {
   LiveStream,
+  TIME_TICKS,
   age,
+  chartDate,
   formatDateTime,
   formatNumber,
+  formatPercent,
   formatThreshold,
   formatTime,
   formatValue,
@@ -27,7 +30,6 @@ let range = { key: "15m" };
 let averages = false; // the user chose averages for a range with too many raw readings
 let online = null; // the device's connection as last heard (null: from the page)
 let loadSeq = 0;
-
 
 function duration(iso, now = Date.now()) {
   const minutes = Math.max(0, Math.floor((now - Date.parse(iso)) / 60000));
@@ -119,13 +121,13 @@ function chartFor(metric) {
   const options = {
     width: Math.max(box.clientWidth, 260),
     height: 200,
-    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), config.tz),
+    tzDate: chartDate,
     // The x axis spans the range chosen, however few points it has (one point alone would make
     // uPlot pick years around it).
     scales: { x: { time: true, range: xRange }, y: { range: yRange(metric) } },
     legend: { live: false },
     axes: [
-      axisStyle(),
+      { ...axisStyle(), values: TIME_TICKS },
       // Ticks in the metric's precision; the unit is in the caption.
       { ...axisStyle(), size: 64, values: (u, splits) => splits.map((v) => formatNumber(v, metricMeta(metric)?.precision ?? null)) },
     ],
@@ -383,10 +385,6 @@ async function refreshReason() {
   card.querySelector('[data-role="classify"]').hidden = Boolean(stop.reason);
 }
 
-function percent(value) {
-  return value === null || value === undefined ? "—" : `${formatNumber(value, 1)} %`;
-}
-
 // Today's OEE of a machine (plant-local day so far), from the OEE API; none without planned time.
 async function readOee() {
   const node = document.querySelector('#machine-now [data-role="oee"]');
@@ -399,8 +397,9 @@ async function readOee() {
     apq.textContent = "(no planned production time today in the shift calendar)";
     return;
   }
-  node.textContent = percent(total.oee);
-  apq.textContent = `A ${percent(total.availability)} · P ${percent(total.performance)} · Q ${percent(total.quality)}`;
+  node.textContent = formatPercent(total.oee, 1);
+  const [a, p, q] = [total.availability, total.performance, total.quality].map((value) => formatPercent(value, 1));
+  apq.textContent = `A ${a} · P ${p} · Q ${q}`;
 }
 
 function alarmItem(alarm) {

@@ -8,6 +8,7 @@ import {
   LiveStream,
   age,
   formatDateTime,
+  formatPercent,
   formatTime,
   formatValue,
   getJSON,
@@ -211,8 +212,9 @@ const readShift = coalesced(async () => {
 });
 
 // ---- OEE: the plant's today and this shift (header), each machine's today (tiles), from the OEE API
-function percent(value) {
-  return value === null || value === undefined ? "—" : `${value.toFixed(2)} %`;
+// "A 90.00 % · P 83.33 % · Q 95.00 %"
+function factorsText(oee) {
+  return `A ${formatPercent(oee.availability)} · P ${formatPercent(oee.performance)} · Q ${formatPercent(oee.quality)}`;
 }
 
 function showPlantOee(node, body, what) {
@@ -220,10 +222,9 @@ function showPlantOee(node, body, what) {
   node.dataset.start = body.start;
   node.dataset.end = body.end;
   node.dataset.value = total.oee ?? "";
-  setText(node, percent(total.oee));
+  setText(node, formatPercent(total.oee));
   node.title = total.planned_seconds
-    ? `OEE ${what} ${percent(total.oee)}: A ${percent(total.availability)} · P ${percent(total.performance)} · ` +
-      `Q ${percent(total.quality)}`
+    ? `OEE ${what} ${formatPercent(total.oee)}: ${factorsText(total)}`
     : `No planned production time ${what} (shift calendar)`;
 }
 
@@ -240,10 +241,10 @@ function showMachineOee(rows) {
       setText(apq, "");
       return;
     }
-    const factors = `A ${percent(row.availability)} · P ${percent(row.performance)} · Q ${percent(row.quality)}`;
-    setText(node, percent(row.oee));
+    const factors = factorsText(row);
+    setText(node, formatPercent(row.oee));
     node.dataset.value = row.oee ?? "";
-    node.title = `OEE today ${percent(row.oee)}: ${factors}`;
+    node.title = `OEE today ${formatPercent(row.oee)}: ${factors}`;
     setText(apq, factors.replaceAll(" %", ""));
   });
 }

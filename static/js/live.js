@@ -267,12 +267,15 @@ export function formatNumber(value, precision = null) {
 export function formatValue(value, meta, { precision, unit = true } = {}) {
   if (value === null || value === undefined) return "—";
   const info = typeof meta === "string" ? metricMeta(meta) : meta;
-  if (!info) {
-    if (precision !== undefined) return formatNumber(value, precision);
-    return Number.isInteger(value) ? String(value) : Number(value).toFixed(Math.abs(value) >= 100 ? 1 : 2);
-  }
+  if (!info) return formatNumber(value, precision);
   const text = formatNumber(value, precision ?? info.precision);
   return unit && info.unit ? `${text} ${info.unit}` : text;
+}
+
+// An OEE figure or factor (0-100): formatPercent(85.234) → "85.23 %".
+export function formatPercent(value, precision = 2) {
+  if (value === null || value === undefined) return "—";
+  return `${formatNumber(value, precision)} %`;
 }
 
 // A threshold as it was entered, with the metric's unit: 0.06 → "0.06 mm/s", never "0.00".
@@ -293,6 +296,24 @@ function timeParts(moment, zone, seconds) {
     timeFormats.set(key, new Intl.DateTimeFormat("en-GB", options));
   }
   return Object.fromEntries(timeFormats.get(key).formatToParts(moment).map((part) => [part.type, part.value]));
+}
+
+// uPlot's `values` of a time axis in the site's 24-hour format (uPlot's own reads "9:45pm 12/6/26"):
+// per tick spacing (s), the label and, under the first tick of a new year/month/day/hour/minute, the
+// context line, as uPlot's default table; with `tzDate: chartDate`, in the plant's zone.
+const DAY = 86400;
+export const TIME_TICKS = [
+  [365 * DAY, "{YYYY}", null, null, null, null, null, null, 1],
+  [28 * DAY, "{MMM}", "\n{YYYY}", null, null, null, null, null, 1],
+  [DAY, "{MM}-{DD}", "\n{YYYY}", null, null, null, null, null, 1],
+  [3600, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  [60, "{HH}:{mm}", "\n{YYYY}-{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  [1, ":{ss}", "\n{YYYY}-{MM}-{DD} {HH}:{mm}", null, "\n{MM}-{DD} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
+];
+
+// A time series' `value` in the legend (uPlot's own writes "2026-12-06 9:45pm"): the plant's time.
+export function chartTimeValue(u, seconds) {
+  return seconds === null || seconds === undefined ? "—" : formatDateTime(new Date(seconds * 1000));
 }
 
 // uPlot's `tzDate` option (`{ tzDate: chartDate }`): a chart's time axis and legend in the plant's
