@@ -49,6 +49,7 @@ def test_an_alarm_raised_while_the_overview_is_open_shows_a_toast_and_counts_as_
     playwright_sync.expect(toast).to_have_count(1)
     playwright_sync.expect(toast).to_have_class("toast toast-warning")
     playwright_sync.expect(toast).to_contain_text("press-001: Vibration high")
+    assert toast.locator(".toast-title").inner_text().upper().count("WARNING") == 1  # said once, not twice
     alarm_id = toast.get_attribute("data-alarm")
     assert alarm_id and alarm_id.isdigit()
     link = toast.get_by_role("link", name="Open the alarm")

@@ -102,7 +102,11 @@ function show(event) {
   if (event.alarm_id) toast.dataset.alarm = String(event.alarm_id);
   const title = document.createElement("strong");
   title.className = "toast-title";
-  title.textContent = `${severity.toUpperCase()}: ${event.title || "Notification"}`;
+  // The severity in words (not by colour alone), once: an alarm's title already starts with it
+  // ("[WARNING] press-02: Vibration high", the e-mail subject's convention).
+  const text = event.title || "Notification";
+  const word = severity.toUpperCase();
+  title.textContent = text.toUpperCase().includes(`[${word}]`) ? text : `${word}: ${text}`;
   const when = document.createElement("time");
   when.className = "toast-time";
   when.dateTime = new Date().toISOString();
