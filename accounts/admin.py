@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from accounts.admin_scoping import administered_sample
+from accounts.admin_scoping import administers_any
 from accounts.models import ApiKey, PlantRole, ServiceAccount, User
 from accounts.roles import PERM_MANAGE, Role
 from accounts.selectors import (
@@ -40,7 +40,7 @@ class _PlantAdminsOnly:
     """Superusers, and plant admins for the service accounts holding a role on a plant they administer."""
 
     def _administers_any(self, request) -> bool:
-        return request.user.is_superuser or bool(administered_sample(request))
+        return administers_any(request)
 
     def _visible(self, request, obj) -> bool:
         return self.get_queryset(request).filter(pk=obj.pk).exists()
@@ -131,8 +131,9 @@ class ServiceAccountAdmin(_PlantAdminsOnly, admin.ModelAdmin):
 
     @admin.display(description="Roles")
     def plant_roles(self, account):
-        names = dict(Plant.objects.filter(pk__in=service_account_plants(account)).values_list("pk", "name"))
-        return ", ".join(f"{names[pk]}: {role}" for pk, role in service_account_plants(account).items()) or "–"
+        roles = service_account_plants(account)
+        names = dict(Plant.objects.filter(pk__in=roles).values_list("pk", "name"))
+        return ", ".join(f"{names[pk]}: {role}" for pk, role in roles.items()) or "–"
 
     @admin.display(boolean=True, description="Active")
     def is_active(self, account):

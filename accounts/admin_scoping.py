@@ -21,7 +21,6 @@ def _scoped_choices(model, request):
     return scope_to_plants(queryset, request.user, PERM_MANAGE, _PLANT_PATHS[model])
 
 
-
 def administered_sample(request) -> list[int]:
     """Up to two ids of the plants the user administers, once per request (one query): every admin
     page asks each registered model admin whether the user may see it (the sidebar, the index)."""
@@ -29,6 +28,12 @@ def administered_sample(request) -> list[int]:
     if not hasattr(request, cache_attr):
         setattr(request, cache_attr, list(plant_list_for(request.user, PERM_MANAGE).values_list("pk", flat=True)[:2]))
     return getattr(request, cache_attr)
+
+
+def administers_any(request) -> bool:
+    """Whether the user may open a plant-scoped admin page at all: a superuser or a plant admin."""
+    return request.user.is_superuser or bool(administered_sample(request))
+
 
 class PlantScopedRelatedFilter(admin.RelatedFieldListFilter):
     """The changelist sidebar filter, listing only plants, lines and groups the user administers.
@@ -56,14 +61,11 @@ class PlantScopedAdmin(admin.ModelAdmin):
         return scope_to_plants(super().get_queryset(request), request.user, PERM_MANAGE, self.plant_field)
 
     def _administers_any(self, request) -> bool:
-        return request.user.is_superuser or bool(self._administered_sample(request))
+        return administers_any(request)
 
     def _administers_one_plant(self, request) -> bool:
         """Whether the user administers exactly one plant (a plant column would repeat its name)."""
-        return not request.user.is_superuser and len(self._administered_sample(request)) == 1
-
-    def _administered_sample(self, request) -> list[int]:
-        return administered_sample(request)
+        return not request.user.is_superuser and len(administered_sample(request)) == 1
 
     def _may(self, request, obj) -> bool:
         if obj is None:

@@ -54,9 +54,9 @@ class ServiceAccount(models.Model):
 class ApiKey(models.Model):
     """A service account's key, sent as ``Authorization: Api-Key <prefix>.<secret>``.
 
-    The plain key is shown once; ``prefix`` finds the row and ``hashed_key`` is its SHA-512
-    (djangorestframework-api-key's ``KeyGenerator``). ``last_used_at`` is written at most once
-    per ``API_KEY_LAST_USED_INTERVAL`` seconds, so a busy integration does not write per request.
+    The plain key is shown once; ``prefix`` finds the row and ``hashed_key`` is its HMAC-SHA256 under
+    ``DEVICE_TOKEN_HASH_KEY``, the device tokens' scheme (``devices.services.tokens``). ``last_used_at``
+    is written at most once a minute (as a token's), so a busy integration does not write per request.
     """
 
     account = models.ForeignKey(ServiceAccount, on_delete=models.CASCADE, related_name="keys")

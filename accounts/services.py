@@ -1,5 +1,7 @@
 """Writes for accounts and plant roles."""
 
+import hmac
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,11 +12,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
-from rest_framework_api_key.crypto import KeyGenerator
 
 from accounts.models import ApiKey, PlantRole, ServiceAccount, User
 from accounts.roles import ROLE_PERMISSIONS, Role
 from devices.models import Plant
+from devices.services.tokens import LAST_USED_RESOLUTION
+from devices.services.tokens import credential_hash as secret_hash
 
 
 def user_create(*, username: str, password: str, email: str = "", **fields) -> User:
@@ -102,9 +105,6 @@ def member_remove(*, plant: Plant, user: User) -> None:
         plant_role.group.user_set.remove(user)
 
 
-_key_generator = KeyGenerator(prefix_length=8, secret_key_length=40)
-
-
 @transaction.atomic
 def service_account_create(*, name: str, plant: Plant, role: str, description: str = "", by=None) -> ServiceAccount:
     """Create a service account (a ``User`` named ``name`` without a usable password) holding ``role`` on ``plant``.
@@ -138,15 +138,17 @@ def api_key_issue(*, account: ServiceAccount, name: str, expires_at=None, by=Non
         expires_at = now + timedelta(days=settings.API_KEY_DEFAULT_DAYS)
     elif expires_at <= now:
         raise ValidationError({"expires_at": "Choose a time in the future."})
-    for _ in range(5):
-        plain, prefix, hashed = _key_generator.generate()
+    for _ in range(5):  # the device tokens' scheme: <prefix>.<secret>, stored as the prefix and an HMAC
+        prefix = secrets.token_hex(6)
+        plain = f"{prefix}.{secrets.token_urlsafe(32)}"
+        hashed = secret_hash(plain)
         key = ApiKey(account=account, name=name, prefix=prefix, hashed_key=hashed, expires_at=expires_at, created_by=by)
         key.full_clean(exclude=["prefix", "hashed_key"])
         try:
             with transaction.atomic():
                 key.save()
             return key, plain
-        except IntegrityError:  # prefix collision (62**8 prefixes): retry with a new key
+        except IntegrityError:  # prefix collision (16**12 prefixes): retry with a new key
             continue
     raise RuntimeError("Could not generate a unique key prefix.")
 
@@ -161,20 +163,20 @@ def api_key_revoke(*, key: ApiKey) -> bool:
 def api_key_check(*, plain: str) -> ApiKey:
     """The usable key ``plain`` names (with its account and user loaded), or ``ValidationError`` saying why not.
 
-    Records the use in ``last_used_at`` at most once per ``API_KEY_LAST_USED_INTERVAL`` seconds:
-    the conditional UPDATE lets one of many concurrent requests write it.
+    Records the use in ``last_used_at`` at most once a minute, as for device tokens
+    (``LAST_USED_RESOLUTION``): the conditional UPDATE lets one of many concurrent requests write it.
     """
     prefix, dot, _ = plain.partition(".")
     key = None
     if dot and prefix:
         key = ApiKey.objects.select_related("account__user").filter(prefix=prefix).first()
-    if key is None or not _key_generator.verify(plain, key.hashed_key):
+    if key is None or not hmac.compare_digest(key.hashed_key, secret_hash(plain)):
         raise ValidationError("Unknown API key. Check it, or ask a plant admin for a new one.")
     now = timezone.now()
     refusal = key.refusal(now)
     if refusal:
         raise ValidationError(refusal)
-    stale = now - timedelta(seconds=settings.API_KEY_LAST_USED_INTERVAL)
+    stale = now - LAST_USED_RESOLUTION
     if key.last_used_at is None or key.last_used_at <= stale:
         ApiKey.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=key.pk).update(
             last_used_at=now

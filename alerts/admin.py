@@ -9,11 +9,10 @@ from django.utils import timezone
 from accounts.admin_scoping import PlantScopedAdmin
 from accounts.roles import PERM_MANAGE
 from accounts.selectors import scope_to_plants
-from alerts.display import alarm_value
+from alerts.display import alarm_value, rule_in_words
 from alerts.models import Alarm, AlarmEvent, AlertRule, Delivery, NotificationChannel, NotificationRoute
 from alerts.notifiers import NOTIFIERS, kind_enabled, notifier_class
 from alerts.services import alarms as alarm_services
-from devices.formats import metric_meta
 from devices.models import Metric
 
 
@@ -34,12 +33,6 @@ def _metric_row(rule, row) -> Metric | None:
     return Metric(
         name=rule.metric, display_name=row.metric_display or "", unit=row.metric_unit, precision=row.metric_precision
     )
-
-
-def _metric_of(rule, row) -> dict | None:
-    """The ``metric_meta`` of ``rule``'s metric from ``row``'s annotations (None: the name's defaults)."""
-    metric = _metric_row(rule, row)
-    return None if metric is None else metric_meta(metric)
 
 
 @admin.register(AlertRule)
@@ -72,7 +65,7 @@ class AlertRuleAdmin(PlantScopedAdmin):
     def rule(self, obj):
         if obj.pk is None:
             return "–"
-        return obj.summary(_metric_of(obj, obj))
+        return rule_in_words(obj, _metric_row(obj, obj))
 
 
 class AlarmEventInline(admin.TabularInline):
@@ -133,7 +126,7 @@ class AlarmAdmin(PlantScopedAdmin):
 
     @admin.display(description="condition")
     def rule_in_words(self, alarm):
-        return alarm.rule.summary(_metric_of(alarm.rule, alarm))
+        return rule_in_words(alarm.rule, _metric_row(alarm.rule, alarm))
 
     def has_add_permission(self, request):
         return False

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.roles import PERM_VIEW
 from accounts.selectors import plant_list_for, scope_to_plants
+from alerts.display import SIGNS
 from alerts.models import SEVERITY_RANK, Alarm, AlarmEvent, AlertRule
 from devices.models import Device, Plant
 
@@ -18,14 +19,18 @@ CHATTER_SPAN = timedelta(minutes=1)
 STALE_AFTER = timedelta(hours=24)
 
 
+def _severity_rank() -> Case:
+    """0 critical, 1 warning, 2 info (``SEVERITY_RANK``) as SQL: order by severity, then age."""
+    return Case(*(When(severity=s, then=Value(r)) for s, r in SEVERITY_RANK.items()), default=Value(9))
+
+
 def alarm_list_for(user) -> QuerySet[Alarm]:
     """Alarms of the plants ``user`` sees, with what lists and serializers read.
 
     ``severity_rank`` (0 critical, 1 warning, 2 info) lets the console sort by severity, then age.
     """
-    rank = Case(*(When(severity=s, then=Value(r)) for s, r in SEVERITY_RANK.items()), default=Value(9))
     alarms = Alarm.objects.select_related("rule", "device", "acknowledged_by", "shelved_by").annotate(
-        severity_rank=rank
+        severity_rank=_severity_rank()
     )
     return scope_to_plants(alarms, user)
 
@@ -147,13 +152,8 @@ def alarm_kpis(*, plant: Plant, start: datetime, end: datetime, now: datetime) -
 
 
 # Conditions whose thresholds are levels of the metric (drawn on its chart); a rate's threshold is
-# a change per minute, a state or no-data rule has none.
-_LEVEL_CONDITIONS = {
-    AlertRule.Condition.GT: ">",
-    AlertRule.Condition.GTE: "≥",
-    AlertRule.Condition.LT: "<",
-    AlertRule.Condition.LTE: "≤",
-}
+# a change per minute, a state or no-data rule has none. Signs as in alarm messages and e-mails.
+_LEVEL_CONDITIONS = SIGNS
 
 
 def device_open_alarms(device: Device) -> list[Alarm]:
@@ -161,9 +161,8 @@ def device_open_alarms(device: Device) -> list[Alarm]:
 
     Each carries ``severity_rank``; read-only, one query.
     """
-    rank = Case(*(When(severity=s, then=Value(r)) for s, r in SEVERITY_RANK.items()), default=Value(9))
     alarms = Alarm.objects.filter(device=device, active_key__isnull=False).select_related("rule")
-    return list(alarms.annotate(severity_rank=rank).order_by("severity_rank", "raised_at", "pk"))
+    return list(alarms.annotate(severity_rank=_severity_rank()).order_by("severity_rank", "raised_at", "pk"))
 
 
 def device_thresholds(device: Device) -> dict[str, list[dict]]:

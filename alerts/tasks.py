@@ -43,10 +43,7 @@ def run_alarm_timers() -> dict:
 @shared_task(soft_time_limit=50, time_limit=60, ignore_result=True)
 def dispatch_notifications() -> int:
     """Route new alarm events into deliveries and enqueue the ones due (also on beat, for later windows)."""
-    due = notifications_dispatch(now=timezone.now())
-    for delivery_id in due:
-        transaction.on_commit(lambda pk=delivery_id: deliver_notification.delay(pk))
-    return len(due)
+    return _enqueue_deliveries(notifications_dispatch(now=timezone.now()))
 
 
 @shared_task(
@@ -75,7 +72,11 @@ def deliver_notification(self, delivery_id: int) -> str | None:
 @shared_task(soft_time_limit=50, time_limit=60, ignore_result=True)
 def sweep_deliveries() -> int:
     """Beat: send again the deliveries a dead worker left ``sending`` (or whose retry it held)."""
-    ids = deliveries_sweep(now=timezone.now())
-    for delivery_id in ids:
+    return _enqueue_deliveries(deliveries_sweep(now=timezone.now()))
+
+
+def _enqueue_deliveries(delivery_ids: list[int]) -> int:
+    """Queue ``deliver_notification`` for each id once the caller's transaction commits; how many."""
+    for delivery_id in delivery_ids:
         transaction.on_commit(lambda pk=delivery_id: deliver_notification.delay(pk))
-    return len(ids)
+    return len(delivery_ids)

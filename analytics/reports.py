@@ -30,11 +30,11 @@ from django.utils import timezone
 from accounts.roles import PERM_VIEW
 from accounts.selectors import user_has_plant_perm
 from analytics.cache import closed_days, day_inputs
-from analytics.calendar import calendar_periods, occurrences
+from analytics.calendar import calendar_periods
 from analytics.charts import bar_chart_png
 from analytics.exceptions import TransientReportError
-from analytics.models import NonProductionDay, OEEReport, ReportSubscription, Shift
-from analytics.selectors import Target, oee_compute
+from analytics.models import OEEReport, ReportSubscription
+from analytics.selectors import Target, oee_compute, shift_occurrences
 from devices.models import Device, Plant
 
 CLAIM_TIMEOUT = timedelta(minutes=10)
@@ -62,11 +62,9 @@ def report_periods_due(plant: Plant, *, now: datetime) -> list[tuple[str, dateti
     """Closed periods of ``plant`` ending within the late-data window: ``(kind, start, end, label)``."""
     tz = plant.tz
     since = now - timedelta(days=settings.OEE_LATE_DATA_DAYS)
-    shifts = Shift.objects.filter(plant=plant).prefetch_related("breaks")
-    closed = set(NonProductionDay.objects.filter(plant=plant).values_list("date", flat=True))
     due = [
         (OEEReport.Kind.SHIFT, o.start, o.end, f"{o.name} {o.day:%Y-%m-%d}")
-        for o in occurrences(shifts, since - timedelta(days=1), now, tz, closed)
+        for o in shift_occurrences(plant, since - timedelta(days=1), now)
         if since < o.end <= now
     ]
     for kind, group, days in ((OEEReport.Kind.DAY, "day", 1), (OEEReport.Kind.WEEK, "week", 7)):

@@ -63,12 +63,18 @@ def oee_target_get_for(user, *, device: int | None = None, line: int | None = No
     return Target(found, list(machines.filter(plant=found)), "plant", found.pk)
 
 
+def shift_occurrences(plant: Plant, start: datetime, end: datetime) -> list[Occurrence]:
+    """The plant's shift occurrences intersecting ``[start, end)``, by start; none starts on a
+    non-production day (``analytics.calendar.occurrences`` on its calendar). 3 queries (shifts, breaks, days)."""
+    shifts = Shift.objects.filter(plant=plant).prefetch_related("breaks")
+    closed = set(NonProductionDay.objects.filter(plant=plant).values_list("date", flat=True))
+    return occurrences(shifts, start, end, plant.tz, closed)
+
+
 def period_specs(plant: Plant, start: datetime, end: datetime, group_by: str) -> list[PeriodSpec]:
     """The periods of ``[start, end)`` with their planned intervals and piece windows (2 queries)."""
     tz = plant.tz
-    shifts = Shift.objects.filter(plant=plant).prefetch_related("breaks")
-    closed = set(NonProductionDay.objects.filter(plant=plant).values_list("date", flat=True))
-    occs = occurrences(shifts, start, end, tz, closed)
+    occs = shift_occurrences(plant, start, end)
     if group_by == "shift":
         specs = []
         for o in occs:
@@ -90,17 +96,13 @@ def shift_current(plant: Plant, now: datetime) -> Occurrence | None:
 
     Non-production days start no occurrence; a night shift begun yesterday still runs. 2 queries.
     """
-    shifts = Shift.objects.filter(plant=plant).prefetch_related("breaks")
-    closed = set(NonProductionDay.objects.filter(plant=plant).values_list("date", flat=True))
-    running = occurrences(shifts, now, now + timedelta(seconds=1), plant.tz, closed)
+    running = shift_occurrences(plant, now, now + timedelta(seconds=1))
     return running[0] if running else None
 
 
 def shift_next(plant: Plant, now: datetime, within: timedelta = timedelta(days=8)) -> Occurrence | None:
     """The first shift occurrence starting after ``now`` (within ``within``), or None. 2 queries."""
-    shifts = Shift.objects.filter(plant=plant).prefetch_related("breaks")
-    closed = set(NonProductionDay.objects.filter(plant=plant).values_list("date", flat=True))
-    later = occurrences(shifts, now, now + within, plant.tz, closed)
+    later = shift_occurrences(plant, now, now + within)
     return next((o for o in later if o.start > now), None)
 
 

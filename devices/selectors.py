@@ -28,6 +28,7 @@ from devices.models import (
     LatestValue,
     MachineState,
     Metric,
+    Plant,
     TelemetryReading,
     TelemetryRollup1h,
     TelemetryRollup1m,
@@ -307,9 +308,9 @@ def telemetry_export(
 
 
 def telemetry_export_all(
-    device: Device, metrics: list[Metric], start: datetime, end: datetime, bucket: str, tz: ZoneInfo
+    device: Device, start: datetime, end: datetime, bucket: str, tz: ZoneInfo
 ) -> tuple[str, Iterator[list[tuple]]]:
-    """``(bucket, chunks)`` exporting every metric in ``metrics`` of ``device`` over ``[start, end)``.
+    """``(bucket, chunks)`` exporting every metric ``device`` reports (``device_metrics``) over ``[start, end)``.
 
     Rows are ``telemetry_export``'s with the metric name after the timestamp: ``(ts, metric,
     value)`` or ``(ts, metric, min, max, avg, count, last)``, metric by metric (by name), each
@@ -317,9 +318,10 @@ def telemetry_export_all(
     depends on the range only). Raises ``HistoryError`` before the first chunk, as the single export.
     """
     name = _resolve(start, end, bucket, tz, EXPORT_MAX_BUCKETS)
+    metrics = sorted(device_metrics(device).values(), key=lambda m: m.name)
 
     def chunks():
-        for metric in sorted(metrics, key=lambda m: m.name):
+        for metric in metrics:
             for chunk in telemetry_export(device, metric, start, end, name, tz)[1]:
                 yield [(row[0], metric.name, *row[1:]) for row in chunk]
 
@@ -395,6 +397,21 @@ def tile_state(device: Device, now: datetime) -> str:
     if device.kind != Device.Kind.MACHINE:
         return "online"
     return device.state or "unknown"
+
+
+def plant_devices_shown(
+    plant: Plant, *, line_id: int | None = None, group_id: int | None = None
+) -> tuple[list[Device], list[Device]]:
+    """Every device of ``plant`` (with its line; in the lines' order, then by uid), and those of them
+    on line ``line_id`` and in group ``group_id`` (each filter when given). One query, two with a group."""
+    everything = list(
+        Device.objects.filter(plant=plant).select_related("line").order_by("line__position", "line__name", "uid")
+    )
+    shown = [d for d in everything if line_id is None or d.line_id == line_id]
+    if group_id is not None:
+        members = set(Device.objects.filter(plant=plant, groups__pk=group_id).values_list("pk", flat=True))
+        shown = [d for d in shown if d.pk in members]
+    return everything, shown
 
 
 def plant_state_counts(devices: list[Device], now: datetime) -> dict[str, dict[str, int]]:

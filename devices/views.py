@@ -20,7 +20,7 @@ from analytics.models import ReasonCode
 from analytics.selectors import machine_now, shift_current, shift_next
 from devices.formats import format_number
 from devices.models import Device
-from devices.selectors import latest_values, plant_state_counts, state_timeline, tile_state
+from devices.selectors import latest_values, plant_devices_shown, plant_state_counts, state_timeline, tile_state
 from factory.pages import int_param, plant_nav
 
 # The metric a tile shows (and draws as a sparkline): the first one the device reports.
@@ -96,14 +96,21 @@ def _tile(device: Device, values: dict, metas: dict, alarms: dict | None, now) -
     }
 
 
+def _device_liveness(device: Device) -> dict:
+    """What the pages' scripts need to tell online from offline (and a machine from a sensor)."""
+    return {
+        "kind": device.kind,
+        "lastSeen": device.last_seen_at.isoformat() if device.last_seen_at else None,
+        "expected": device.expected_interval_seconds,
+    }
+
+
 def _overview_device(device: Device) -> dict:
     """What overview.js needs of each device of the plant to keep the header and tiles live."""
     return {
-        "kind": device.kind,
+        **_device_liveness(device),
         "state": device.state,
         "since": device.state_since.isoformat() if device.state_since else None,
-        "lastSeen": device.last_seen_at.isoformat() if device.last_seen_at else None,
-        "expected": device.expected_interval_seconds,
     }
 
 
@@ -120,17 +127,7 @@ def plant_overview(request, plant_id: int):
     ``?line=`` and ``?group=``; 404 outside your plants."""
     plant = get_object_or_404(plant_list_for(request.user), pk=plant_id)
     line_id, group_id = int_param(request, "line"), int_param(request, "group")
-    everything = list(
-        Device.objects.filter(plant=plant).select_related("line").order_by("line__position", "line__name", "uid")
-    )
-    shown = Device.objects.filter(plant=plant)
-    if line_id is not None:
-        shown = shown.filter(line_id=line_id)
-    if group_id is not None:
-        shown = shown.filter(groups__pk=group_id)
-    filtered = line_id is not None or group_id is not None
-    shown_ids = set(shown.values_list("pk", flat=True)) if filtered else None
-    devices = [d for d in everything if shown_ids is None or d.pk in shown_ids]
+    everything, devices = plant_devices_shown(plant, line_id=line_id, group_id=group_id)
     now = timezone.now()
     values = latest_values([device.pk for device in devices])
     alarms = alarm_counts_for(request.user, [plant.pk], per_device=True).get(plant.pk)
@@ -218,12 +215,10 @@ def _alarm_rows(device: Device, now) -> list[dict]:
 def _device_config(device: Device, thresholds: dict, metrics: list[str], now) -> dict:
     """What ``static/devices/device.js`` needs (the page's JSON config)."""
     return {
+        **_device_liveness(device),
         "plant": device.plant_id,
         "device": device.pk,
-        "kind": device.kind,
         "metrics": metrics,
-        "expected": device.expected_interval_seconds,
-        "lastSeen": device.last_seen_at.isoformat() if device.last_seen_at else None,
         "tz": device.plant.time_zone,
         "thresholds": thresholds,
         "rawRetentionDays": settings.TELEMETRY_RETENTION_RAW_DAYS,

@@ -277,10 +277,8 @@ DEVICE_TOKEN_HASH_KEY = env_secret("DEVICE_TOKEN_HASH_KEY", SECRET_KEY)
 PROVISION_RATE_PER_KEY = env_int("PROVISION_RATE_PER_KEY", 600, minimum=0)
 PROVISION_RATE_PER_ADDRESS = env_int("PROVISION_RATE_PER_ADDRESS", 300, minimum=0)
 DEVICE_EXPECTED_INTERVAL = env_int("DEVICE_EXPECTED_INTERVAL", 60, minimum=1)
-# API keys of service accounts (Authorization: Api-Key <key>): lifetime when none is given, and how
-# often a key's last-used time is written at most (seconds).
+# API keys of service accounts (Authorization: Api-Key <key>): lifetime when none is given.
 API_KEY_DEFAULT_DAYS = env_int("API_KEY_DEFAULT_DAYS", 365, minimum=1)
-API_KEY_LAST_USED_INTERVAL = env_int("API_KEY_LAST_USED_INTERVAL", 60, minimum=0)
 
 # Telemetry (CONTRACT.md) --------------------------------------------------------------------
 TELEMETRY_MAX_BATCH = env_int("TELEMETRY_MAX_BATCH", 1000, minimum=1)

@@ -43,6 +43,7 @@ from devices.models import (
     TelemetryRollup1m,
 )
 from devices.services.ingest import metric_ids
+from devices.services.rollups import rollup_aggregate
 from simulator.history import _planned
 from simulator.machine import sensor_profile
 
@@ -363,34 +364,29 @@ def _share_of(intervals, start: datetime, end: datetime, step: timedelta) -> dic
     return _running_share([state for a, b in intervals for state in ((a, "running"), (b, "off"))], start, end, step)
 
 
-def _merge(rows: list[tuple]) -> tuple:
-    """Aggregate ``(min, max, sum, count, last, last_ts)`` rows into one (as ``rollups_refresh`` does)."""
-    latest = max(rows, key=lambda r: r[5])
-    return (min(r[0] for r in rows), max(r[1] for r in rows), sum(r[2] for r in rows), sum(r[3] for r in rows),
-            latest[4], latest[5])  # fmt: skip
+def _rollup_hours(past: Past, rows) -> None:
+    """Merge ``(metric, ts, (min, max, sum, count, last, last_ts))`` rows into ``past.hours`` the way
+    ``rollups_refresh`` builds 1-hour rollups (``devices.services.rollups.rollup_aggregate``)."""
+    flat = ((metric, _floor(ts, HOUR), r[5], *r[:5]) for metric, ts, r in rows)
+    past.hours.update({key: tuple(agg) for key, agg in rollup_aggregate(flat).items()})
 
 
 def _hours_from_minutes(past: Past, start: datetime, end: datetime) -> None:
-    grouped: dict[tuple[str, datetime], list] = {}
-    for (metric, minute), row in past.minutes.items():
-        if start <= minute < end:
-            grouped.setdefault((metric, _floor(minute, HOUR)), []).append(row)
-    for key, rows in grouped.items():
-        past.hours[key] = _merge(rows)
+    rows = [(metric, minute, row) for (metric, minute), row in past.minutes.items() if start <= minute < end]
+    _rollup_hours(past, rows)
 
 
 def _counter_rollups(past: Past, end: datetime) -> None:
     """Rollups of the piece counters, exactly from the raw readings written (1 minute on the last day)."""
     fine_from = end - MINUTE_WINDOW
-    grouped: dict[tuple[str, datetime], list] = {}
+    rows = []
     for ts, total, good in past.counters:
         for metric, value in (("count_total", total), ("count_good", good)):
             row = (value, value, value, 1, value, ts)
             if ts >= fine_from:
                 past.minutes[(metric, _floor(ts, MINUTE))] = row
-            grouped.setdefault((metric, _floor(ts, HOUR)), []).append(row)
-    for key, rows in grouped.items():
-        past.hours[key] = _merge(rows)
+            rows.append((metric, ts, row))
+    _rollup_hours(past, rows)
 
 
 # --- writing ----------------------------------------------------------------------------------------

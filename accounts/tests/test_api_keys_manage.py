@@ -17,16 +17,6 @@ ACCOUNTS = "/api/v1/service-accounts/"
 KEYS = "/api/v1/api-keys/"
 
 
-@pytest.fixture
-def erp(plant_a):
-    return service_account_create(name="erp", plant=plant_a, role=Role.VIEWER)
-
-
-@pytest.fixture
-def foreign_account(plant_b):
-    return service_account_create(name="mes-b", plant=plant_b, role=Role.OPERATOR)
-
-
 def test_plant_admin_creates_an_account_and_a_key_shown_only_once(client_for, plant_admin, plant_a):
     client = client_for(plant_admin)
     body = {"name": "sap-erp", "description": "Orders", "plant": plant_a.pk, "role": "operator"}

@@ -16,12 +16,6 @@ def url(plant, user=None) -> str:
     return f"/api/v1/plants/{plant.pk}/members/" + (f"{user.pk}/" if user is not None else "")
 
 
-@pytest.fixture
-def alice(db):
-    """A user with no role anywhere yet."""
-    return make_user("alice")
-
-
 def roles(plant) -> dict[str, str]:
     """username → role on ``plant``, read from the role groups (the source of truth)."""
     return {

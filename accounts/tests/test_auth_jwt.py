@@ -20,11 +20,6 @@ BLACKLIST_URL = "/api/v1/auth/token/blacklist/"
 ME_URL = "/api/v1/users/me/"
 
 
-@pytest.fixture
-def alice(db):
-    return make_user("alice")
-
-
 def obtain(username: str, password: str = PASSWORD) -> dict:
     response = assert_status(APIClient().post(TOKEN_URL, {"username": username, "password": password}), 200)
     return response.json()

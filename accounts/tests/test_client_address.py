@@ -6,22 +6,12 @@ from axes.models import AccessAttempt
 from django.test import Client
 
 from conftest import assert_status
-from devices.tests.factories import PASSWORD, make_user
+from devices.tests.factories import PASSWORD
 from factory.clientip import client_address
 
 TOKEN_URL = "/api/v1/auth/token/"
 WRONG = "not the password"
-
-
-@pytest.fixture(autouse=True)
-def _limit_of_five(settings):
-    settings.AXES_ENABLED = True
-    settings.AXES_FAILURE_LIMIT = 5
-
-
-@pytest.fixture
-def alice(db):
-    return make_user("alice")
+pytestmark = pytest.mark.usefixtures("login_limit_of_five")
 
 
 def login(password: str, peer: str, forwarded_for: str | None = None, page: bool = False):

@@ -12,22 +12,11 @@ from rest_framework.test import APIClient
 from conftest import assert_status
 from devices.tests.factories import PASSWORD, make_user
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("login_limit_of_five")]
 
 TOKEN_URL = "/api/v1/auth/token/"
 LOGIN_URL = "/accounts/login/"
 WRONG = "not the password"
-
-
-@pytest.fixture(autouse=True)
-def _limit_of_five(settings):
-    settings.AXES_ENABLED = True
-    settings.AXES_FAILURE_LIMIT = 5
-
-
-@pytest.fixture
-def alice(db):
-    return make_user("alice")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from devices.formats import format_threshold, metric_meta, metric_new
 from devices.models import MachineState
 
 
@@ -14,15 +13,6 @@ class Severity(models.TextChoices):
 
 
 SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
-_OPERATORS = {"gt": ">", "gte": "≥", "lt": "<", "lte": "≤"}
-
-
-def duration(seconds: int) -> str:
-    """``20 s``, ``2 min``, ``1 min 30 s``, ``1 h 30 min``: a rule's times in words."""
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{n} {unit}" for n, unit in ((hours, "h"), (minutes, "min"), (secs, "s")) if n]
-    return " ".join(parts) or "0 s"
 
 
 class AlertRule(models.Model):
@@ -40,7 +30,7 @@ class AlertRule(models.Model):
         DEVICE = "device", "Device"
 
     class Condition(models.TextChoices):
-        # Labels in words (admin lists, filters and forms); ``AlertRule.summary`` puts in the values.
+        # Labels in words (admin lists, filters and forms); ``alerts.display.rule_in_words`` puts in the values.
         GT = "gt", "Value above the threshold"
         GTE = "gte", "Value at or above the threshold"
         LT = "lt", "Value below the threshold"
@@ -86,48 +76,6 @@ class AlertRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def summary(self, metric: dict | None = None) -> str:
-        """The rule in words with its values: "Vibration > 0.06 mm/s for 20 s (clears below 0.045 mm/s
-        after 30 s)", "no data for 5 min", "machine down for 2 min". ``metric`` is the watched metric's
-        ``devices.formats.metric_meta`` (label and unit); by default that of its name's defaults."""
-        C = self.Condition
-        if metric is None and self.metric:
-            metric = metric_meta(metric_new(self.metric))
-        label = metric["label"] if metric else "Value"
-
-        def value(number: float | None) -> str:
-            return "?" if number is None else format_threshold(number, metric)
-
-        def bare(number: float | None) -> str:  # the first bound of a range: the unit follows the second
-            return "?" if number is None else format_threshold(number)
-
-        clears = ""
-        if self.condition in _OPERATORS:
-            text = f"{label} {_OPERATORS[self.condition]} {value(self.threshold)}"
-            if self.clear_threshold is not None:
-                side = "below" if self.condition in (C.GT, C.GTE) else "above"
-                clears = f"clears {side} {value(self.clear_threshold)}"
-        elif self.condition == C.OUTSIDE:
-            text = f"{label} outside {bare(self.threshold)}–{value(self.threshold_high)}"
-            if self.clear_threshold is not None or self.clear_threshold_high is not None:
-                low = self.threshold if self.clear_threshold is None else self.clear_threshold
-                high = self.threshold_high if self.clear_threshold_high is None else self.clear_threshold_high
-                clears = f"clears inside {bare(low)}–{value(high)}"
-        elif self.condition == C.RATE:
-            text = f"{label} changes by more than {value(self.threshold)} per minute"
-        elif self.condition == C.NO_DATA:
-            return f"no data for {duration(self.no_data_seconds or 0)}"
-        elif self.condition == C.STATE:
-            state = MachineState.State(self.state).label.lower() if self.state else "?"
-            text = f"machine {state.replace('_', ' ')}"
-        else:
-            text = self.get_condition_display()
-        if self.on_delay:
-            text += f" for {duration(self.on_delay)}"
-        if self.off_delay:
-            clears = f"{clears or 'clears'} after {duration(self.off_delay)}"
-        return f"{text} ({clears})" if clears else text
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -70,7 +70,7 @@ def test_rule_list_and_pages_show_each_rule_in_words_with_its_values(plant_admin
     assert "Spindle vibration &gt; 0.06 mm/s for 20 s (clears below 0.045 mm/s after 30 s)" in page
     assert "no data for 5 min" in page
     assert "machine down for 2 min" in page
-    assert "Pressure outside 2–6.5 bar" in page  # a metric no device sent yet: its name's defaults
+    assert "Pressure outside 2 bar – 6.5 bar" in page  # a metric no device sent yet: its name's defaults
     for placeholder in ("no_data_seconds", "threshold_high", "equals state", "value &gt; threshold"):
         assert placeholder not in page, placeholder
     detail = plant_admin_client.get(f"/admin/alerts/alertrule/{vibration.pk}/change/").content.decode()

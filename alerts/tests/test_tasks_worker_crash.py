@@ -5,7 +5,6 @@ the one message the dead worker had already handed over comes twice with the sam
 
 import collections
 import signal
-import time
 
 import pytest
 from django.db import transaction
@@ -65,7 +64,6 @@ def test_delivers_every_webhook_once_more_at_most_when_the_worker_dies_mid_burst
             first.wait(10)
         finally:
             stop_worker(first)
-        killed_at = time.monotonic()
         receiver.release.set()
         assert Delivery.objects.filter(status=Delivery.Status.SENDING).count() == 1
 
@@ -76,11 +74,10 @@ def test_delivers_every_webhook_once_more_at_most_when_the_worker_dies_mid_burst
                 sweep_deliveries()  # this process plays beat
                 return Delivery.objects.filter(status=Delivery.Status.SENT).count() == BURST
 
-            wait_until(all_sent, timeout=120, what="all 30 deliveries sent")
+            wait_until(all_sent, timeout=120, what="all 30 deliveries sent")  # the two minutes' bound
         finally:
             stop_worker(second)
             forget_queued_tasks()  # the dead worker's unacknowledged task would come back in a later test
-    assert time.monotonic() - killed_at < 120
     keys = collections.Counter(r["headers"]["Idempotency-Key"] for r in receiver.requests)
     assert set(keys) == {d.idempotency_key for d in deliveries}  # none lost
     duplicates = {key: count for key, count in keys.items() if count > 1}

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 
 from accounts.api.scoping import PlantScopedViewSetMixin
 from accounts.roles import PERM_MANAGE, PERM_OPERATE, PERM_VIEW
-from accounts.selectors import scope_to_plants, user_has_plant_perm
+from accounts.selectors import plant_list_for, scope_to_plants, user_has_plant_perm
 from analytics.api.serializers import (
     CurrentShiftSerializer,
     OEEQuerySerializer,
@@ -33,7 +33,7 @@ from analytics.models import OEEReport, ReasonCode, Shift
 from analytics.reports import report_csv
 from analytics.selectors import OEEQueryError, oee_compute, oee_target_get_for, shift_current, shift_next, stop_list
 from analytics.services import calendar_entries_delete, stop_classify
-from devices.models import Device, Plant
+from devices.models import Device
 from factory.serializers import call_service
 
 
@@ -56,8 +56,7 @@ class ShiftViewSet(PlantScopedViewSetMixin, viewsets.ModelViewSet):
             plant_id = int(request.query_params.get("plant", ""))
         except ValueError:
             raise ValidationError({"plant": ["Give the plant's id: ?plant=<id>."]}) from None
-        visible = scope_to_plants(Plant.objects.all(), request.user, PERM_VIEW, "")
-        plant = visible.filter(pk=plant_id).first() if 0 < plant_id < 2**63 else None
+        plant = plant_list_for(request.user).filter(pk=plant_id).first() if 0 < plant_id < 2**63 else None
         if plant is None:
             raise Http404("No such plant among the plants you can see.")
         now = timezone.now()

@@ -269,6 +269,11 @@ class DeviceTokenAdmin(PlantScopedAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # Revoke instead: a deleted row no longer says that the MQTT broker holds the token as the
+        # device's password (mqtt_password_at), so the broker would go on accepting it.
+        return False
+
     @admin.display(boolean=True)
     def active(self, token):
         return token.is_active(timezone.now())

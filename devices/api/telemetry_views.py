@@ -184,9 +184,10 @@ async def _async_lines(lines):
 
 def _csv_response(request, device: Device, query: dict, bucket: str, chunks) -> StreamingHttpResponse:
     header = ("ts", "value") if bucket == "raw" else ("ts", "min", "max", "avg", "count", "last")
-    metric = query["metric"].name if "metric" in query else "all"
-    if "metric" not in query:  # every metric: its name after the timestamp
-        header = (header[0], "metric", *header[1:])
+    if "metric" in query:
+        metric = query["metric"].name
+    else:  # every metric: its name after the timestamp
+        metric, header = "all", (header[0], "metric", *header[1:])
     lines = _csv_lines(header, chunks)
     content = _async_lines(lines) if isinstance(request._request, ASGIRequest) else lines
     response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
@@ -251,13 +252,15 @@ class DeviceTelemetryMixin:
         serializer = TelemetryQuerySerializer(data=request.query_params, context=context)
         serializer.is_valid(raise_exception=True)
         query = serializer.validated_data
-        metric = query.get("metric") or list(device_metrics(device).values())
-        args = (device, metric, query["start"], query["end"], query["bucket"], device.plant.tz)
+        span = (query["start"], query["end"], query["bucket"], device.plant.tz)
         try:
-            if csv_wanted:
-                bucket, chunks = (telemetry_export if "metric" in query else telemetry_export_all)(*args)
-                return _csv_response(request, device, query, bucket, chunks)
-            return Response(telemetry_history(*args))
+            if not csv_wanted:
+                return Response(telemetry_history(device, query["metric"], *span))
+            if "metric" in query:
+                bucket, chunks = telemetry_export(device, query["metric"], *span)
+            else:
+                bucket, chunks = telemetry_export_all(device, *span)
+            return _csv_response(request, device, query, bucket, chunks)
         except HistoryError as exc:
             raise serializers.ValidationError({exc.field: [str(exc)]}) from None
 

@@ -312,14 +312,13 @@ def broker_reconcile(*, dry_run: bool = False) -> ReconcileReport:
     from django.utils import timezone
 
     from devices.models import Device, DeviceToken
+    from devices.services.tokens import broker_password_holders  # it calls this module: import when used
 
     if not broker_managed():
         raise BrokerError("Set MQTT_URL and MQTT_PLATFORM_PASSWORD: the platform provisions the broker with them.")
     report = ReconcileReport()
     now = timezone.now()
-    holders: dict[int, DeviceToken] = {}
-    for token in DeviceToken.objects.filter(mqtt_password_at__isnull=False).order_by("device_id", "mqtt_password_at"):
-        holders[token.device_id] = token  # the latest one wins
+    holders = broker_password_holders()
     devices = {d.uid: d for d in Device.objects.only("id", "uid", "enabled")}
     active = DeviceToken.objects.filter(revoked_at=None).exclude(expires_at__lte=now)
     with_active_tokens = set(active.values_list("device_id", flat=True))

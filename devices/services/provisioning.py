@@ -8,20 +8,19 @@ when the uid exists; 400 for bad fields; 429 over the rate limits per key and pe
 Every use with a valid key is recorded (``ProvisioningRequest``).
 """
 
-import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from devices.models import Device, Line, Plant, ProvisioningKey, ProvisioningRequest
 from devices.models.device import uid_validator
 from devices.services.registry import device_create
-from devices.services.tokens import _hash, token_issue
+from devices.services.tokens import credential_create, credential_matches, token_issue
 
 TOKEN_NAME = "provisioned"
 FIELDS = ("uid", "name", "kind", "model")
@@ -45,21 +44,14 @@ def provisioning_key_create(
     """Create a key; return the row and the plain key (the only time it exists)."""
     if line is not None and line.plant_id != plant.pk:
         raise ValidationError({"line": f"Line '{line.name}' is not in plant '{plant.name}'."})
-    for _ in range(5):
-        prefix = secrets.token_hex(6)
-        plain = f"{prefix}.{secrets.token_urlsafe(32)}"
-        key = ProvisioningKey(
-            plant=plant, line=line, model=model, name=name, prefix=prefix, key_hash=_hash(plain),
+
+    def build(prefix: str, key_hash: str) -> ProvisioningKey:
+        return ProvisioningKey(
+            plant=plant, line=line, model=model, name=name, prefix=prefix, key_hash=key_hash,
             needs_approval=needs_approval, expires_at=expires_at, max_uses=max_uses, created_by=by,
         )  # fmt: skip
-        key.full_clean(exclude=["prefix", "key_hash"])
-        try:
-            with transaction.atomic():
-                key.save()
-            return key, plain
-        except IntegrityError:  # prefix collision: astronomically rare
-            continue
-    raise RuntimeError("Could not generate a unique key prefix.")
+
+    return credential_create(build)
 
 
 def provisioning_key_revoke(*, key: ProvisioningKey) -> bool:
@@ -134,7 +126,7 @@ def device_provision(*, authorization: str, body, address: str | None) -> Answer
         return Answer(429, {"detail": f"Too many provisioning calls from this address; retry in {wait} s."}, wait)
     prefix, dot, _ = plain.partition(".")
     key = ProvisioningKey.objects.select_related("plant", "line").filter(prefix=prefix).first() if dot else None
-    if key is None or not secrets.compare_digest(key.key_hash, _hash(plain)):
+    if key is None or not credential_matches(plain, key.key_hash):
         return _refuse(401, "Unknown provisioning key. Check it, or ask a plant admin for one.")
     now = timezone.now()
     refusal = key.refusal(now)

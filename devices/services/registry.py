@@ -7,9 +7,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from analytics.services import ideal_cycle_time_record
-from devices.models import Device, DeviceGroup, DeviceToken, Line, Plant
+from devices.models import Device, DeviceGroup, Line, Plant
 from devices.services import broker
-from devices.services.tokens import token_issue
+from devices.services.tokens import broker_password_holders, token_issue
 
 
 def device_create(*, uid: str, name: str, plant: Plant | None = None, line: Line | None = None, **fields) -> Device:
@@ -58,12 +58,9 @@ def broker_sync_devices(*, devices: list[Device]) -> None:
     the broker): enabled devices whose newest broker password is an active token may connect."""
     if not broker.broker_managed() or not devices:
         return
-    enabled = {d.pk: d.enabled for d in Device.objects.filter(pk__in=[d.pk for d in devices])}
-    holders = {}
-    for token in DeviceToken.objects.filter(device__in=devices, mqtt_password_at__isnull=False).order_by(
-        "mqtt_password_at"
-    ):
-        holders[token.device_id] = token
+    ids = [d.pk for d in devices]
+    enabled = dict(Device.objects.filter(pk__in=ids).values_list("pk", "enabled"))
+    holders = broker_password_holders(ids)
     now = timezone.now()
     for device in devices:
         holder = holders.get(device.pk)

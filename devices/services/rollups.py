@@ -24,8 +24,9 @@ MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 
 
-def _aggregate(rows) -> dict:
-    """Merge rows ``(metric_id, bucket, ts_of_last, min, max, sum, count, last)`` into one aggregate per bucket."""
+def rollup_aggregate(rows) -> dict:
+    """Merge rows ``(metric_id, bucket, ts_of_last, min, max, sum, count, last)`` into one aggregate per bucket,
+    ``{(metric_id, bucket): [min, max, sum, count, last, ts_of_last]}`` (also the demo history's hours)."""
     out: dict = {}
     for metric_id, bucket, ts, mn, mx, total, count, last in rows:
         key = (metric_id, bucket)
@@ -91,12 +92,12 @@ def rollup_device_minutes(device_id: int, minutes: list[datetime]) -> None:
         ).values_list("metric_id", "ts", "value")
         minute_rows = ((m, _floor_minute(ts), ts, v, v, v, 1, v) for m, ts, v in raw.iterator(chunk_size=10000))
         _replace(TelemetryRollup1m, device_id, metric_ids, wanted,
-                 {k: a for k, a in _aggregate(minute_rows).items() if k[1] in wanted})  # fmt: skip
+                 {k: a for k, a in rollup_aggregate(minute_rows).items() if k[1] in wanted})  # fmt: skip
         one_minute = TelemetryRollup1m.objects.filter(
             device_id=device_id, metric_id__in=metric_ids, bucket__gte=hour, bucket__lt=hour + HOUR
         ).values_list("metric_id", "bucket", "last_ts", "min", "max", "sum", "count", "last")
         hour_rows = ((m, hour, ts, mn, mx, total, count, last) for m, _, ts, mn, mx, total, count, last in one_minute)
-        _replace(TelemetryRollup1h, device_id, metric_ids, {hour}, _aggregate(hour_rows))
+        _replace(TelemetryRollup1h, device_id, metric_ids, {hour}, rollup_aggregate(hour_rows))
 
 
 def rollups_refresh(*, limit: int = 5000, now: datetime | None = None) -> int:

@@ -2,16 +2,19 @@
 
 A plain token is ``<prefix>.<secret>``. Only the prefix (to find the row) and
 HMAC-SHA256(DEVICE_TOKEN_HASH_KEY, token) are stored; comparison is constant-time.
+``credential_create``, ``credential_hash`` and ``credential_matches`` are that scheme for any
+such credential row (plant provisioning keys use them too).
 """
 
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -25,8 +28,34 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 NO_CREDENTIAL = "Send the device token as 'Authorization: Device <token>'."
 
 
-def _hash(plain: str) -> str:
+def credential_hash(plain: str) -> str:
+    """HMAC-SHA256 (``DEVICE_TOKEN_HASH_KEY``) of a plain ``<prefix>.<secret>`` credential, as stored."""
     return hmac.new(settings.DEVICE_TOKEN_HASH_KEY.encode(), plain.encode(), hashlib.sha256).hexdigest()
+
+
+def credential_matches(plain: str, key_hash: str) -> bool:
+    """True when ``plain`` is the credential ``key_hash`` was made of (constant-time)."""
+    return hmac.compare_digest(key_hash, credential_hash(plain))
+
+
+def credential_create(build: Callable[[str, str], models.Model]) -> tuple[models.Model, str]:
+    """Save a new credential row; return it and its plain ``<prefix>.<secret>`` (the only time it exists).
+
+    ``build(prefix, key_hash)`` returns the unsaved row (fields ``prefix``, unique, and ``key_hash``).
+    The row is validated (``ValidationError``) and saved; a prefix collision is retried with a new secret.
+    """
+    for _ in range(5):
+        prefix = secrets.token_hex(6)
+        plain = f"{prefix}.{secrets.token_urlsafe(32)}"
+        row = build(prefix, credential_hash(plain))
+        row.full_clean(exclude=["prefix", "key_hash"])
+        try:
+            with transaction.atomic():
+                row.save()
+        except IntegrityError:  # prefix collision: astronomically rare, try another
+            continue
+        return row, plain
+    raise RuntimeError("Could not generate a unique prefix.")
 
 
 @transaction.atomic
@@ -36,30 +65,23 @@ def token_issue(*, device: Device, name: str, by=None) -> tuple[DeviceToken, str
     When the platform provisions the MQTT broker, the token becomes the device's MQTT password
     there before the row commits; ``broker.BrokerError`` (broker down) rolls the token back.
     """
-    for _ in range(5):
-        prefix = secrets.token_hex(6)
-        plain = f"{prefix}.{secrets.token_urlsafe(32)}"
-        token = DeviceToken(device=device, name=name, prefix=prefix, key_hash=_hash(plain), created_by=by)
-        token.full_clean(exclude=["prefix", "key_hash"])
-        try:
-            with transaction.atomic():
-                token.save()
-        except IntegrityError:  # prefix collision: astronomically rare, try another
-            continue
-        if broker.broker_managed():
-            token.mqtt_password_at = timezone.now()
-            DeviceToken.objects.filter(pk=token.pk).update(mqtt_password_at=token.mqtt_password_at)
-            broker.broker_device_set_password(uid=device.uid, password=plain, enabled=device.enabled)
-        return token, plain
-    raise RuntimeError("Could not generate a unique token prefix.")
+    token, plain = credential_create(
+        lambda prefix, key_hash: DeviceToken(device=device, name=name, prefix=prefix, key_hash=key_hash, created_by=by)
+    )
+    if broker.broker_managed():
+        token.mqtt_password_at = timezone.now()
+        DeviceToken.objects.filter(pk=token.pk).update(mqtt_password_at=token.mqtt_password_at)
+        broker.broker_device_set_password(uid=device.uid, password=plain, enabled=device.enabled)
+    return token, plain
 
 
-def _holds_mqtt_password(token: DeviceToken) -> bool:
-    """True when ``token`` is the one the broker holds as its device's MQTT password."""
-    if token.mqtt_password_at is None:
-        return False
-    newer = DeviceToken.objects.filter(device_id=token.device_id, mqtt_password_at__gt=token.mqtt_password_at)
-    return not newer.exists()
+def broker_password_holders(device_ids: list[int] | None = None) -> dict[int, DeviceToken]:
+    """Per device, the token the MQTT broker holds as its password: the last one given to it
+    (``mqtt_password_at``). For ``device_ids``, or every device when None; one query."""
+    tokens = DeviceToken.objects.filter(mqtt_password_at__isnull=False).order_by("mqtt_password_at", "pk")
+    if device_ids is not None:
+        tokens = tokens.filter(device_id__in=device_ids)
+    return {token.device_id: token for token in tokens}  # the latest one wins
 
 
 # The hot path of every device request: one hand-written query instead of an ORM select_related,
@@ -116,7 +138,7 @@ def _check(plain: str, found: dict, now) -> Device | DeviceAuthError:
     if not dot or not prefix:
         return DeviceAuthError("Malformed device token: expected '<prefix>.<secret>'.", status=401)
     entry = found.get(prefix)
-    if entry is None or not hmac.compare_digest(entry[0]["key_hash"], _hash(plain)):
+    if entry is None or not credential_matches(plain, entry[0]["key_hash"]):
         return DeviceAuthError("Unknown device token. Check the token or issue a new one.", status=401)
     token, device = entry
     if token["revoked_at"] is not None:
@@ -191,8 +213,10 @@ def token_revoke(*, token: DeviceToken) -> bool:
     closes its connection) before this commits.
     """
     revoked = token.revoke(timezone.now())
-    if revoked and broker.broker_managed() and _holds_mqtt_password(token):
-        broker.broker_device_disable(uid=token.device.uid)
+    if revoked and broker.broker_managed():
+        holder = broker_password_holders([token.device_id]).get(token.device_id)
+        if holder is not None and holder.pk == token.pk:
+            broker.broker_device_disable(uid=token.device.uid)
     return revoked
 
 

@@ -2,6 +2,7 @@
 and device (the API tests' rows; a module may override one, e.g. with another line position)."""
 
 import pytest
+from django.core.cache import cache
 
 from devices.tests.factories import make_device, make_line
 
@@ -24,3 +25,18 @@ def presses(line_a):
 @pytest.fixture
 def foreign(line_b):
     return make_device(line_b, "foreign-01")
+
+
+# Latest values are cached per device id for 2 s, and ids repeat across rolled-back tests: a module
+# that reads them starts each test with an empty cache through one of these two.
+@pytest.fixture
+def cleared_cache():
+    """The configured cache (Redis on the services leg), emptied."""
+    cache.clear()
+
+
+@pytest.fixture
+def private_cache(settings):
+    """A local cache of the test's own, empty (clearing a configured Redis would wipe shared data)."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+    cache.clear()

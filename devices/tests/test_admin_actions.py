@@ -212,3 +212,20 @@ def test_offers_no_add_page_when_user_opens_token_admin(persona, request, presse
     assert "/admin/devices/devicetoken/add/" not in html(assert_status(client.get(TOKENS_URL), 200))
     assert_status(client.get("/admin/devices/devicetoken/add/"), 403)
     assert not DeviceToken.objects.exists()
+
+
+@pytest.mark.parametrize("persona", ["plant_admin", "superuser"])
+def test_offers_no_token_delete_when_user_opens_token_admin(persona, request, presses):
+    # A deleted row would also forget that the MQTT broker holds the token as the device's
+    # password (DeviceToken.mqtt_password_at): the broker would accept it on. Tokens are revoked.
+    client = Client()
+    client.force_login(request.getfixturevalue(persona))
+    row, plain = make_token(presses[0], name="alpha-token")
+    delete_url = f"{TOKENS_URL}{row.pk}/delete/"
+    assert delete_url not in html(assert_status(client.get(f"{TOKENS_URL}{row.pk}/change/"), 200))
+    assert 'value="delete_selected"' not in html(assert_status(client.get(TOKENS_URL), 200))
+    assert_status(client.get(delete_url), 403)
+    assert_status(client.post(delete_url, {"post": "yes"}), 403)
+    client.post(TOKENS_URL, {"action": "delete_selected", "_selected_action": [row.pk], "index": "0", "post": "yes"})
+    assert DeviceToken.objects.filter(pk=row.pk).exists()
+    assert token_authenticate(plain) == presses[0]

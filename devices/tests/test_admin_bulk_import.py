@@ -13,6 +13,7 @@ from conftest import assert_status
 from devices.models import Device, DeviceToken, TelemetryReading
 from devices.services.bulk import COLUMNS
 from devices.tests.test_api_bulk_import import csv_rows, state
+from devices.tests.test_ingest_payload import post as send_telemetry
 
 pytestmark = pytest.mark.django_db
 
@@ -96,11 +97,7 @@ def test_tokens_are_offered_once_as_a_csv_download_and_authenticate(plant_admin_
     assert entry["uid"] == "press-04"
     stored = DeviceToken.objects.get(device__uid="press-04", name="import")
     assert entry["token"] not in (stored.key_hash, stored.prefix)
-    sent = Client().post(
-        "/api/v1/telemetry/", data=b'{"values": {"rpm": 1200}}', content_type="application/json",
-        HTTP_AUTHORIZATION=f"Device {entry['token']}",
-    )  # fmt: skip
-    assert_status(sent, 202)
+    assert_status(send_telemetry(Client(), entry["token"], {"values": {"rpm": 1200}}), 202)
     assert TelemetryReading.objects.filter(device__uid="press-04").count() == 1
     # Offered once: no page shows it again (the device, its tokens, the import page).
     for url in (f"{DEVICES_URL}{stored.device_id}/change/", "/admin/devices/devicetoken/", IMPORT_URL):

@@ -11,6 +11,7 @@ from django.test import Client
 from conftest import assert_status
 from devices.models import Device, DeviceGroup, DeviceToken, TelemetryReading
 from devices.tests.factories import make_group
+from devices.tests.test_ingest_payload import post as send_telemetry
 from devices.tests.test_mqtt_auth import auth_broker, managed  # noqa: F401 (fixtures)
 from tests.mosquitto import connects
 
@@ -131,11 +132,7 @@ def test_issued_tokens_are_in_the_response_once_stored_hashed_and_authenticate_t
     assert entry["uid"] == "press-04"
     stored = DeviceToken.objects.get(device__uid="press-04")
     assert stored.name == "fleet" and entry["token"] not in (stored.key_hash, stored.prefix)
-    sent = Client().post(
-        "/api/v1/telemetry/", data=b'{"values": {"temperature": 70.5}}', content_type="application/json",
-        HTTP_AUTHORIZATION=f"Device {entry['token']}",
-    )  # fmt: skip
-    assert_status(sent, 202)
+    assert_status(send_telemetry(Client(), entry["token"], {"values": {"temperature": 70.5}}), 202)
     assert TelemetryReading.objects.filter(device__uid="press-04").count() == 1
     listed = admin_api.get(f"/api/v1/devices/{stored.device_id}/tokens/").json()
     assert entry["token"] not in str(listed)

@@ -6,7 +6,6 @@ from datetime import UTC, timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.core.cache import cache
 from django.test import AsyncClient
 from django.utils import timezone
 
@@ -17,13 +16,7 @@ from devices.services.rollups import rollups_refresh
 from devices.services.telemetry_payload import Message
 from devices.tests.factories import make_device, make_line
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(settings):
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "export"}}
-    cache.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_cache")]
 
 
 @pytest.fixture

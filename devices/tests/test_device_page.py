@@ -6,7 +6,6 @@ import re
 from datetime import UTC, timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from alerts.models import AlertRule
@@ -20,12 +19,7 @@ from devices.services.ingest import IngestItem, telemetry_store
 from devices.services.telemetry_payload import Message
 from devices.tests.factories import make_device, make_group
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_cached_latest_values():
-    cache.clear()  # latest values are cached per device id for 2 s; ids repeat across tests
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cleared_cache")]
 
 
 @pytest.fixture

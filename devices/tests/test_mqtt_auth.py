@@ -6,6 +6,7 @@ configuration (anonymous, no ACLs) every one of them succeeded.
 
 import threading
 import uuid
+from contextlib import contextmanager
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -25,14 +26,23 @@ from tests.mosquitto import PLATFORM_USERNAME, AuthBroker, mosquitto_available
 from tests.waiting import wait_until
 
 
-@pytest.fixture(scope="session")
-def auth_broker(tmp_path_factory):
+@contextmanager
+def started_auth_broker(tmp_path_factory, name: str, **options):
+    """A Mosquitto configured as production runs it (``AuthBroker`` options: ``tls``), for a fixture."""
     if not mosquitto_available():
         (pytest.fail if REQUIRE_SERVICES else pytest.skip)("mosquitto with its dynamic-security plugin is missing")
-    server = AuthBroker(tmp_path_factory.mktemp("mosquitto"))
+    server = AuthBroker(tmp_path_factory.mktemp(name), **options)
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_broker(tmp_path_factory):
+    with started_auth_broker(tmp_path_factory, "mosquitto") as server:
+        yield server
 
 
 @pytest.fixture

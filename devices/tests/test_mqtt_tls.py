@@ -9,25 +9,21 @@ import uuid
 import pytest
 from django.db import OperationalError
 
-from conftest import REQUIRE_SERVICES
 from devices.models import TelemetryReading
 from devices.services import broker
 from devices.services.mqtt_bridge import MqttBridge
 from devices.services.tokens import token_issue
 from devices.tests.factories import make_device
+from devices.tests.test_mqtt_auth import started_auth_broker
 from simulator.transports import OK, MqttTransport
-from tests.mosquitto import AuthBroker, connects, mosquitto_available
+from tests.mosquitto import connects
 from tests.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
 def tls_broker(tmp_path_factory):
-    if not mosquitto_available():
-        (pytest.fail if REQUIRE_SERVICES else pytest.skip)("mosquitto with its dynamic-security plugin is missing")
-    server = AuthBroker(tmp_path_factory.mktemp("mosquitto-tls"), tls=True)
-    server.start()
-    yield server
-    server.stop()
+    with started_auth_broker(tmp_path_factory, "mosquitto-tls", tls=True) as server:
+        yield server
 
 
 @pytest.fixture
