@@ -41,6 +41,42 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "factory.settings")
 
 
+# A server process's settings as in production, but on 127.0.0.1 over plain HTTP.
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "false",
+    "SESSION_COOKIE_SECURE": "false",
+    "CSRF_COOKIE_SECURE": "false",
+    "STATIC_MANIFEST": "false",
+}
+
+
+def uvicorn_command(workers: int) -> list:
+    """docker-compose.yml's web command (Uvicorn, ``workers`` processes), ``{port}`` for ``Daphne(server_args=)``."""
+    return [
+        Path(sys.executable).parent / "uvicorn",
+        "factory.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--workers",
+        workers,
+        "--no-access-log",
+        "--lifespan",
+        "off",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--ws-per-message-deflate",
+        "false",
+        "--log-level",
+        "warning",
+    ]  # fmt: skip
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
@@ -254,12 +290,7 @@ def main() -> None:
     workdir = Path(f"/tmp/bench-latency-{os.getpid()}")
     database = ServerDatabase(workdir).create()
     database.env.update(
-        DEBUG="false",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        SECURE_SSL_REDIRECT="false",
-        SESSION_COOKIE_SECURE="false",
-        CSRF_COOKIE_SECURE="false",
-        STATIC_MANIFEST="false",
+        **PRODUCTION_ENV,
         # Alert evaluation goes to a broker as in production (no worker here), not inline in Daphne.
         CELERY_BROKER_URL=os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/12"),
     )
@@ -271,27 +302,7 @@ def main() -> None:
         )
         devices = [d for d in seeded["devices"].values() if d["plant"] == seeded["plants"]["A"]]
         if options.server == "uvicorn":
-            args = [
-                Path(sys.executable).parent / "uvicorn",
-                "factory.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "{port}",
-                "--workers",
-                options.workers,
-                "--no-access-log",
-                "--lifespan",
-                "off",
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--ws-per-message-deflate",
-                "false",
-                "--log-level",
-                "warning",
-            ]  # fmt: skip  (docker-compose.yml's command)
+            args = uvicorn_command(options.workers)
             label = f"Uvicorn ({options.workers} workers)"
         else:
             args = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "--access-log", os.devnull,

@@ -45,7 +45,9 @@ def port_open(port: int) -> bool:
 class ServerDatabase:
     """A migrated database for server processes; ``env`` is what they need to use it."""
 
-    def __init__(self, workdir: Path, channels_prefix: str | None = None):
+    def __init__(self, workdir: Path, channels_prefix: str | None = None, broker: bool = False):
+        """``broker``: keep ``CELERY_BROKER_URL``, so alert evaluation goes to a Celery worker (start one
+        with ``tests.worker.start_worker(database.env, ...)``: same database, broker and channel layer)."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         db = settings.DATABASES["default"]
@@ -69,8 +71,9 @@ class ServerDatabase:
             "TELEMETRY_RATE_LIMIT": "0",
         }
         # Alert evaluation inline (eager), as in the embedded default: a posted reading raises its
-        # alarm without a Celery worker. The benchmark puts a broker back.
-        self.env.pop("CELERY_BROKER_URL", None)
+        # alarm without a Celery worker; unless ``broker``, as in production.
+        if not broker:
+            self.env.pop("CELERY_BROKER_URL", None)
 
     def create(self) -> "ServerDatabase":
         if self.mysql:
@@ -256,15 +259,18 @@ def next_event(browser, kind: str, timeout: float, before_each=None) -> tuple[di
 
 
 @contextlib.contextmanager
-def seeded_stack(workdir: Path, seed_code: str, *, env: dict | None = None, prepare=(), embedded: bool = False):
+def seeded_stack(
+    workdir: Path, seed_code: str, *, env: dict | None = None, prepare=(), embedded: bool = False, broker: bool = False
+):
     """A scratch database seeded by ``seed_code`` (prints one JSON object) and a server on it:
     yields ``(server, seeded)``; both are gone afterwards.
 
     ``env``: changes to the server's environment (``None`` removes a variable); ``prepare``:
     ``manage.py`` commands (tuples of arguments) run before the server starts; ``embedded``:
-    ``manage.py serve`` (Daphne with beat and the MQTT bridge inside) instead of plain Daphne.
+    ``manage.py serve`` (Daphne with beat and the MQTT bridge inside) instead of plain Daphne;
+    ``broker``: the server keeps ``CELERY_BROKER_URL`` (alerts need a worker started on ``server.env``).
     """
-    database = ServerDatabase(workdir).create()
+    database = ServerDatabase(workdir, broker=broker).create()
     for name, value in (env or {}).items():
         if value is None:
             database.env.pop(name, None)

@@ -43,12 +43,14 @@ def worker_env(smtp_port: int | None = None, **extra: str) -> dict:
     return env
 
 
-def start_worker(env: dict, purge: bool, name: str | None = None) -> subprocess.Popen:
-    """Start ``celery worker --pool=solo`` (``purge``: empty the queue first) and wait for its ping."""
+def start_worker(env: dict, purge: bool, name: str | None = None, concurrency: int | None = None) -> subprocess.Popen:
+    """Start ``celery worker --pool=solo`` (``purge``: empty the queue first; ``concurrency``: the
+    prefork pool with that many processes instead, as docker-compose.yml's worker) and wait for its ping."""
     from factory.celery import app
 
     name = name or f"e2e-{os.getpid()}@localhost"
-    command = [sys.executable, "-m", "celery", "-A", "factory", "worker", "-l", "warning", "--pool=solo", "-n", name]
+    pool = f"--concurrency={concurrency}" if concurrency else "--pool=solo"
+    command = [sys.executable, "-m", "celery", "-A", "factory", "worker", "-l", "warning", pool, "-n", name]
     process = subprocess.Popen(  # noqa: S603 - our own venv's celery, fixed arguments
         [*command, "--purge"] if purge else command,
         cwd=django_settings.BASE_DIR,
