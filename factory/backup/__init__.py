@@ -125,7 +125,8 @@ def backup_create(*, out: Path, broker_dir: Path | None, say=print) -> dict:
     data = files.broker_read(broker_dir) if broker_dir else None
     if data is None:
         manifest["broker"] = None
-        say(f"broker: no {files.DYNSEC_FILE} in {broker_dir}: skipped (the platform does not run this broker here)")
+        why = f"no {files.DYNSEC_FILE} in {broker_dir} (no broker provisioned here)" if broker_dir else "--no-broker"
+        say(f"broker: skipped: {why}")
     else:
         files.write_private(work / BROKER_COPY, data)
         manifest["broker"] = {"files": {files.DYNSEC_FILE: files.file_sha256(work / BROKER_COPY)}}

@@ -106,10 +106,17 @@ def broker_read(directory: Path) -> bytes | None:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` readable by its owner only (it holds password hashes)."""
+    """Write ``data`` to ``path`` readable by its owner only (it holds password hashes).
+
+    Run as root (the compose ``backup`` service), the file gets the owner of its directory: a
+    restored dynamic-security file must stay readable by Mosquitto (uid 1883 in its image).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+    if os.geteuid() == 0:
+        owner = path.parent.stat()
+        os.chown(partial, owner.st_uid, owner.st_gid)
     partial.replace(path)

@@ -24,15 +24,23 @@ from factory.backup.files import file_sha256
 from tests.mosquitto import AuthBroker, connects, mosquitto_available
 from tests.servers import Daphne, ServerDatabase, manage, post_reading, run_python, seeded_stack
 
+# A year of plant B's machine states (telemetry_machine_state): the dump takes long enough between
+# telemetry_latest and telemetry_reading (dumped in name order) for ingest to commit in between, so
+# a dump that is not one snapshot fails the consistency check below.
 SEED = """
 import json
-from devices.models import Plant
+from datetime import UTC, datetime, timedelta
+from devices.models import MachineState, Plant
 from firmware.tests.factories import make_image
 from tests.e2e_seed import seed
 
 data = seed(devices=2, sensor=False)
 image = make_image(Plant.objects.get(pk=data["plants"]["A"]), version="3.1.0", content=b"firmware image " * 4096)
 data["image"] = {"name": image.file.name, "sha256": image.sha256}
+start, states, paint = datetime(2025, 1, 1, tzinfo=UTC), ["running", "idle", "down"], data["devices"]["paint-b01"]["id"]
+MachineState.objects.bulk_create(
+    [MachineState(device_id=paint, ts=start + timedelta(minutes=10 * i), state=states[i % 3]) for i in range(50_000)],
+    batch_size=5000)
 print(json.dumps(data))
 """
 
