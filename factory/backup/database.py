@@ -24,11 +24,9 @@ from django.db.backends.mysql.client import DatabaseClient
 DUMP_OPTIONS = ["--single-transaction", "--quick", "--routines", "--triggers", "--hex-blob", "--no-tablespaces"]
 DUMP_PROGRAMS, CLIENT_PROGRAMS = ("mariadb-dump", "mysqldump"), ("mariadb", "mysql")
 
-_CREATE = re.compile(rb"CREATE TABLE `((?:[^`]|``)+)`")
-_INSERT = re.compile(rb"INSERT INTO `((?:[^`]|``)+)` VALUES\s*")
-# A quoted value as the dump writes it: backslash escapes, newlines written as \n (one row never
-# spans lines unescaped).
-_STRING = re.compile(rb"'(?:[^'\\]|\\.)*'", re.S)
+_HEADER = re.compile(rb"^(CREATE TABLE|INSERT INTO) `((?:[^`]|``)+)`( VALUES\n)?", re.M)
+# A quoted value as the dump writes it: backslash escapes, and never a raw newline (written \n).
+_STRING = re.compile(rb"'(?:[^'\\\n]|\\.)*'")
 
 
 class BackupError(Exception):
@@ -51,32 +49,42 @@ def _command(programs: tuple[str, ...], settings_dict: dict, options: list[str])
 
 
 class RowCounter:
-    """Counts the rows of each table in a ``mariadb-dump`` stream, fed line by line.
+    """Counts the rows of each table in a ``mariadb-dump`` stream, fed in blocks of whole lines.
 
-    Handles both layouts: one extended INSERT per line (mysqldump) and one row per line after
-    ``INSERT INTO `t` VALUES`` (mariadb-dump 10.11+). Quoted values are removed first, so a
-    parenthesis inside a string does not count; what is left has one "(" per row.
+    A raw newline never occurs inside a quoted value (the dump writes ``\\n``), so lines are safe
+    boundaries and an INSERT statement ends at the first ``;`` that ends a line. mariadb-dump 10.11+
+    writes ``INSERT INTO `t` VALUES`` and then one row per line: a row is a line that starts with
+    "(" (counted at C speed). mysqldump writes each extended INSERT on one line: its quoted values
+    are removed first, so a parenthesis inside a string does not count, and one "(" is left per row.
     """
 
     def __init__(self):
         self.counts: dict[str, int] = {}
-        self._table = None
+        self._table, self._per_line = None, False
 
-    def feed(self, line: bytes) -> None:
-        if self._table is None:
-            if created := _CREATE.match(line):
-                self.counts.setdefault(created[1].replace(b"``", b"`").decode(), 0)
+    def _count(self, text: bytes, start: int, stop: int) -> int:
+        if self._per_line:  # the first row starts the block's text, the others follow a newline
+            return text.count(b"\n(", start, stop) + (text[start : start + 1] == b"(")
+        return _STRING.sub(b"", text[start:stop]).count(b"(")
+
+    def feed(self, block: bytes) -> None:
+        position = 0
+        while True:
+            if self._table is not None:
+                end = block.find(b";\n", position)
+                stop = len(block) if end < 0 else end
+                self.counts[self._table] += self._count(block, position, stop)
+                if end < 0:
+                    return
+                self._table, position = None, end + 2
+            header = _HEADER.search(block, position)
+            if header is None:
                 return
-            insert = _INSERT.match(line)
-            if insert is None:
-                return
-            self._table = insert[1].replace(b"``", b"`").decode()
-            self.counts.setdefault(self._table, 0)
-            line = line[insert.end() :]
-        values = _STRING.sub(b"", line)
-        self.counts[self._table] += values.count(b"(")
-        if values.rstrip().endswith(b";"):
-            self._table = None
+            name = header[2].replace(b"``", b"`").decode()
+            self.counts.setdefault(name, 0)
+            position = header.end()
+            if header[1] == b"INSERT INTO":
+                self._table, self._per_line = name, header[3] is not None
 
 
 def _fail(what: str, errors) -> BackupError:
@@ -88,11 +96,17 @@ def mysql_dump(settings_dict: dict, target: Path) -> dict[str, int]:
     """Dump the database to ``target`` (gzip) from one snapshot; return the rows per table in it."""
     command, env = _command(DUMP_PROGRAMS, settings_dict, DUMP_OPTIONS)
     counter = RowCounter()
-    with tempfile.TemporaryFile() as errors, gzip.open(target, "wb", compresslevel=6) as out:
+    # gzip level 1: 4x faster than 6 for 15 % more bytes; the dump's speed is what holds a snapshot open.
+    with tempfile.TemporaryFile() as errors, gzip.open(target, "wb", compresslevel=1) as out:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, env=env)  # noqa: S603
-        for line in process.stdout:
-            counter.feed(line)
-            out.write(line)
+        carry = b""
+        while block := process.stdout.read(1 << 20):
+            out.write(block)
+            block = carry + block
+            cut = block.rfind(b"\n") + 1  # whole lines only: a quoted value never spans two
+            counter.feed(block[:cut])
+            carry = block[cut:]
+        counter.feed(carry)
         if process.wait() != 0:
             raise _fail(Path(command[0]).name, errors)
     return counter.counts

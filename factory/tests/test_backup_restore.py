@@ -216,14 +216,16 @@ def test_restore_matches_backup_taken_while_ingest_runs(tmp_path, auth_broker, d
     [
         # mariadb-dump 10.11+: one row per line
         b"CREATE TABLE `a` (\n  `x` int\n);\nCREATE TABLE `empty` (\n);\nINSERT INTO `a` VALUES\n"
-        b"(1,'it''s (not) a row'),\n(2,'back\\\\slash \\' (x)'),\n(3,NULL);\n",
+        b"(1,'it''s (not) a row'),\n(2,'back\\\\slash \\' (x)\\n(y'),\n(3,NULL);\n",
         # mysqldump: one extended INSERT per line, several per table
         b"CREATE TABLE `a` (\n);\nCREATE TABLE `empty` (\n);\nINSERT INTO `a` VALUES (1,'(('),(2,'),(');\n"
         b"INSERT INTO `a` VALUES (3,0x28);\n",
     ],
 )
 def test_counts_rows_of_a_dump_whatever_its_values_hold(dump):
-    counter = RowCounter()
-    for line in dump.splitlines(keepends=True):
-        counter.feed(line)
-    assert counter.counts == {"a": 3, "empty": 0}
+    lines = dump.splitlines(keepends=True)
+    for blocks in ([dump], lines, [b"".join(lines[:5]), b"".join(lines[5:])]):  # any cut between lines
+        counter = RowCounter()
+        for block in blocks:
+            counter.feed(block)
+        assert counter.counts == {"a": 3, "empty": 0}, blocks
