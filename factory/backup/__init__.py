@@ -166,6 +166,7 @@ def _check_files(source: Path, manifest: dict) -> None:
 
 
 def table_counts() -> dict[str, int]:
+    """Exact rows of every table of the configured database (``COUNT(*)``, not the estimates)."""
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         counts = {}
