@@ -8,7 +8,8 @@ RUN npm ci --omit=dev --no-audit --no-fund && mkdir -p vendor && \
 
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VAR_DIR=/var/lib/factory
-RUN apt-get update && apt-get install -y --no-install-recommends build-essential pkg-config libmariadb-dev tzdata \
+# mariadb-client: mariadb-dump and mariadb for `manage.py backup` / `restore` (README "Backup and restore").
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential pkg-config libmariadb-dev mariadb-client tzdata \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY requirements.txt requirements-mysql.txt ./

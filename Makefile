@@ -23,7 +23,7 @@ PROCFILE := $(if $(MQTT_URL),Procfile.dev-mqtt,Procfile.dev)
 # `make broker`: the device listener (the platform's is the next port, loopback only).
 MQTT_PORT ?= 1883
 
-.PHONY: run simulate test deps dev-deps mysql-driver assets migrate seed schedules broker certs mqtt-reconcile lint check-migrations check clean
+.PHONY: run simulate test deps dev-deps mysql-driver assets migrate seed schedules broker certs mqtt-reconcile backup restore lint check-migrations check clean
 
 # Web (Daphne), Celery beat, the simulator (and the MQTT bridge with MQTT_URL) under honcho.
 # honcho gets no .env file: the one beside docker-compose.yml holds production settings.
@@ -100,6 +100,16 @@ mqtt-reconcile: migrate
 	@if [ -n "$(MQTT_URL)" ]; then $(PY) manage.py mqtt_reconcile --wait 10 || { \
 	  echo "MQTT_URL needs a broker the platform provisions: run 'make broker' (then MQTT_URL=mqtt://127.0.0.1:$(MQTT_PORT)),"; \
 	  echo "or give the platform's credentials of your broker (README \"MQTT broker\")."; exit 1; }; fi
+
+# README "Backup and restore": the database (one snapshot, while ingest runs), media and the broker's
+# dynamic-security file into BACKUP_DIR; `make restore FROM=<dir>` into an empty database and media dir.
+BACKUP_DIR ?= var/backups/$(shell date -u +%Y%m%dT%H%M%SZ)
+backup: deps mysql-driver
+	$(PY) manage.py backup --out $(BACKUP_DIR)
+
+restore: deps mysql-driver
+	@[ -n "$(FROM)" ] || { echo "Say which backup: make restore FROM=var/backups/<time>"; exit 1; }
+	$(PY) manage.py restore --from $(FROM)
 
 lint: dev-deps
 	$(VENV)/bin/ruff check .

@@ -75,10 +75,12 @@ class ServerDatabase:
         if not broker:
             self.env.pop("CELERY_BROKER_URL", None)
 
-    def create(self) -> "ServerDatabase":
+    def create(self, migrate: bool = True) -> "ServerDatabase":
+        """Create the database, migrated (``migrate=False``: empty, e.g. to restore a backup into)."""
         if self.mysql:
             self._mysql(f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-        self.manage("migrate", "--noinput", "-v0")
+        if migrate:
+            self.manage("migrate", "--noinput", "-v0")
         return self
 
     def drop(self) -> None:
