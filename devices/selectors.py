@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from accounts.roles import PERM_MANAGE
 from accounts.selectors import scope_to_plants
 from devices.models import (
     Device,
@@ -29,6 +30,7 @@ from devices.models import (
     MachineState,
     Metric,
     Plant,
+    ProvisioningRequest,
     TelemetryReading,
     TelemetryRollup1h,
     TelemetryRollup1m,
@@ -449,3 +451,16 @@ def counter_increments(values: Iterator[tuple[datetime, float]], previous: float
         total += value - previous if value >= previous else value
         previous = value
     return total
+
+
+def provisioning_pending_count(plant_id: int) -> int:
+    """How many devices wait for approval in the plant (the plant bar's badge for its admins)."""
+    return ProvisioningRequest.objects.filter(key__plant_id=plant_id, status=ProvisioningRequest.Status.PENDING).count()
+
+
+def provisioning_pending_list_for(user, plant: Plant) -> QuerySet[ProvisioningRequest]:
+    """The plant's devices waiting for approval, oldest first, if ``user`` administers the plant
+    (empty otherwise): the approvals page's list, with each request's key and the key's line."""
+    requests = ProvisioningRequest.objects.filter(key__plant=plant, status=ProvisioningRequest.Status.PENDING)
+    scoped = scope_to_plants(requests, user, PERM_MANAGE, plant_field="key__plant")
+    return scoped.select_related("key__line").order_by("created_at", "pk")

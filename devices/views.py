@@ -8,18 +8,30 @@ page scopes through ``accounts.selectors``: a plant or device outside the user's
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.selectors import plant_list_for, scope_to_plants
+from accounts.roles import PERM_MANAGE
+from accounts.selectors import plant_list_for, scope_to_plants, user_has_plant_perm
 from alerts.selectors import alarm_counts_for, device_open_alarms, device_thresholds
 from alerts.views import ALARM_STATE_WORDS
 from analytics.selectors import machine_now, reason_labels, shift_current, shift_next
 from devices.formats import format_number
-from devices.models import Device
-from devices.selectors import latest_values, plant_devices_shown, plant_state_counts, state_timeline, tile_state
+from devices.models import Device, ProvisioningRequest
+from devices.selectors import (
+    latest_values,
+    plant_devices_shown,
+    plant_state_counts,
+    provisioning_pending_list_for,
+    state_timeline,
+    tile_state,
+)
+from devices.services.broker import BrokerError
+from devices.services.provisioning import provisioning_request_decide
 from factory.pages import int_param, plant_nav
 
 # The metric a tile shows (and draws as a sparkline): the first one the device reports.
@@ -260,3 +272,44 @@ def device_detail(request, device_id: int):
         "config": _device_config(device, thresholds, sorted(values), now),
     }
     return render(request, "devices/device.html", context)
+
+
+def _managed_plant(request, plant_id: int):
+    """The plant, if the user administers it: 404 outside their plants, 403 for its viewers and operators."""
+    plant = get_object_or_404(plant_list_for(request.user), pk=plant_id)
+    if not user_has_plant_perm(request.user, PERM_MANAGE, plant):
+        raise PermissionDenied("Only the plant's admins approve devices.")
+    return plant
+
+
+@login_required
+def provisioning_approvals(request, plant_id: int):
+    """Devices waiting for approval (pending provisioning requests of the plant), oldest first, each
+    with Approve and Reject; for plant admins only (403 to the plant's other roles, 404 outside your
+    plants). ``?part=list`` answers the list alone (approvals.js reloads it on a live event)."""
+    plant = _managed_plant(request, plant_id)
+    pending = list(provisioning_pending_list_for(request.user, plant))
+    if request.GET.get("part") == "list":
+        return render(request, "devices/approvals_list.html", {"plant": plant, "pending": pending})
+    context = {**plant_nav(request, plant, "approvals"), "pending": pending, "config": {"plant": plant.pk}}
+    return render(request, "devices/approvals.html", context)
+
+
+@login_required
+def provisioning_decide(request, plant_id: int, request_id: int, approve: bool):
+    """POST: approve or reject one waiting device of the plant (``provisioning_request_decide``, as
+    the API and the admin do), then back to the list with a message saying what happened."""
+    if request.method != "POST":
+        return redirect("provisioning_approvals", plant_id)
+    plant = _managed_plant(request, plant_id)
+    waiting = get_object_or_404(ProvisioningRequest.objects.filter(key__plant=plant), pk=request_id)
+    try:
+        provisioning_request_decide(request=waiting, approve=approve, by=request.user)
+    except ValidationError as exc:
+        messages.error(request, f"{waiting.uid}: {' '.join(exc.messages)}")
+    except BrokerError as exc:
+        messages.error(request, f"{waiting.uid}: the MQTT broker refused the change ({exc}); try again.")
+    else:
+        done = "approved: it receives its token on its next provisioning call" if approve else "rejected"
+        messages.success(request, f"Device {waiting.uid} {done}.")
+    return redirect("provisioning_approvals", plant.pk)

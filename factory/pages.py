@@ -11,12 +11,12 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest
 from django.urls import reverse
 
-from accounts.roles import PERM_OPERATE
+from accounts.roles import PERM_MANAGE, PERM_OPERATE
 from accounts.selectors import plant_list_for, user_has_plant_perm
 from alerts.models import AlertRule
 from devices.formats import metric_formats
 from devices.models import Metric, Plant
-from devices.selectors import plant_metrics
+from devices.selectors import plant_metrics, provisioning_pending_count
 from live.frames import COALESCE_SECONDS
 
 # The plant navigation in order: (page, label, URL name, where the URL names the plant). Pages
@@ -28,7 +28,10 @@ PLANT_PAGES = (
     ("oee", "OEE", "oee", "query"),
     ("rollouts", "Rollouts", "rollout_board", "path"),
 )
-_PAGE_URLS = {page: (url_name, plant_in) for page, _label, url_name, plant_in in PLANT_PAGES}
+# Pages only a plant's admins see (and link to), after the others: the devices waiting for
+# approval, with their number as a badge.
+ADMIN_PAGES = (("approvals", "Approvals", "provisioning_approvals", "path"),)
+_PAGE_URLS = {page: (url_name, plant_in) for page, _label, url_name, plant_in in PLANT_PAGES + ADMIN_PAGES}
 _MAX_ID = 2**63  # larger ids would overflow the database's integer type (a 500 instead of a 404)
 
 
@@ -77,18 +80,30 @@ def plant_formats(plant: Plant) -> dict:
 def plant_nav(request: HttpRequest, plant: Plant | None, page: str) -> dict:
     """Template context of the plant bar: the plant, the switcher's plants (each pointing at the
     same page of that plant), the navigation with the current page marked, ``can_operate`` and
-    ``formats`` (``plant_formats``: the plant's zone and how its metrics read).
+    ``formats`` (``plant_formats``: the plant's zone and how its metrics read). The plant's admins
+    also get the admin pages, each with a ``badge`` (the number of devices waiting for approval).
     ``plant`` None (a user without plants) leaves the bar out."""
     if plant is None:
         return {"plant": None, "plants": [], "nav": [], "page": page, "can_operate": False, "formats": None}
-    plants = plant_list_for(request.user).only("pk", "name")
+    plants = list(plant_list_for(request.user).only("pk", "name"))
+    managed = None
+    if page in {key for key, *_rest in ADMIN_PAGES}:  # other plants' admin pages would be 403: their overview
+        managed = set(plant_list_for(request.user, PERM_MANAGE).values_list("pk", flat=True))
+    nav = [
+        {"page": key, "label": label, "url": plant_page_url(key, plant.pk), "current": key == page}
+        for key, label, _url_name, _plant_in in PLANT_PAGES
+    ]
+    if user_has_plant_perm(request.user, PERM_MANAGE, plant):
+        badge = provisioning_pending_count(plant.pk)
+        nav += [
+            {"page": key, "label": label, "url": plant_page_url(key, plant.pk), "current": key == page, "badge": badge}
+            for key, label, _url_name, _plant_in in ADMIN_PAGES
+        ]
+    switch_to = {p.pk: page if managed is None or p.pk in managed else "overview" for p in plants}
     return {
         "plant": plant,
-        "plants": [{"pk": p.pk, "name": p.name, "url": plant_page_url(page, p.pk)} for p in plants],
-        "nav": [
-            {"page": key, "label": label, "url": plant_page_url(key, plant.pk), "current": key == page}
-            for key, label, _url_name, _plant_in in PLANT_PAGES
-        ],
+        "plants": [{"pk": p.pk, "name": p.name, "url": plant_page_url(switch_to[p.pk], p.pk)} for p in plants],
+        "nav": nav,
         "page": page,
         "can_operate": user_has_plant_perm(request.user, PERM_OPERATE, plant),
         "coalesce_ms": int(COALESCE_SECONDS * 1000),

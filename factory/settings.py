@@ -326,6 +326,10 @@ FIRMWARE_STORAGE = env_str("FIRMWARE_STORAGE", "default")  # a STORAGES alias (a
 FIRMWARE_SIGNING_KEY = env_secret("FIRMWARE_SIGNING_KEY", "")
 FIRMWARE_UPDATE_TIMEOUT = env_int("FIRMWARE_UPDATE_TIMEOUT", 30 * 60, minimum=1)  # seconds without progress
 FIRMWARE_NOTIFY_MQTT = env_bool("FIRMWARE_NOTIFY_MQTT", True)  # publish commands when MQTT_URL is set
+# A notified update whose command push has not finished this long after notification was left by a
+# worker that died mid-push: the beat (run_rollout_timers) pushes it again. Longer than
+# notify_devices' time limit (90 s), so a push under way is not repeated.
+FIRMWARE_PUSH_STUCK_SECONDS = env_int("FIRMWARE_PUSH_STUCK_SECONDS", 120, minimum=1)
 
 # REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -166,6 +166,9 @@ class RolloutTarget(models.Model):
     previous_version = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     progress_at = models.DateTimeField(null=True, blank=True, help_text="Last status change (for timeouts).")
+    # When the firmware command for this notification reached the broker and the device stream;
+    # null while it has not (yet): the beat re-pushes notified targets left so by a dead worker.
+    pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["rollout_id", "stage", "device_id"]

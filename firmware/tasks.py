@@ -9,7 +9,7 @@ from firmware.exceptions import TransientNotifyError
 from firmware.models import Rollout
 from firmware.services.mail import rollout_paused_mail
 from firmware.services.notify import targets_notify
-from firmware.services.rollouts import rollout_advance, rollouts_start_due
+from firmware.services.rollouts import rollout_advance, rollouts_start_due, targets_push_stuck
 from firmware.services.updates import updates_time_out
 
 logger = logging.getLogger(__name__)
@@ -27,7 +27,8 @@ def advance_rollout(rollout_id: int) -> str:
 )  # fmt: skip
 def notify_devices(target_ids: list[int], command: str = "firmware_update") -> int:
     """Push a firmware command to the targets' devices (MQTT + WebSocket). After the last retry the
-    devices still find the update by polling, so nothing is lost; the failure is only logged."""
+    devices still find the update by polling, and the beat pushes it again (``targets_push_stuck``),
+    so nothing is lost; the failure is only logged."""
     try:
         return targets_notify(target_ids, command)
     except TransientNotifyError:
@@ -39,9 +40,14 @@ def notify_devices(target_ids: list[int], command: str = "firmware_update") -> i
 
 @shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
 def run_rollout_timers() -> dict:
-    """Beat: start due scheduled rollouts, time out silent updates, and nudge running rollouts."""
+    """Beat: start due scheduled rollouts, time out silent updates, push again the commands a dead
+    worker left unsent, and nudge running rollouts."""
     now = timezone.now()
-    result = {"started": rollouts_start_due(now=now), "timed_out": updates_time_out(now=now)}
+    result = {
+        "started": rollouts_start_due(now=now),
+        "timed_out": updates_time_out(now=now),
+        "pushed_again": targets_push_stuck(now=now),
+    }
     for rollout_id in Rollout.objects.filter(state=Rollout.State.RUNNING).values_list("pk", flat=True):
         rollout_advance(rollout_id=rollout_id, now=now)
     return result

@@ -11,7 +11,8 @@ Groups (channel layer):
   ``{"type": "device.command", "command": {...}}``.
 
 Event kinds (README "Live dashboard"): ``telemetry`` and ``status`` (``live.receivers``), ``alarm``
-and ``notification`` (``alerts``), ``rollout`` (``firmware``).
+and ``notification`` (``alerts``), ``rollout`` (``firmware``), ``provisioning`` (``devices``: the
+number of devices waiting for approval).
 
 Delivery, the same in every process. All sends of a process leave from one event loop, in the
 order they were published: the loop of the process's ASGI server (``serving`` wraps the

@@ -1,6 +1,8 @@
 """A real SMTP server for the tests that send e-mail (alarms, reports, rollouts): the ``smtp_server``
 fixture (loaded as a pytest plugin by the root ``conftest.py``) and helpers to read what it got."""
 
+import asyncio
+import threading
 from email import message_from_bytes
 
 import pytest
@@ -10,12 +12,16 @@ from tests.servers import free_port
 
 class Mailbox:
     """What the server received: ``messages`` are aiosmtpd envelopes; addresses in ``refuse`` are
-    answered "550 no such user"."""
+    answered "550 no such user". With ``hold = n``, the n-th message is received (kept in
+    ``messages``) but its "250 OK" waits until ``release`` is set: the sender is mid-send, not knowing
+    whether the message went out (where a worker is killed in the crash tests)."""
 
     def __init__(self):
         self.messages = []
         self.refuse = set()
         self.port = None
+        self.hold: int | None = None
+        self.release = threading.Event()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook name
         if address in self.refuse:
@@ -25,6 +31,8 @@ class Mailbox:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         self.messages.append(envelope)
+        if self.hold is not None and len(self.messages) == self.hold:
+            await asyncio.to_thread(self.release.wait, 60)
         return "250 OK"
 
 
@@ -41,6 +49,7 @@ def smtp_server(settings):
     settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD, settings.EMAIL_USE_TLS = "", "", False
     mailbox.port = controller.port
     yield mailbox
+    mailbox.release.set()
     controller.stop()
 
 

@@ -73,3 +73,15 @@ def stop_worker(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def forget_queued_tasks() -> None:
+    """Empty the broker: queued tasks, and (Redis) the ones a killed worker left unacknowledged
+    (they would come back to a later test's worker after the visibility timeout)."""
+    from factory.celery import app
+
+    app.control.purge()
+    with app.connection_for_write() as connection:
+        client = getattr(connection.default_channel, "client", None)
+        if client is not None and hasattr(client, "delete"):
+            client.delete("unacked", "unacked_index")

@@ -15,21 +15,10 @@ from alerts.tests.conftest import HttpRecorder
 from alerts.tests.factories import at, make_channel
 from conftest import require_service
 from tests.waiting import wait_until
-from tests.worker import start_worker, stop_worker, worker_env
+from tests.worker import forget_queued_tasks, start_worker, stop_worker, worker_env
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.timeout(240)]
 BURST = 30
-
-
-def forget_queued_tasks() -> None:
-    """Empty the broker: queued tasks, and (Redis) the ones a killed worker left unacknowledged."""
-    from factory.celery import app
-
-    app.control.purge()
-    with app.connection_for_write() as connection:
-        client = getattr(connection.default_channel, "client", None)
-        if client is not None and hasattr(client, "delete"):
-            client.delete("unacked", "unacked_index")
 
 
 def test_delivers_every_webhook_once_more_at_most_when_the_worker_dies_mid_burst(plant_a, settings):

@@ -19,8 +19,10 @@ from django.utils import timezone
 
 from devices.models import Device, Line, Plant, ProvisioningKey, ProvisioningRequest
 from devices.models.device import uid_validator
+from devices.selectors import provisioning_pending_count
 from devices.services.registry import device_create
 from devices.services.tokens import credential_create, credential_matches, token_issue
+from live.bus import publish
 
 TOKEN_NAME = "provisioned"
 FIELDS = ("uid", "name", "kind", "model")
@@ -148,14 +150,19 @@ def device_provision(*, authorization: str, body, address: str | None) -> Answer
 @transaction.atomic
 def _provision(key: ProvisioningKey, data: dict, address) -> Answer:
     uid = data["uid"]
+    Status = ProvisioningRequest.Status
     earlier = (
         ProvisioningRequest.objects.select_for_update()
-        .filter(key=key, uid=uid, status__in=[ProvisioningRequest.Status.PENDING, ProvisioningRequest.Status.APPROVED])
-        .order_by("-created_at")
+        .filter(key=key, uid=uid, status__in=[Status.PENDING, Status.APPROVED, Status.REJECTED])
+        .order_by("-created_at", "-pk")
         .first()
     )
-    if earlier is not None and earlier.status == ProvisioningRequest.Status.PENDING:
+    if earlier is not None and earlier.status == Status.PENDING:
         return Answer(202, {"status": "pending", "detail": "A plant admin has not approved this device yet."})
+    if earlier is not None and earlier.status == Status.REJECTED:
+        # Refused like a key that no longer works for this device: asking again neither uses the
+        # key nor puts the device back in the list (a plant admin would have to reject it each time).
+        return _refuse(401, f"A plant admin rejected device '{uid}' for this key; ask them for another key.")
     if earlier is not None and earlier.device_id is not None:  # approved: the device collects its token once
         device = Device.objects.get(pk=earlier.device_id)
         _, token = token_issue(device=device, name=TOKEN_NAME)
@@ -172,11 +179,22 @@ def _provision(key: ProvisioningKey, data: dict, address) -> Answer:
         return _refuse(401, f"Provisioning key '{key.name}' has registered its {key.max_uses} device(s).")
     if key.needs_approval:
         _record(key, data, ProvisioningRequest.Status.PENDING, address)
+        _announce_pending(key.plant_id)
         return Answer(202, {"status": "pending", "detail": "A plant admin must approve this device; ask again later."})
     device = _create_device(key, data)
     _, token = token_issue(device=device, name=TOKEN_NAME)
     _record(key, data, ProvisioningRequest.Status.DELIVERED, address, device=device)
     return Answer(201, {"device": device.pk, "uid": device.uid, "token": token})
+
+
+def _announce_pending(plant_id: int) -> None:
+    """After commit, tell the plant's browsers the approval list changed (its new length only: the
+    stream reaches viewers too, and the list itself is for plant admins)."""
+
+    def send():
+        publish(plant_id=plant_id, event={"kind": "provisioning", "pending": provisioning_pending_count(plant_id)})
+
+    transaction.on_commit(send)
 
 
 def _create_device(key: ProvisioningKey, data: dict) -> Device:
@@ -189,8 +207,9 @@ def _create_device(key: ProvisioningKey, data: dict) -> Device:
 
 @transaction.atomic
 def provisioning_request_decide(*, request: ProvisioningRequest, approve: bool, by=None) -> ProvisioningRequest:
-    """Approve (the device is created now; it collects its token on its next call) or reject a
-    pending request. Raises ``ValidationError`` when it is not pending or the uid was taken since."""
+    """Approve (the device is created now; it collects its token on its next call) or reject (its
+    next call answers 401) a pending request. Raises ``ValidationError`` when it is not pending or
+    the uid was taken since. Used by the API, the admin and the approvals page alike."""
     requests = ProvisioningRequest.objects.select_for_update().select_related("key__plant", "key__line")
     current = requests.get(pk=request.pk)
     if current.status != ProvisioningRequest.Status.PENDING:
@@ -204,4 +223,5 @@ def provisioning_request_decide(*, request: ProvisioningRequest, approve: bool, 
     else:
         current.status = ProvisioningRequest.Status.REJECTED
     current.save()
+    _announce_pending(current.key.plant_id)
     return current

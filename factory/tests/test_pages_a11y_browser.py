@@ -69,6 +69,11 @@ image = image_create(plant=plant, version="2.1.0", hardware_models=["HP-400"],
                      file=ContentFile(b"firmware" * 100, name="fw.bin"))
 rollout = rollout_create(plant=plant, name="Presses to 2.1.0", image=image, stages=["50%", "100%"])
 rollout_start(rollout=rollout)
+# A device waiting for approval (the approvals page, plant admins only).
+from devices.services.provisioning import device_provision, provisioning_key_create
+_key, plain = provisioning_key_create(plant=plant, name="Hall sensors", needs_approval=True)
+device_provision(authorization=f"Provision {plain}", address="10.20.0.15",
+                 body={"uid": "th-901", "name": "Hall sensor 901", "kind": "sensor", "model": "TH-20"})
 logins = {username: password for username, password, _role in demo_logins()}
 print(json.dumps({
     "plant": plant.pk, "logins": logins,
@@ -121,6 +126,8 @@ def pages(seeded: dict) -> list[tuple[str, str, tuple, int]]:
         ("alarm_kpis", f"/alarms/kpis/?plant={plant}", PLANT_ROLES, 200),
         ("oee", f"/analytics/oee/?plant={plant}", PLANT_ROLES, 200),
         ("rollouts", f"/plants/{plant}/rollouts/", PLANT_ROLES, 200),
+        ("approvals", f"/plants/{plant}/approvals/", ("manager",), 200),
+        ("approvals_forbidden", f"/plants/{plant}/approvals/", ("operator",), 403),
         # The API docs (ReDoc) are the same page for everyone: once, logged out. Swagger UI at
         # /api/swagger/ is left out: its own markup nests buttons in the operation rows and its
         # colours miss AA (method badges 2.3:1), which no stylesheet of ours can repair; the docs

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 import orjson
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from firmware.exceptions import TransientNotifyError
 from firmware.models import RolloutTarget
@@ -71,11 +72,18 @@ def _mqtt_publish(messages: list[tuple[str, bytes]]) -> None:
 def targets_notify(target_ids: list[int], command: str = "firmware_update") -> int:
     """Push ``command`` for each target still waiting for its device; returns how many were pushed.
 
-    Re-sending is harmless (the device acts on ``update_id`` once), so a retried task may repeat a
-    push. Raises ``TransientNotifyError`` when the broker is unreachable.
+    A firmware command goes only to targets whose push has not gone out yet (``pushed_at`` null),
+    and marks them pushed once the broker has it: a task handed out again (Celery's redelivery of a
+    dead worker's message) finds nothing left to do, and one killed mid-push is finished by the beat
+    (``rollouts.targets_push_stuck``). A device may still get a command twice, when the worker
+    died after the push and before marking it; that is harmless (the device acts on ``update_id``
+    once). Raises ``TransientNotifyError`` when the broker is unreachable (nothing marked).
     """
-    wanted = RolloutTarget.ACTIVE if command == "firmware_update" else (RolloutTarget.Status.CANCELLED,)
-    targets = list(RolloutTarget.objects.filter(pk__in=target_ids, status__in=wanted).select_related("device", "image"))
+    if command == "firmware_update":
+        queryset = RolloutTarget.objects.filter(status__in=RolloutTarget.ACTIVE, pushed_at__isnull=True)
+    else:
+        queryset = RolloutTarget.objects.filter(status=RolloutTarget.Status.CANCELLED)
+    targets = list(queryset.filter(pk__in=target_ids).select_related("device", "image"))
     if not targets:
         return 0
     frames = []
@@ -85,4 +93,7 @@ def targets_notify(target_ids: list[int], command: str = "firmware_update") -> i
     send_device_commands([(t.device_id, frame) for t, frame in frames])
     if settings.MQTT_URL and settings.FIRMWARE_NOTIFY_MQTT:
         _mqtt_publish([(f"factory/devices/{t.device.uid}/commands", orjson.dumps(frame)) for t, frame in frames])
+    if command == "firmware_update":
+        pushed = [target.pk for target in targets]
+        RolloutTarget.objects.filter(pk__in=pushed, pushed_at__isnull=True).update(pushed_at=timezone.now())
     return len(frames)

@@ -6,8 +6,9 @@ locks the rollout row, so two workers never notify the same stage twice.
 """
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, F, Q
@@ -40,6 +41,20 @@ def _enqueue_notify(target_ids: list[int], command: str = "firmware_update") -> 
     for start in range(0, len(target_ids), chunk):
         ids = target_ids[start : start + chunk]
         transaction.on_commit(lambda ids=ids: notify_devices_task.delay(ids, command))
+
+
+def targets_push_stuck(*, now: datetime) -> int:
+    """Push again the firmware commands that a worker killed mid-push left unsent: notified targets
+    whose push has not finished ``FIRMWARE_PUSH_STUCK_SECONDS`` after notification (the beat runs
+    this). Devices that got the first copy get the same command again (the same ``update_id``:
+    they act on it once). Returns how many targets were queued for a push; idempotent."""
+    cutoff = now - timedelta(seconds=settings.FIRMWARE_PUSH_STUCK_SECONDS)
+    stuck = RolloutTarget.objects.filter(
+        status=RolloutTarget.Status.NOTIFIED, pushed_at__isnull=True, progress_at__lt=cutoff
+    ).values_list("pk", flat=True)
+    ids = list(stuck[:10_000])
+    _enqueue_notify(ids)
+    return len(ids)
 
 
 def rollout_candidates(
@@ -223,7 +238,8 @@ def rollout_approve(*, rollout: Rollout, by=None) -> Rollout:
 def _targets_set(queryset, status: str, detail: str, now: datetime) -> list[int]:
     ids = list(queryset.values_list("pk", flat=True))
     if ids:
-        RolloutTarget.objects.filter(pk__in=ids).update(status=status, detail=detail, progress_at=now)
+        # A new status needs its own push (notified: the firmware command; pushed_at says it went out).
+        RolloutTarget.objects.filter(pk__in=ids).update(status=status, detail=detail, progress_at=now, pushed_at=None)
         RolloutTargetEvent.objects.bulk_create(
             [RolloutTargetEvent(target_id=pk, at=now, status=status, detail=detail) for pk in ids], batch_size=1000
         )

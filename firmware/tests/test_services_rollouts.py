@@ -239,3 +239,29 @@ def test_empty_stage_is_passed_through(plant_a, on_commit):
     on_commit(rollouts.rollout_start, rollout=rollout)
     finish(on_commit, rollout, 1, ["succeeded", "succeeded"])
     assert (rollout.state, rollout.current_stage) == ("completed", 2)
+
+
+def test_a_push_is_done_once_and_one_a_dead_worker_left_unsent_is_pushed_again_by_the_beat(
+    plant_a, settings, on_commit
+):
+    from firmware.services.notify import targets_notify
+    from firmware.tasks import run_rollout_timers
+
+    fleet = make_fleet(plant_a, 3)
+    rollout = make_rollout(plant_a, make_image(plant_a, "2.0.0"))
+    on_commit(rollouts.rollout_start, rollout=rollout)  # eager: notified and pushed
+    targets = RolloutTarget.objects.filter(rollout=rollout)
+    assert [t.status for t in targets] == ["notified"] * len(fleet)
+    assert all(t.pushed_at is not None for t in targets)
+    ids = list(targets.values_list("pk", flat=True))
+    assert targets_notify(ids) == 0  # a task handed out again (redelivery) pushes nothing twice
+
+    # What a worker killed mid-push leaves: notified, never marked pushed.
+    settings.FIRMWARE_PUSH_STUCK_SECONDS = 60
+    now = timezone.now()
+    targets.filter(pk=ids[0]).update(pushed_at=None, progress_at=now - timedelta(seconds=30))  # may still be pushing
+    targets.filter(pk=ids[1]).update(pushed_at=None, progress_at=now - timedelta(seconds=61))
+    assert on_commit(run_rollout_timers)["pushed_again"] == 1
+    assert targets.get(pk=ids[1]).pushed_at is not None
+    assert targets.get(pk=ids[0]).pushed_at is None
+    assert on_commit(run_rollout_timers)["pushed_again"] == 0
