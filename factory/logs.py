@@ -14,6 +14,7 @@ Nothing here imports Django at module level: Uvicorn's own ``--log-config`` (dep
 loads ``console_formatter`` before the application exists.
 """
 
+import json
 import logging
 import os
 import re
@@ -31,8 +32,9 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 REDACTED = "[redacted]"
 _SECRETS = [
-    # Authorization header values: Bearer/JWT, Device tokens, API keys, Basic credentials.
-    (re.compile(r"\b(Bearer|Device|Api-Key|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}", re.I), rf"\1 {REDACTED}"),
+    # Authorization values of opaque schemes (Bearer, Basic). Device tokens and API keys have a
+    # shape of their own (below): "Device press-001" is a device's name, not a credential.
+    (re.compile(r"\b(Bearer|bearer|Basic|basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {REDACTED}"),
     # JSON Web Tokens anywhere (access and refresh tokens).
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), REDACTED),
     # Device tokens, API keys and provisioning keys: <12 hex>.<urlsafe secret> (devices/services/tokens.py).
@@ -46,7 +48,7 @@ _SECRETS = [
         rf"\1{REDACTED}",
     ),
     # Credentials in URLs: scheme://user:password@host.
-    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@", re.I), rf"\1{REDACTED}@"),
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", re.I), rf"\1{REDACTED}@"),
 ]
 
 
@@ -109,9 +111,15 @@ class JsonFormatter(BaseJsonFormatter):
         if not hasattr(record, "request_id"):  # a handler without RequestIdFilter (Uvicorn's own)
             record.request_id = request_id.get()
         super().add_fields(log_record, record, message_dict)
+        log_record.pop("color_message", None)  # Uvicorn's copy of the message with terminal colours
+
+    def process_log_record(self, log_data):
+        # Before encoding: in the JSON text a quoted secret ("password": "...") has escaped quotes.
+        log_data = super().process_log_record(log_data)
+        return {key: redact(value) if isinstance(value, str) else value for key, value in log_data.items()}
 
     def format(self, record):
-        return redact(super().format(record))
+        return redact(super().format(record))  # and nested values (``extra=`` dicts) once encoded
 
 
 def console_formatter() -> logging.Formatter:
@@ -120,6 +128,26 @@ def console_formatter() -> logging.Formatter:
     if os.environ.get("LOG_FORMAT", "plain") == "json":
         return JsonFormatter()
     return PlainFormatter(PLAIN_FORMAT)
+
+
+def json_line(logger: str, message: str, level: str = "INFO") -> str:
+    """One log line in ``JsonFormatter``'s shape, without the logging machinery (for signal handlers)."""
+    from datetime import UTC, datetime
+
+    record = {"level": level, "logger": logger, "message": redact(message), "request_id": None}
+    record.update(process=os.getpid(), time=datetime.now(UTC).isoformat())
+    return json.dumps(record)
+
+
+def json_logging_now(level: str = "INFO") -> None:
+    """JSON lines on stderr from now on, warnings included, until Django configures ``LOGGING``."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    logging.captureWarnings(True)
 
 
 def logging_config(log_format: str, level: str, loggers: dict) -> dict:
@@ -140,7 +168,8 @@ def logging_config(log_format: str, level: str, loggers: dict) -> dict:
         "loggers": dict(loggers),
     }
     if log_format == "json":
-        for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "daphne"):
+        # Not uvicorn.access: Uvicorn decides whether it logs (--no-access-log) and how (--log-config).
+        for name in ("uvicorn", "uvicorn.error", "daphne"):
             config["loggers"].setdefault(name, {})
             config["loggers"][name].update(handlers=["console"], propagate=False)
     return config

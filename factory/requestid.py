@@ -23,9 +23,9 @@ def request_id_for(peer: str, incoming: str | None) -> str:
 class RequestIdMiddleware:
     """Sets ``request.request_id`` and the logging context, and answers the id in ``X-Request-ID``.
 
-    The context variable is not reset when the response leaves: Django logs 4xx and 5xx answers
-    after the middleware has returned, and those lines belong to the request too. Under ASGI each
-    request runs in a context of its own, so nothing leaks into another request.
+    Under ASGI the context variable is not reset when the response leaves: Django logs 4xx and 5xx
+    answers after the middleware has returned, and those lines belong to the request too; each
+    request runs in a context (an asyncio task) of its own, so nothing leaks into another request.
     """
 
     sync_capable = async_capable = True
@@ -35,21 +35,24 @@ class RequestIdMiddleware:
         if iscoroutinefunction(get_response):
             markcoroutinefunction(self)
 
-    def _start(self, request) -> str:
+    def _start(self, request):
         request.request_id = request_id_for(request.META.get("REMOTE_ADDR", ""), request.META.get(_META_HEADER))
-        request_id.set(request.request_id)
-        return request.request_id
+        return request_id.set(request.request_id)
 
     def __call__(self, request):
         if iscoroutinefunction(self):
             return self.__acall__(request)
-        value = self._start(request)
-        response = self.get_response(request)
-        response[HEADER] = value
+        # Synchronous (Django's test client; production is ASGI): the thread serves other work next.
+        token = self._start(request)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id.reset(token)
+        response[HEADER] = request.request_id
         return response
 
     async def __acall__(self, request):
-        value = self._start(request)
+        self._start(request)
         response = await self.get_response(request)
-        response[HEADER] = value
+        response[HEADER] = request.request_id
         return response
