@@ -13,6 +13,7 @@ the files of dead processes stay (their counts keep the sums from going backward
 live gauges are dropped. Counting is one memory write per call: hot paths count once per batch.
 """
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -49,7 +50,8 @@ def mark_dead_processes(directory: Path, *, keep: int | None = None) -> None:
 
     for pid in file_pids(directory) - {keep}:
         if not _alive(pid):
-            multiprocess.mark_process_dead(pid, str(directory))
+            with contextlib.suppress(FileNotFoundError):  # another web worker's scrape was first
+                multiprocess.mark_process_dead(pid, str(directory))
             (directory / f"{pid}{_MARKER}").unlink(missing_ok=True)
 
 
