@@ -12,6 +12,7 @@ from devices.exceptions import DeviceAuthError
 from devices.services.ingest import IngestItem, rate_limit_retry_after, telemetry_parse, telemetry_store
 from devices.services.telemetry_payload import PayloadError
 from devices.services.tokens import token_authenticate, token_from_authorization
+from factory.metrics import count_rejected
 from live.bus import command_group
 
 # A revoked token or a disabled device must stop working on the next message, yet a lookup per
@@ -29,16 +30,20 @@ def _ingest(device, body: bytes) -> dict:
     close_old_connections()
     retry_after = rate_limit_retry_after(device.pk)
     if retry_after:
+        count_rejected("websocket", "rate_limited")
         message = f"Rate limited: slow down or batch messages; retry in {retry_after} s."
         return {"errors": [{"index": None, "field": "", "message": message}], "retry_after": retry_after}
     now = timezone.now()
     try:
         messages = telemetry_parse(body, now=now)
     except PayloadError as exc:
+        count_rejected("websocket", "invalid")
         return {"errors": exc.errors}
     try:
-        return {"accepted": telemetry_store([IngestItem(device=device, messages=messages)], received_at=now)}
+        items = [IngestItem(device=device, messages=messages)]
+        return {"accepted": telemetry_store(items, received_at=now, transport="websocket")}
     except DatabaseError:
+        count_rejected("websocket", "unavailable")
         return {"errors": [{"index": None, "field": "", "message": "Storage unavailable; nothing stored. Resend."}]}
 
 

@@ -49,7 +49,7 @@ def telemetry_requests_store(requests: list[tuple[Device, bytes]]) -> list[Respo
     items, accepted, now = _parse_requests(requests, pending, devices, responses)
     if items:
         try:
-            telemetry_store(list(items.values()), received_at=now)
+            telemetry_store(list(items.values()), received_at=now, transport="http")
         except DatabaseError:
             logger.exception("telemetry: database unavailable while storing")
             for index in accepted:
@@ -99,6 +99,7 @@ telemetry_endpoint = LeanEndpoint(
     too_large="Body larger than {limit} bytes; send smaller batches.",
     wrong_method="Use POST.",
     json_only=True,
+    transport="http",
 )
 # The whole batch, tokens included: requests ``(authorization, body)`` in, one response each out.
 telemetry_http_batch = telemetry_endpoint.batch

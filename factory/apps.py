@@ -18,6 +18,9 @@ class FactoryConfig(AppConfig):
 
     name = "factory"
 
+    def ready(self):
+        from factory import signals  # noqa: F401 - Celery hooks: request ids into tasks, task metrics
+
 
 def installed_submodules(name: str) -> list[ModuleType]:
     """``<app>.<name>`` of every installed app that has one, in ``INSTALLED_APPS`` order (e.g. each

@@ -46,6 +46,13 @@ def _trusted(address, proxies) -> bool:
     return any(address in network for network in proxies)
 
 
+def peer_is_trusted_proxy(peer: str) -> bool:
+    """Whether the TCP ``peer`` is one of ``TRUSTED_PROXIES`` (whose headers may be believed)."""
+    proxies = _networks(tuple(settings.TRUSTED_PROXIES))
+    address = _parse(peer)
+    return bool(proxies) and address is not None and _trusted(address, proxies)
+
+
 def client_address(peer: str, forwarded_for: str | None = None, real_ip: str | None = None) -> str:
     """The client's address given the TCP ``peer`` and the forwarded headers it sent."""
     proxies = _networks(tuple(settings.TRUSTED_PROXIES))

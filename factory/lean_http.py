@@ -11,6 +11,7 @@ request still gets its own ``(status, body, headers)`` answer.
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -20,6 +21,9 @@ from django.db import DatabaseError, close_old_connections
 from devices.exceptions import DeviceAuthError
 from devices.models import Device
 from devices.services.tokens import token_from_authorization, tokens_authenticate_many
+from factory.logs import HEADER, joined_request_ids, request_id
+from factory.metrics import GROUP_COMMIT_SECONDS, GROUP_COMMIT_SIZE, count_rejected
+from factory.requestid import request_id_for
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +32,19 @@ Handler = Callable[[list[tuple[str, bytes]]], list[Response]]
 # The part an endpoint writes: authenticated requests ``(device, body)`` in, one response each out.
 DeviceHandler = Callable[[list[tuple[Device, bytes]]], list[Response]]
 Submit = Callable[[str, bytes], Awaitable[Response]]
+# Why a device request was refused, by status (factory_ingest_rejected_total's reason).
+REJECTION_REASONS = {
+    400: "invalid",
+    401: "unauthenticated",
+    403: "forbidden",
+    405: "method",
+    413: "too_large",
+    415: "content_type",
+    429: "rate_limited",
+    500: "error",
+    503: "unavailable",
+}
+_HEADER_BYTES = HEADER.lower().encode()
 
 
 def json_response(status: int, body: dict, headers: dict | None = None) -> Response:
@@ -67,21 +84,27 @@ class GroupCommitBatcher:
             for _ in range(self.workers):
                 self.loop.create_task(self._worker())
         future = self.loop.create_future()
-        await self.queue.put((authorization, body, future))
+        await self.queue.put((authorization, body, future, request_id.get()))
         return await future
 
     async def _worker(self) -> None:
         handle = sync_to_async(self.handler, thread_sensitive=False)
+        size, seconds = GROUP_COMMIT_SIZE.labels(self.name), GROUP_COMMIT_SECONDS.labels(self.name)
         while True:
             batch = [await self.queue.get()]
             while len(batch) < self.max_batch and not self.queue.empty():
                 batch.append(self.queue.get_nowait())
+            # The batch's log lines (and the tasks its commit queues) carry its requests' ids.
+            request_id.set(joined_request_ids([item[3] for item in batch]))
+            started = time.perf_counter()
             try:
-                responses = await handle([(authorization, body) for authorization, body, _ in batch])
+                responses = await handle([(authorization, body) for authorization, body, _, _ in batch])
             except Exception:  # never leave a request hanging
                 logger.exception("%s: batch failed", self.name)
                 responses = [self.failure] * len(batch)
-            for (_, _, future), response in zip(batch, responses, strict=True):
+            seconds.observe(time.perf_counter() - started)
+            size.observe(len(batch))
+            for (_, _, future, _), response in zip(batch, responses, strict=True):
                 if not future.done():
                     future.set_result(response)
 
@@ -119,6 +142,9 @@ class LeanEndpoint:
     Accepted requests wait in a ``GroupCommitBatcher`` for ``batch``: one token query for the
     group (401/403 answered here), then ``handler`` with the ``(device, body)`` of the others.
     ``unavailable`` answers every request that sent a token when that query fails.
+
+    Every answer carries the request's ``X-Request-ID`` (``factory.requestid``); with ``transport``
+    refusals are counted in ``factory_ingest_rejected_total`` by reason.
     """
 
     def __init__(
@@ -133,8 +159,10 @@ class LeanEndpoint:
         too_large: str,
         wrong_method: str,
         json_only: bool,
+        transport: str | None = None,
     ):
         self.handler, self.path, self.name, self.unavailable = handler, path, name, unavailable
+        self.transport = transport
         self.max_body, self.too_large, self.wrong_method, self.json_only = max_body, too_large, wrong_method, json_only
         self.batcher = GroupCommitBatcher(self.batch, name=name, failure=failure)
 
@@ -143,6 +171,11 @@ class LeanEndpoint:
 
     async def serve(self, scope, receive, send, submit: Submit) -> None:
         """Answer one request; ``submit`` hands its ``(authorization, body)`` to ``batch``."""
+        headers = dict(scope["headers"])
+        client = scope.get("client")
+        incoming = headers.get(_HEADER_BYTES)
+        rid = request_id_for(client[0] if client else "", incoming.decode("latin-1") if incoming else None)
+        request_id.set(rid)
         answer = self._refusal(scope)
         if answer is None:
             limit = self.max_body()
@@ -150,9 +183,12 @@ class LeanEndpoint:
             if body is None:
                 answer = json_response(413, {"detail": self.too_large.format(limit=limit)})
             else:
-                authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+                authorization = headers.get(b"authorization", b"").decode("latin-1")
                 answer = await submit(authorization, body)
-        await respond(send, *answer)
+        status, content, extra = answer
+        if status >= 400 and self.transport:
+            count_rejected(self.transport, REJECTION_REASONS.get(status, str(status)))
+        await respond(send, status, content, {**extra, "x-request-id": rid})
 
     def _refusal(self, scope) -> Response | None:
         """The answer to a request refused on its method or headers alone, else None."""

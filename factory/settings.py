@@ -13,7 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from factory import mosquitto
+from factory import logs, mosquitto
 from factory.env import env_bool, env_int, env_list, env_networks, env_secret, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -457,6 +457,25 @@ LOGGING = {
         "celery.beat": {"level": env_str("CELERY_BEAT_LOG_LEVEL", "WARNING")},
     },
 }
+
+# Metrics and structured logs (README "Metrics", "Logs") --------------------------------------
+# /metrics (and METRICS_PORT) answer a client address in METRICS_ALLOWED_IPS (CIDRs) or
+# "Authorization: Bearer <METRICS_TOKEN>"; with neither set, metrics are off (404). DEBUG (make run)
+# lets this machine in by default.
+METRICS_TOKEN = env_secret("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS", ["127.0.0.1/32", "::1/128"] if DEBUG else [])
+# The MQTT bridge's and the Celery worker's own exporter (they have no web server); 0 = none.
+METRICS_PORT = env_int("METRICS_PORT", 0, minimum=0)
+METRICS_BIND = env_str("METRICS_BIND", "0.0.0.0")  # noqa: S104 - a container's exporter, guarded as above
+# prometheus-client's multiprocess files: every process of one host sharing it is summed in a scrape.
+METRICS_DIR = Path(env_str("METRICS_DIR", str(VAR_DIR / "metrics")))
+SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]  # Prometheus scrapes plain HTTP inside
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' (the default) or 'json', not {LOG_FORMAT!r}.")
+# First: it reads the TCP peer before factory.clientip replaces it with the client's address.
+MIDDLEWARE = ["factory.requestid.RequestIdMiddleware", *MIDDLEWARE]
+LOGGING = logs.logging_config(LOG_FORMAT, LOGGING["root"]["level"], LOGGING["loggers"])
 
 # Django's technical error pages ---------------------------------------------------------------
 # DEBUG=true shows Django's debug pages for a 404 or a crash. DEBUG_PAGES=false (`make run`'s web

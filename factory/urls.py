@@ -10,6 +10,7 @@ from devices.api.device_views import device_provision, device_self
 from factory.api_router import router
 from factory.exceptions import not_found
 from factory.health import healthz
+from factory.metrics_export import metrics_view
 from factory.views import favicon
 
 api_v1 = [
@@ -42,6 +43,7 @@ urlpatterns = [
     path("api/redoc/", RedirectView.as_view(pattern_name="api-docs", permanent=True), name="api-redoc"),
     path("api/swagger/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-swagger"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),  # Prometheus (README "Metrics"): token or address only
     path("favicon.ico", favicon, name="favicon"),
     # Unknown API paths answer JSON even with DEBUG=true (Django's debug 404 page is HTML).
     re_path(r"^api/", not_found),

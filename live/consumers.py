@@ -25,6 +25,7 @@ from django.db import close_old_connections
 
 from accounts.selectors import plant_list_for, scope_to_plants
 from devices.models import Device
+from factory.metrics import LIVE_CONNECTIONS, LIVE_FRAMES_DROPPED, LIVE_FRAMES_SENT
 from live.frames import BATCH_SECONDS, COALESCE_SECONDS, Framer
 from live.hub import hub
 
@@ -90,10 +91,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
                     await self._deny(4000 + error[0], error[1])
                     return
         await self._send({"kind": "hello", "user": self.user.get_username(), "plants": sorted(self.plants)})
+        LIVE_CONNECTIONS.inc()
+        self.counted = True
         self.session_checked = time.monotonic()
         self.watchdog = asyncio.get_running_loop().create_task(self._watch_session())
 
     async def disconnect(self, code):
+        if getattr(self, "counted", False):
+            LIVE_CONNECTIONS.dec()
+            self.counted = False
         if self.watchdog:
             self.watchdog.cancel()
         if getattr(self, "framer", None):
@@ -184,15 +190,21 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.writer = asyncio.get_running_loop().create_task(self._write())
 
     async def _write(self) -> None:
+        sent = 0
         try:
             while self.backlog:
                 await self.send(text_data=self.backlog.popleft())
+                sent += 1
         except Exception:  # the connection went away mid-write: disconnect() follows, nothing to send to
             logger.debug("live: frame not sent, the browser is gone", exc_info=True)
+            LIVE_FRAMES_DROPPED.inc(len(self.backlog) + 1)
             self.backlog.clear()
+        finally:
+            LIVE_FRAMES_SENT.inc(sent)  # once per burst written, not per frame
 
     def _too_slow(self) -> None:
         logger.info("live: closing a browser of %s that fell %d frames behind", self.user, len(self.backlog))
+        LIVE_FRAMES_DROPPED.inc(len(self.backlog) + 1)  # the queue and the frame that did not fit
         self.backlog.clear()
         self.user = None
         self.closing = asyncio.get_running_loop().create_task(self.close(code=4008))

@@ -4,6 +4,7 @@ fixture (loaded as a pytest plugin by the root ``conftest.py``)."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -43,20 +44,29 @@ def worker_env(smtp_port: int | None = None, **extra: str) -> dict:
     return env
 
 
-def start_worker(env: dict, purge: bool, name: str | None = None, concurrency: int | None = None) -> subprocess.Popen:
+def start_worker(
+    env: dict,
+    purge: bool,
+    name: str | None = None,
+    concurrency: int | None = None,
+    log: Path | None = None,
+    loglevel: str = "warning",
+) -> subprocess.Popen:
     """Start ``celery worker --pool=solo`` (``purge``: empty the queue first; ``concurrency``: the
-    prefork pool with that many processes instead, as docker-compose.yml's worker) and wait for its ping."""
+    prefork pool with that many processes instead, as docker-compose.yml's worker) and wait for its ping.
+    ``log``: a file for its output (stdout and stderr), at ``loglevel``."""
     from factory.celery import app
 
     name = name or f"e2e-{os.getpid()}@localhost"
     pool = f"--concurrency={concurrency}" if concurrency else "--pool=solo"
-    command = [sys.executable, "-m", "celery", "-A", "factory", "worker", "-l", "warning", pool, "-n", name]
+    command = [sys.executable, "-m", "celery", "-A", "factory", "worker", "-l", loglevel, pool, "-n", name]
+    output = log.open("a") if log else subprocess.DEVNULL
     process = subprocess.Popen(  # noqa: S603 - our own venv's celery, fixed arguments
         [*command, "--purge"] if purge else command,
         cwd=django_settings.BASE_DIR,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )
     try:
         wait_until(lambda: app.control.ping([name], timeout=0.5), timeout=40, what="the worker to answer ping")

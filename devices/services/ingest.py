@@ -25,6 +25,7 @@ from devices.formats import metric_new
 from devices.models import Device, Metric
 from devices.services.telemetry_payload import Message, payload_parse
 from devices.signals import device_status_changed, telemetry_ingested
+from factory.metrics import count_stored
 
 logger = logging.getLogger(__name__)
 CHUNK = 5000
@@ -137,8 +138,13 @@ def _datetime_adapter():
     return fast
 
 
-def telemetry_store(items: list[IngestItem], *, received_at: datetime, defer_hooks: Deferrer | None = None) -> int:
+def telemetry_store(
+    items: list[IngestItem], *, received_at: datetime, defer_hooks: Deferrer | None = None, transport: str = "other"
+) -> int:
     """Store already-validated messages of one or more devices atomically; return the message count.
+
+    ``transport`` (``http``, ``mqtt``, ``websocket``) labels the metrics counted once the batch
+    has committed (``factory_ingest_messages_total``, ``factory_ingest_readings_total``).
 
     Idempotent for re-sent readings (same device, metric and ts are ignored). Sends the
     after-commit signals described in the module docstring: in the committing thread, or, with
@@ -152,11 +158,11 @@ def telemetry_store(items: list[IngestItem], *, received_at: datetime, defer_hoo
     """
     items = sorted(items, key=lambda item: item.device.pk)
     if connection.in_atomic_block:  # the caller's transaction is lost with a deadlock: it retries
-        return _store_once(items, received_at, defer_hooks)
+        return _store_once(items, received_at, defer_hooks, transport)
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
         saved = [(item.device, {f: getattr(item.device, f) for f in _TOUCHED}) for item in items]
         try:
-            return _store_once(items, received_at, defer_hooks)
+            return _store_once(items, received_at, defer_hooks, transport)
         except OperationalError as exc:
             if exc.args[0] not in _RETRYABLE or attempt == DEADLOCK_ATTEMPTS:
                 raise
@@ -168,7 +174,7 @@ def telemetry_store(items: list[IngestItem], *, received_at: datetime, defer_hoo
     raise AssertionError("unreachable")
 
 
-def _store_once(items: list[IngestItem], received_at: datetime, defer_hooks: Deferrer | None) -> int:
+def _store_once(items: list[IngestItem], received_at: datetime, defer_hooks: Deferrer | None, transport: str) -> int:
     names = {name for item in items for message in item.messages for name in message.values}
     ids = metric_ids(sorted(names))
     adapt = _datetime_adapter()
@@ -210,7 +216,9 @@ def _store_once(items: list[IngestItem], received_at: datetime, defer_hooks: Def
         came_online = _touch_devices(items, received_at, current_state)
         hooks = partial(_after_commit, items, received_at, came_online)
         transaction.on_commit(hooks if defer_hooks is None else partial(defer_hooks, hooks))
-    return sum(len(item.messages) for item in items)
+        stored = sum(len(item.messages) for item in items)
+        transaction.on_commit(partial(count_stored, transport, stored, len(readings)))  # once per batch
+    return stored
 
 
 def _touch_devices(items: list[IngestItem], received_at: datetime, current_state: dict) -> list[int]:

@@ -50,6 +50,7 @@ from paho.mqtt.properties import Properties
 from devices.models import DeadLetter, Device
 from devices.services.ingest import Deferrer, IngestItem, telemetry_parse, telemetry_store
 from devices.services.telemetry_payload import PayloadError
+from factory.metrics import BRIDGE_CONNECTED, BRIDGE_DEAD_LETTERS, BRIDGE_HELD, BRIDGE_LAG, count_rejected
 
 logger = logging.getLogger(__name__)
 
@@ -105,17 +106,25 @@ def _payload_reason(errors: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def _check(received: Received, device: Device | None) -> str | None:
-    """Why the message cannot be ingested, before parsing it (None: go on and parse)."""
+def _check(received: Received, device: Device | None) -> tuple[str, str] | None:
+    """Why the message cannot be ingested, before parsing it: ``(kind, reason)``; None: go on and parse."""
     uid = _uid_from_topic(received.topic)
     if device is None:
-        return f"topic: unknown device uid {uid!r}."
+        return "unknown_device", f"topic: unknown device uid {uid!r}."
     if not device.enabled:
-        return f"device: {uid!r} is disabled; its messages are refused."
+        return "disabled_device", f"device: {uid!r} is disabled; its messages are refused."
     limit = settings.TELEMETRY_MAX_BODY_BYTES
     if len(received.payload) > limit:
-        return f"payload: {len(received.payload)} bytes exceed the limit of {limit}."
+        return "too_large", f"payload: {len(received.payload)} bytes exceed the limit of {limit}."
     return None
+
+
+def _count_dead_letters(kinds: list[str]) -> None:
+    """Dead letters by kind (``factory_bridge_dead_letters_total``, ``factory_ingest_rejected_total``)."""
+    for kind in set(kinds):
+        amount = kinds.count(kind)
+        BRIDGE_DEAD_LETTERS.labels(kind).inc(amount)
+        count_rejected("mqtt", kind, amount)
 
 
 def bridge_process(batch: list[Received], *, defer_hooks: Deferrer | None = None) -> tuple[int, int]:
@@ -131,26 +140,31 @@ def bridge_process(batch: list[Received], *, defer_hooks: Deferrer | None = None
     uids = {_uid_from_topic(r.topic) for r in batch}
     devices = {d.uid: d for d in Device.objects.filter(uid__in=uids)}
     items: dict[str, IngestItem] = {}
-    dead = []
+    dead, kinds = [], []
     for received in batch:
         uid = _uid_from_topic(received.topic)
         device = devices.get(uid)
-        reason = _check(received, device)
-        if reason is None:
+        refused = _check(received, device)
+        if refused is None:
             try:
                 messages = telemetry_parse(received.payload, now=received.at)
             except PayloadError as exc:
-                reason = _payload_reason(exc.errors)
-        if reason is not None:
-            dead.append(_dead_letter(received, reason, device))
+                refused = "invalid", _payload_reason(exc.errors)
+        if refused is not None:
+            kinds.append(refused[0])
+            dead.append(_dead_letter(received, refused[1], device))
             continue
         items.setdefault(uid, IngestItem(device=device, messages=[])).messages.extend(messages)
     with transaction.atomic():
         if items:
-            accepted = telemetry_store(list(items.values()), received_at=timezone.now(), defer_hooks=defer_hooks)
+            accepted = telemetry_store(
+                list(items.values()), received_at=timezone.now(), defer_hooks=defer_hooks, transport="mqtt"
+            )
         else:
             accepted = 0
         DeadLetter.objects.bulk_create(dead)
+        if kinds:
+            transaction.on_commit(lambda: _count_dead_letters(kinds))
     return accepted, len(dead)
 
 
@@ -159,6 +173,7 @@ def bridge_keep_unstorable(received: Received, error: Exception) -> tuple[int, i
     device = Device.objects.filter(uid=_uid_from_topic(received.topic)).first()
     reason = f"storage: the message could not be stored ({type(error).__name__}: {error})."
     _dead_letter(received, reason, device).save()
+    _count_dead_letters(["storage"])
     return 0, 1
 
 
@@ -295,6 +310,7 @@ class MqttBridge:
             logger.error("MQTT bridge: subscription to %s refused: %s", self.topic, refused[0])
             return
         self.ready.set()
+        BRIDGE_CONNECTED.set(1)
         logger.info("MQTT bridge subscribed to %s", self.topic)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
@@ -303,6 +319,7 @@ class MqttBridge:
         with self._lock:
             self._live = None
         self.ready.clear()
+        BRIDGE_CONNECTED.set(0)
         if not self.stopping.is_set():
             logger.warning("MQTT bridge disconnected (%s); reconnecting with backoff", reason_code)
 
@@ -359,6 +376,8 @@ class MqttBridge:
         self._confirm_acks()
         self.client.disconnect()
         self.client.loop_stop()
+        BRIDGE_CONNECTED.set(0)
+        BRIDGE_HELD.set(0)
         with suppress(Error):
             connection.close()
         logger.info("MQTT bridge stopped (%d messages left unacknowledged): %s", left, self.stats)
@@ -442,6 +461,8 @@ class MqttBridge:
                 counts = (0, 0)
         if counts is None:
             return False
+        BRIDGE_LAG.observe((datetime.now(UTC) - batch[0].at).total_seconds())  # the oldest: arrival order
+        BRIDGE_HELD.set(self.inbox.qsize())
         self.stats["accepted"] += counts[0]
         self.stats["dead_letters"] += counts[1]
         self.stats["batches"] += 1

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from devices.services.mqtt_bridge import MqttBridge
+from factory.metrics_export import start_exporter
 
 
 class Command(BaseCommand):
@@ -53,6 +54,7 @@ class Command(BaseCommand):
             summary_interval=options["summary_seconds"],
             shared_group=group,
         )
+        start_exporter("mqtt-bridge")  # METRICS_PORT: this host's metrics for Prometheus (README "Metrics")
         # The bridge runs in a worker thread and the main thread only waits: a signal handler then
         # never interrupts the bridge while it holds one of its locks.
         failures: list[BaseException] = []
