@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "analytics",
     "firmware",
     "anomaly",
+    "production",
     "simulator",
     "factory.apps.FactoryConfig",
     "live",  # the live bus: after the apps whose signals its receivers connect (live/apps.py)
