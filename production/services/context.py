@@ -35,7 +35,10 @@ def context_record(*, entries, received_at) -> None:
     products, orders = _resolve(changed)
     switches = _switches(changed, last, products, orders)
     table = cycle_times(
-        (devices[pk], products.get(product)) for pk, steps in switches.items() for _, product, _ in steps if product
+        (devices[pk], products[(devices[pk].plant_id, code)])
+        for pk, steps in switches.items()
+        for _, code, _ in steps
+        if code
     )
     for pk, steps in switches.items():
         latest = Run.objects.filter(device_id=pk).order_by("-start").first()  # a switch is rare: one query each
@@ -84,6 +87,9 @@ def _resolve(changed) -> tuple[dict[str, Product], dict[str, Order]]:
         found = Order.objects.filter(plant_id__in=plant_ids, number__in={o.number for o in new_orders})
         for o in found.select_related("product"):
             orders[(o.plant_id, o.number)] = o
+    for o in orders.values():  # a message naming only the order runs the order's product
+        if o.product is not None:
+            products.setdefault((o.plant_id, o.product.code), o.product)
     return products, orders
 
 
