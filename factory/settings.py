@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "anymail",
+    "import_export",  # the order admin's import pages (production.admin)
     "accounts",
     "devices",
     "alerts",

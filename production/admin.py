@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from import_export.admin import ImportMixin
+from import_export.formats.base_formats import CSV, XLSX
 from import_export.forms import ConfirmImportForm, ImportForm
 
 from accounts.admin_scoping import PlantScopedAdmin, administers_any
@@ -36,6 +37,22 @@ class CycleTimeInline(admin.TabularInline):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         return self.admin_site._registry[Product].formfield_for_foreignkey(db_field, request, **kwargs)
+
+    # Plant admins hold no global model permissions: the rows follow their product's plant.
+    def _may(self, request, obj) -> bool:
+        return self.admin_site._registry[Product]._may(request, obj)
+
+    def has_view_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may(request, obj)
 
 
 @admin.register(Product)
@@ -70,6 +87,7 @@ class OrderAdmin(ScopedProductionChoices, ImportMixin, PlantScopedAdmin):
     list_filter = ["plant", "status", "source"]
     search_fields = ["number", "product__code", "note"]
     resource_classes = [OrderResource]
+    import_formats = [CSV, XLSX]
     import_form_class = OrderImportForm
     confirm_form_class = OrderConfirmImportForm
 
