@@ -30,14 +30,16 @@ from pathlib import Path
 from procs import cpu_seconds, rss_mb  # bench/procs.py (this script's directory is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
-DB = "factory_bench_ingest"
+# BENCH_DB / BENCH_REDIS: another scratch database and Redis, so two people can measure at once.
+DB = os.environ.get("BENCH_DB", "factory_bench_ingest")
+_REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 ENV = {
     **os.environ,
     "DATABASE_URL": f"mysql://root@127.0.0.1:3306/{DB}",
-    "REDIS_URL": "redis://127.0.0.1:6379/9",
+    "REDIS_URL": f"{_REDIS}/9",
     # The production shape: ingest enqueues alert evaluation on a broker (no worker runs here; the
     # queue is flushed at the end) instead of running it inline as the eager embedded default does.
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/8",
+    "CELERY_BROKER_URL": f"{_REDIS}/8",
     "MQTT_URL": "mqtt://127.0.0.1:18830",  # the private broker started by the mqtt phase
     "DEBUG": "false",
     "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
@@ -148,7 +150,7 @@ def start_server(kind: str, workers: int) -> subprocess.Popen:
     proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, start_new_session=True)
     import urllib.request
 
-    for _ in range(100):
+    for _ in range(600):  # a loaded machine takes longer than 20 s to start the workers
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
             if proc.poll() is not None:
@@ -406,7 +408,7 @@ def main():
         results["soak"] = bench_soak(args.server, args.workers, tokens_file, uids, args.soak_seconds)
     tokens_file.unlink()
     results["loadavg_end"] = os.getloadavg()
-    sh("redis-cli", "-n", "8", "flushdb")
+    sh("redis-cli", "-u", f"{_REDIS}/8", "flushdb")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     report(results)
