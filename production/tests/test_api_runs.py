@@ -147,3 +147,17 @@ def test_refuses_a_cancelled_order(operator, client_for, machine, order):
         "cancelled"
         in errors(client_for(operator).post("/api/v1/runs/", {"device": machine.pk, "order": order.pk}))["order"][0]
     )
+
+
+def test_another_plants_run_is_404_for_a_plant_admin(plant_b, plant_admin, client_for):
+    foreign = make_device(make_line(plant_b), "weld-01")
+    run = run_start(device=foreign, product=make_product(plant_b, "F-1"))
+    client = client_for(plant_admin)
+    assert_status(client.get(f"/api/v1/runs/{run.pk}/"), 404)
+    assert_status(client.post(f"/api/v1/runs/{run.pk}/end/", {}), 404)
+
+
+def test_a_product_that_ran_cannot_be_deleted(plant_admin, client_for, machine, product):
+    run_start(device=machine, product=product)
+    response = client_for(plant_admin).delete(f"/api/v1/products/{product.pk}/")
+    assert "still in use" in assert_status(response, 409).json()["detail"]
