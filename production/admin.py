@@ -15,7 +15,7 @@ from devices.models import Plant
 from production.models import Order, Product, ProductCycleTime, Run, Source
 from production.services.catalog import order_save, product_save
 from production.services.imports import OrderResource
-from production.services.runs import run_delete, run_overlap, run_save
+from production.services.runs import run_delete, run_overlap, run_save, run_times_check
 
 
 class ScopedProductionChoices:
@@ -137,6 +137,10 @@ class RunForm(forms.ModelForm):
         except ValidationError as exc:
             raise ValidationError(exc.messages) from None
         if run.device_id and run.start:
+            try:
+                run_times_check(run)
+            except ValidationError as exc:
+                raise ValidationError(exc.messages) from None
             clash = run_overlap(run)
             if clash is not None:
                 raise ValidationError(f"Overlaps the machine's run from {clash.start:%Y-%m-%d %H:%M:%S}.")

@@ -8,6 +8,7 @@ A run written for a time that stored OEE days already cover marks those days sta
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -122,6 +123,9 @@ def _when(at: datetime | None, field: str) -> datetime:
         return now
     if at > now + FUTURE_TOLERANCE:
         raise ValidationError({field: ["More than 5 minutes in the future; give the time it happened."]})
+    oldest = now - timedelta(days=settings.TELEMETRY_RETENTION_RAW_DAYS)
+    if at < oldest:
+        raise ValidationError({field: [f"Older than the raw telemetry kept ({oldest.isoformat()}): nothing to weigh."]})
     return at
 
 
@@ -166,6 +170,13 @@ def run_end(*, run: Run, at: datetime | None = None, by=None, complete: bool = F
     return run
 
 
+def run_times_check(run: Run) -> None:
+    """Raise ``ValidationError`` when an edited run starts or ends in the future or before the raw telemetry kept."""
+    _when(run.start, "start")
+    if run.end is not None:
+        _when(run.end, "end")
+
+
 def run_overlap(run: Run) -> Run | None:
     """Another run of the machine that ``run`` (edited, maybe unsaved) would overlap, or None."""
     others = Run.objects.filter(device_id=run.device_id).exclude(pk=run.pk)
@@ -182,6 +193,7 @@ def run_save(*, run: Run, previous_start: datetime | None = None) -> Run:
     from the earlier of its old and new start are recomputed.
     """
     run.full_clean(validate_constraints=False)
+    run_times_check(run)
     with transaction.atomic():
         Device.objects.select_for_update().filter(pk=run.device_id).first()
         clash = run_overlap(run)

@@ -128,6 +128,7 @@ def test_refuses_bad_starts_with_a_400_naming_the_field(
     earlier = (timezone.now() - timedelta(hours=1)).isoformat()
     assert "start" in errors(post({"device": machine.pk, "product": product.pk, "start": earlier}))
     assert "start" in errors(post({"device": machine.pk, "product": product.pk, "start": "yesterday"}))
+    assert "start" in errors(post({"device": machine.pk, "product": product.pk, "start": "0001-01-01T00:00:00Z"}))
     assert "ideal_cycle_time" in errors(post({"device": machine.pk, "product": product.pk, "ideal_cycle_time": 1}))
     assert Run.objects.count() == 1
 
