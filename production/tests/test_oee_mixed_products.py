@@ -4,15 +4,18 @@ Performance weighs each piece with the ideal cycle time of the run in force when
 the time from B's start until the machine runs again is a changeover: setup loss.
 """
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 
-from analytics.models import OEEDayCache
+from analytics.models import LossCategory, OEEDayCache, ReasonCode
+from analytics.services import stop_classify
 from analytics.tests.factories import at, counts, make_shift, recent_day, store
 from conftest import assert_status
-from devices.tests.factories import make_device, make_line
+from devices.tests.factories import make_device, make_line, make_token
 from production.models import Run
 from production.services.runs import run_end, run_save, run_start
 from production.tests.factories import make_product
@@ -100,9 +103,6 @@ def test_changing_a_past_run_recomputes_the_stored_day(floor, operator, viewer, 
 
 
 def test_a_stop_the_operator_classified_keeps_its_reason_inside_a_changeover(floor, operator, viewer, client_for):
-    from analytics.models import LossCategory, ReasonCode
-    from analytics.services import stop_classify
-
     _run_a_then_b(floor, operator)
     plant, machine, a, b, day, t = floor
     reason = ReasonCode.objects.create(plant=plant, code="jam", name="Jam", category=LossCategory.EQUIPMENT_FAILURE)
@@ -137,3 +137,29 @@ def test_pieces_outside_every_run_use_the_machine_cycle_time(floor, operator, vi
     )
     assert _total(client_for(viewer), machine, t)["ideal_seconds"] == 12300
     assert Run.objects.get(device=machine).ideal_cycle_time == Decimal("15")
+
+
+def test_the_same_figures_when_the_machine_itself_reports_product_a_then_b_over_http(floor, viewer, client_for):
+    """The first test's day, told by the machine: ``product`` on its messages starts the runs."""
+    plant, machine, a, b, day, t = floor
+    _, token = make_token(machine)
+    iso = lambda ts: ts.isoformat().replace("+00:00", "Z")  # noqa: E731
+    messages = [
+        {"ts": iso(t("06:00")), "state": "running", "values": counts(0, 0), "product": "A-100"},
+        {"ts": iso(t("10:00")), "state": "idle", "values": counts(600, 590), "product": "B-200"},
+        {"ts": iso(t("10:30")), "state": "running", "product": "B-200"},
+        {"ts": iso(t("14:00")), "state": "idle", "values": counts(1020, 1000), "product": ""},
+    ]
+    response = Client().post(
+        "/api/v1/telemetry/", json.dumps({"messages": messages}), content_type="application/json",
+        HTTP_AUTHORIZATION=f"Device {token}",
+    )  # fmt: skip
+    assert_status(response, 202)
+    assert [(r.product.code, r.start, r.end) for r in Run.objects.filter(device=machine).order_by("start")] == [
+        ("A-100", t("06:00"), t("10:00")),
+        ("B-200", t("10:00"), t("14:00")),
+    ]
+    total = _total(client_for(viewer), machine, t)
+    assert (total["ideal_seconds"], total["performance"], total["oee"], total["changeover_seconds"]) == (
+        18300, 67.78, 62.30, 1800,
+    )  # fmt: skip
