@@ -41,7 +41,9 @@ class Inputs:
     down/idle/setup/offline, including ``data_gap_us`` (no state known, counted as offline).
     ``ideal_seconds``: Σ ideal cycle time × piece over all pieces; ``reject_ideal_seconds`` the
     same over rejected pieces. ``down_episodes``: ``down`` states that began inside the period's planned time.
-    ``stop_loss_us``: stop time by loss category (reason codes, minor-stop threshold).
+    ``stop_loss_us``: stop time by loss category (reason codes, changeovers, minor-stop threshold).
+    ``changeover_us``: stop time inside changeovers (a run's start until the machine first runs,
+    ``analytics.timeline``); ``changeovers``: changeovers that began inside planned time.
     """
 
     calendar_us: int = 0
@@ -55,6 +57,8 @@ class Inputs:
     ideal_seconds: Decimal = Decimal(0)
     reject_ideal_seconds: Decimal = Decimal(0)
     down_episodes: int = 0
+    changeover_us: int = 0
+    changeovers: int = 0
     stop_by_state_us: dict[str, int] = field(default_factory=_zero_states)
     stop_loss_us: dict[str, int] = field(default_factory=_zero_losses)
 
@@ -148,6 +152,8 @@ def figures(i: Inputs) -> dict:
         "ideal_cycle_time": float(i.ideal_seconds / i.total_count) if i.total_count else None,
         **{k: (float(v) if (v := percent(ratio)) is not None else None) for k, ratio in f.items()},
         "down_episodes": n,
+        "changeover_seconds": seconds(i.changeover_us),
+        "changeovers": i.changeovers,
         "mtbf_seconds": seconds(Decimal(i.run_us) / n) if n else None,
         "mttr_seconds": seconds(Decimal(down_us) / n) if n else None,
         "losses": losses(i),

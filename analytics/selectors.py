@@ -2,7 +2,7 @@
 
 Everything is computed from stored telemetry at read time. Queries per call: the calendar (2),
 states (1 + one "state before the window" per machine), counters (1 + one baseline per machine
-and counter), cycle times (1) and stop classifications (1).
+and counter), cycle times (1), stop classifications (1) and runs with their changeovers (1).
 """
 
 import bisect
@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.roles import PERM_VIEW
@@ -22,6 +22,7 @@ from analytics.models import IdealCycleTime, NonProductionDay, ReasonCode, Shift
 from analytics.oee import Inputs, figures
 from analytics.timeline import MachineData, PeriodSpec, machine_inputs, stop_category
 from devices.models import Device, MachineState, Metric, Plant, TelemetryReading
+from production.models import Run
 
 GROUP_BY = ("hour", "shift", "day", "week")
 MAX_RANGE = {
@@ -137,6 +138,35 @@ def _state_rows(device_ids: list[int], start: datetime, end: datetime) -> dict[i
     return rows
 
 
+def _run_rows(device_ids: list[int], start: datetime, end: datetime) -> tuple[dict[int, list], dict[int, list]]:
+    """Per device, its runs overlapping ``[start, end)`` and their changeovers (one query).
+
+    A changeover lasts from the run's start until the machine's first ``running`` state after it
+    (none when the machine was running at the start), and at most until the run's or the window's end.
+    """
+    states = MachineState.objects.filter(device_id=OuterRef("device_id"))
+    rows = (
+        Run.objects.filter(Q(end__isnull=True) | Q(end__gt=start), device_id__in=device_ids, start__lt=end)
+        .annotate(
+            state_at_start=Subquery(states.filter(ts__lte=OuterRef("start")).order_by("-ts").values("state")[:1]),
+            first_running=Subquery(
+                states.filter(ts__gt=OuterRef("start"), ts__lt=end, state="running").order_by("ts").values("ts")[:1]
+            ),
+        )
+        .order_by("device_id", "start")
+        .values_list("device_id", "start", "end", "ideal_cycle_time", "state_at_start", "first_running")
+    )
+    runs: dict[int, list] = {pk: [] for pk in device_ids}
+    changeovers: dict[int, list] = {pk: [] for pk in device_ids}
+    for pk, run_start, run_end, per_piece, at_start, first_running in rows:
+        runs[pk].append((run_start, run_end, per_piece))
+        if at_start != "running":
+            co_end = min(t for t in (first_running, run_end, end) if t is not None)
+            if co_end > run_start:
+                changeovers[pk].append((run_start, co_end))
+    return runs, changeovers
+
+
 def machine_data(devices: list[Device], start: datetime, end: datetime) -> dict[int, MachineData]:
     """Load what ``machine_inputs`` needs for ``devices`` over ``[start, end)``."""
     ids = [d.pk for d in devices]
@@ -157,6 +187,7 @@ def machine_data(devices: list[Device], start: datetime, end: datetime) -> dict[
     )
     for pk, at, category in classified:
         reasons[pk][at] = category
+    runs, changeovers = _run_rows(ids, start, end)
     return {
         d.pk: MachineData(
             states=states[d.pk],
@@ -166,6 +197,8 @@ def machine_data(devices: list[Device], start: datetime, end: datetime) -> dict[
             cycle_times=cycle[d.pk],
             default_cycle_time=d.ideal_cycle_time if d.ideal_cycle_time is not None else Decimal(0),
             stop_categories=reasons[d.pk],
+            runs=runs[d.pk],
+            changeovers=changeovers[d.pk],
         )
         for d in devices
     }

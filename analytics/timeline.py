@@ -8,7 +8,12 @@ a data gap, counted as offline stop time.
 Pieces: a counter reading at ``ts`` reports the pieces made since the previous reading, so its
 increment (``devices.selectors.counter_increments``: a drop is a reset) belongs to the period and
 shift occurrence with ``start < ts <= end``. Increments outside every shift occurrence are not
-counted. Each piece is weighed with the ideal cycle time valid at ``ts``.
+counted. Each piece is weighed with the ideal cycle time of the run (``production.Run``) in force
+when it was reported (``run.start < ts <= run.end``), else with the machine's own valid at ``ts``.
+
+Changeovers: from a run's start until the machine first reports ``running`` (none when it is
+running at the start; at most until the run ends). Stop time inside one is setup loss
+(``setup_adjustment``) unless an operator classified that stop otherwise.
 """
 
 import bisect
@@ -56,18 +61,38 @@ class MachineData:
     cycle_times: list[tuple[datetime, Decimal]]
     default_cycle_time: Decimal
     stop_categories: dict[datetime, str] = field(default_factory=dict)  # stop start → classified loss category
+    # (start, end or None, ideal seconds per piece or None): the machine's runs, by start.
+    runs: list[tuple[datetime, datetime | None, Decimal | None]] = field(default_factory=list)
+    changeovers: list[tuple[datetime, datetime]] = field(default_factory=list)  # [start, end), by start
 
 
 def _cycle_time_at(data: MachineData, ts: datetime) -> Decimal:
     """The cycle time of pieces reported at ``ts``: they were made before it, so a change at ``ts`` is later."""
+    if data.runs:
+        k = bisect.bisect_left(data.runs, ts, key=lambda row: row[0]) - 1
+        if k >= 0 and data.runs[k][2] is not None and (data.runs[k][1] is None or ts <= data.runs[k][1]):
+            return data.runs[k][2]
     index = bisect.bisect_left(data.cycle_times, ts, key=lambda row: row[0]) - 1
     return data.cycle_times[index][1] if index >= 0 else data.default_cycle_time
+
+
+def _changeover_us(data: MachineData, a: datetime, b: datetime) -> int:
+    """Microseconds of ``[a, b)`` inside the machine's changeovers."""
+    total = 0
+    for x, y in data.changeovers:
+        if x >= b:
+            break
+        if y > a:
+            total += (min(y, b) - max(x, a)) // _US_DELTA
+    return total
 
 
 def stop_category(data: MachineData, index: int, state: str, minor_us: int) -> str:
     start = data.states[index][0]
     if start in data.stop_categories:
         return data.stop_categories[start]
+    if any(x <= start < y for x, y in data.changeovers):
+        return "setup_adjustment"
     nxt = data.states[index + 1][0] if index + 1 < len(data.states) else data.window_end
     if state != "offline" and (nxt - start) // _US_DELTA < minor_us:
         return "idling_minor_stops"
@@ -104,6 +129,11 @@ def _add_time(i: Inputs, data: MachineData, a: datetime, b: datetime, minor_us: 
             elif state in STOP_STATES:
                 i.stop_us += us
                 i.stop_by_state_us[state] += us
+                setup = _changeover_us(data, cursor, piece_end) if data.changeovers else 0
+                i.changeover_us += setup
+                if setup and ts_list[index][0] not in data.stop_categories:
+                    i.stop_loss_us["setup_adjustment"] += setup
+                    us -= setup
                 i.stop_loss_us[stop_category(data, index, state, minor_us)] += us
                 if state == "down" and a <= ts_list[index][0] < b:
                     # A breakdown counts where it begins: inside planned time (MTBF/MTTR), whatever the grouping.
@@ -146,6 +176,7 @@ def machine_inputs(specs: list[PeriodSpec], data: MachineData, *, minor_stop_sec
         for a, b in spec.planned:
             i.planned_us += (b - a) // _US_DELTA
             _add_time(i, data, a, b, minor_us)
+            i.changeovers += sum(1 for x, _ in data.changeovers if a <= x < b)
         results.append(i)
     _add_counts(results, specs, data)
     return results

@@ -150,7 +150,7 @@ def start_server(kind: str, workers: int) -> subprocess.Popen:
     proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, start_new_session=True)
     import urllib.request
 
-    for _ in range(100):
+    for _ in range(600):  # a loaded machine takes longer than 20 s to start the workers
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
             if proc.poll() is not None:

@@ -23,6 +23,7 @@ from devices.api.views import (
     PlantViewSet,
 )
 from firmware.api.views import FirmwareImageViewSet, RolloutViewSet
+from production.api.views import OrderViewSet, ProductViewSet, RunViewSet
 
 router = DefaultRouter()
 router.register("users", UserViewSet, basename="user")
@@ -49,3 +50,6 @@ router.register("analytics/stops", StopViewSet, basename="stop")
 router.register("analytics/reports", OEEReportViewSet, basename="oeereport")
 router.register("firmware", FirmwareImageViewSet, basename="firmware")
 router.register("rollouts", RolloutViewSet, basename="rollout")
+router.register("products", ProductViewSet, basename="product")
+router.register("orders", OrderViewSet, basename="order")
+router.register("runs", RunViewSet, basename="run")

@@ -55,12 +55,14 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "anymail",
+    "import_export",  # the order admin's import pages (production.admin)
     "accounts",
     "devices",
     "alerts",
     "analytics",
     "firmware",
     "anomaly",
+    "production",
     "simulator",
     "factory.apps.FactoryConfig",
     "live",  # the live bus: after the apps whose signals its receivers connect (live/apps.py)

@@ -3,7 +3,9 @@
 1. ``payload_parse`` validates the whole payload (``telemetry_payload``) before any write.
 2. ``telemetry_store`` writes every reading of every device in one transaction with multi-row
    statements: readings (duplicates ignored, so a device re-sending is harmless), latest values,
-   rollup marks, state changes and the devices' last-seen time.
+   rollup marks, state changes and the devices' last-seen time; messages naming a ``product`` or
+   ``order`` go to ``production.services.context`` (one query when they repeat what the device
+   said before, runs started and ended when they change).
 3. After commit it sends ``devices.signals.telemetry_ingested`` (live dashboard, alert
    evaluation) and ``device_status_changed`` for devices that came back online.
 """
@@ -178,7 +180,7 @@ def _store_once(items: list[IngestItem], received_at: datetime, defer_hooks: Def
     names = {name for item in items for message in item.messages for name in message.values}
     ids = metric_ids(sorted(names))
     adapt = _datetime_adapter()
-    readings, states, pending, latest, current_state = [], [], set(), {}, {}
+    readings, states, pending, latest, current_state, context = [], [], set(), {}, {}, []
     for item in items:
         device_id = item.device.pk
         last_state, since = item.device.state, item.device.state_since
@@ -192,6 +194,8 @@ def _store_once(items: list[IngestItem], received_at: datetime, defer_hooks: Def
                     latest[key] = (message.ts, value)
             if message.values:
                 pending.add((device_id, ts[:16] + ":00"))  # its minute: "YYYY-MM-DD HH:MM:00"
+            if message.product is not None or message.order is not None:
+                context.append((item.device, message))
             if message.state is None:
                 continue
             if since is not None and message.ts <= since:
@@ -214,6 +218,11 @@ def _store_once(items: list[IngestItem], received_at: datetime, defer_hooks: Def
             _executemany(cursor, _sql("pending"), [(device_id, minute, 1) for device_id, minute in sorted(pending)])
             _executemany(cursor, _sql("state"), states)
         came_online = _touch_devices(items, received_at, current_state)
+        if context:
+            # Production context (CONTRACT.md "product"/"order"): runs start and end in this transaction.
+            from production.services.context import context_record
+
+            context_record(entries=context, received_at=received_at)
         hooks = partial(_after_commit, items, received_at, came_online)
         transaction.on_commit(hooks if defer_hooks is None else partial(defer_hooks, hooks))
         stored = sum(len(item.messages) for item in items)

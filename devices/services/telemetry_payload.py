@@ -19,6 +19,13 @@ import msgspec
 STATES = ("running", "idle", "down", "setup", "planned_stop", "offline")
 COUNTERS = ("count_total", "count_good")
 METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}\Z")
+# "product"/"order" (production context): an ERP-style code, or "" for "nothing from this ts on".
+CONTEXT_CODE = r"^(?:[A-Za-z0-9][A-Za-z0-9 ._/#:+-]{0,63})?\Z"
+CONTEXT_FIELDS = ("product", "order")
+CODE_HINT = (
+    "Must be a product code or order number of 1-64 letters, digits, spaces or . _ / # : + -, starting with a"
+    ' letter or digit, or "" for none.'
+)
 MAX_VALUES_PER_MESSAGE = 200
 MAX_ERRORS = 100
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -28,12 +35,15 @@ FINITE = "Must be a finite number (NaN, Infinity and numbers beyond ±1.8e308 ar
 # \Z, not $: msgspec matches with re.search, where $ also matches before a trailing newline.
 _Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,62}\Z")]
 _Ts = Annotated[datetime, msgspec.Meta(tz=True)]
+_Code = Annotated[str, msgspec.Meta(pattern=CONTEXT_CODE)]
 
 
 class _Message(msgspec.Struct, forbid_unknown_fields=True):
     values: dict[_Name, float] = {}
     ts: _Ts | None = None
     state: Literal[STATES] | None = None
+    product: _Code | None = None
+    order: _Code | None = None
 
 
 class _Batch(msgspec.Struct, forbid_unknown_fields=True):
@@ -50,6 +60,9 @@ class Message:
     ts: datetime
     values: dict[str, float]
     state: str | None
+    # Production context (CONTRACT.md): None when the message does not say; "" means none.
+    product: str | None = None
+    order: str | None = None
 
 
 class PayloadError(Exception):
@@ -79,9 +92,17 @@ def payload_parse(body: bytes, *, now: datetime, oldest: datetime, max_batch: in
         )
     errors = []
     messages = []
-    for index, raw in enumerate(decoded):
-        errors.extend(_check_semantics(index if is_batch else None, raw.ts, raw.values, raw.state, now, oldest))
-        messages.append(Message(ts=raw.ts or now, values=raw.values, state=raw.state))
+    if b'"product"' in body or b'"order"' in body:  # a substring test: free for the usual payload
+        for index, raw in enumerate(decoded):
+            context = raw.product is not None or raw.order is not None
+            errors.extend(
+                _check_semantics(index if is_batch else None, raw.ts, raw.values, raw.state, now, oldest, context)
+            )
+            messages.append(Message(raw.ts or now, raw.values, raw.state, raw.product, raw.order))
+    else:
+        for index, raw in enumerate(decoded):
+            errors.extend(_check_semantics(index if is_batch else None, raw.ts, raw.values, raw.state, now, oldest))
+            messages.append(Message(ts=raw.ts or now, values=raw.values, state=raw.state))
     if errors:
         raise PayloadError(errors)
     return messages
@@ -106,11 +127,11 @@ def _decode_typed(body: bytes) -> tuple[list, bool]:
     return [_single.decode(body)], False
 
 
-def _check_semantics(index, ts, values, state, now, oldest) -> list[dict]:
+def _check_semantics(index, ts, values, state, now, oldest, context=False) -> list[dict]:
     """Rules a type check cannot express: finiteness, time window, counters, non-empty."""
     errors = []
-    if not values and state is None:
-        errors.append(_error(index, "values", "The message has no values and no state: nothing to store."))
+    if not values and state is None and not context:
+        errors.append(_error(index, "values", "The message has no values, state, product or order: nothing to store."))
     if len(values) > MAX_VALUES_PER_MESSAGE:
         errors.append(_error(index, "values", f"{len(values)} values exceed the limit of {MAX_VALUES_PER_MESSAGE}."))
     for name, value in values.items():
@@ -185,10 +206,14 @@ def _explain_message(index, item, now, oldest) -> list[dict]:
     if not isinstance(item, dict):
         return [_error(index, "", "A message must be a JSON object.")]
     errors = [
-        _error(index, key, "Unknown field: a message has ts, values and state.")
+        _error(index, key, "Unknown field: a message has ts, values, state, product and order.")
         for key in item
-        if key not in ("ts", "values", "state")
+        if key not in ("ts", "values", "state", *CONTEXT_FIELDS)
     ]
+    for key in CONTEXT_FIELDS:
+        code = item.get(key)
+        if code is not None and (not isinstance(code, str) or not re.match(CONTEXT_CODE, code)):
+            errors.append(_error(index, key, CODE_HINT))
     ts = None
     if item.get("ts") is not None:
         try:
@@ -218,5 +243,6 @@ def _explain_message(index, item, now, oldest) -> list[dict]:
             except OverflowError:
                 clean[name] = math.inf  # reported as not finite below
     if not errors:
-        errors = _check_semantics(index, ts, clean, state, now, oldest)
+        context = any(item.get(key) is not None for key in CONTEXT_FIELDS)
+        errors = _check_semantics(index, ts, clean, state, now, oldest, context)
     return errors
