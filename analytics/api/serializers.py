@@ -16,7 +16,7 @@ HHMM = ["%H:%M", "%H:%M:%S"]
 
 
 # CONTRACT.md fixes "HH:MM" (not OpenAPI's ``format: time``, which is RFC 3339's "HH:MM:SS").
-@extend_schema_field({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$", "example": "06:00"})
+@extend_schema_field({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"})
 class HHMMField(serializers.TimeField):
     def __init__(self, **kwargs):
         super().__init__(format="%H:%M", input_formats=HHMM, **kwargs)
