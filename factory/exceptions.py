@@ -4,17 +4,34 @@ The handlers of ``factory/urls.py`` (``handler403/404/500``) and ``CSRF_FAILURE_
 paths with JSON and everything else with ``templates/403.html``, ``404.html``, ``500.html``.
 """
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import IntegrityError
 from django.db.models import ProtectedError
-from django.http import HttpResponseForbidden, HttpResponseNotFound, HttpResponseServerError, JsonResponse
+from django.http import (
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponseNotFound,
+    HttpResponseServerError,
+    JsonResponse,
+)
 from django.template import loader
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 
+def _too_large() -> str:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_000_000
+    return f"Request body too large: at most {limit:g} MB. Send less per request (files as multipart uploads)."
+
+
 def api_exception_handler(exc, context):
     """DRF's handler, plus a top-level ``detail`` on validation errors so clients always find one."""
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own answer is its HTML 400 page; a client needs 413 and JSON.
+        return Response({"detail": _too_large()}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, ProtectedError):
         blocking = sorted({str(obj) for obj in list(exc.protected_objects)[:10]})
         return Response(
@@ -63,6 +80,19 @@ def not_found(request, exception=None):
         return JsonResponse({"detail": f"No such resource: {request.path}. See /api/docs/ for the API."}, status=404)
     context = {"request_path": request.path, "reason": _message(exception)}
     return HttpResponseNotFound(loader.render_to_string("404.html", context, request))
+
+
+def bad_request(request, exception=None):
+    """A request Django refused before any view (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a bad Host…):
+    413 when too large, else 400; JSON under /api/."""
+    too_large = isinstance(exception, RequestDataTooBig)
+    code = 413 if too_large else 400
+    if _is_api(request):
+        detail = _too_large() if too_large else "Bad request: the server could not read it. Check its headers and body."
+        return JsonResponse({"detail": detail}, status=code)
+    if too_large:
+        return HttpResponse("<h1>Request too large</h1>", status=413)
+    return HttpResponseBadRequest("<h1>Bad Request (400)</h1>")
 
 
 def permission_denied(request, exception=None):

@@ -39,8 +39,59 @@ class UniqueNameInPlantMixin:
         return data
 
 
-class StrictSerializerMixin:
-    """Reject fields the serializer does not know instead of silently ignoring them.
+class FixedOnUpdateMixin:
+    """Fields chosen on create that never change (``fixed_on_update``, ``plant`` by default).
+
+    The request shape stays the one the schema documents for create and update alike: ``PUT``
+    sends the whole object, these fields included (missing answers 400), and ``PATCH`` may. A
+    value other than the current one answers 400 saying it cannot change; the same value is
+    dropped, so the update never writes it.
+    """
+
+    fixed_on_update = ("plant",)
+
+    def validate(self, data):
+        data = super().validate(data)
+        if self.instance is None:
+            return data
+        for name in self.fixed_on_update:
+            if name not in data:
+                continue
+            value = data.pop(name)
+            current = getattr(self.instance, name)
+            if getattr(value, "pk", value) != getattr(current, "pk", current):
+                what = self.Meta.model._meta.verbose_name
+                raise serializers.ValidationError(
+                    {name: [f"A {what}'s {name} cannot change (it is '{current}'). Create a new {what} instead."]}
+                )
+        return data
+
+    def plant_for_create(self, data):
+        return data["plant"]
+
+
+class StrictStringsMixin:
+    """Text fields take JSON strings only, as the schema says (``type: string``).
+
+    DRF's ``CharField`` turns a number into its digits: ``{"reason": 0}`` would store "0".
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            wrong = [
+                name
+                for name, field in self.fields.items()
+                if isinstance(field, serializers.CharField) and not field.read_only
+                and name in data and data[name] is not None and not isinstance(data[name], str)
+            ]  # fmt: skip
+            if wrong:
+                raise serializers.ValidationError({name: ["Must be a string (text in quotes)."] for name in wrong})
+        return super().to_internal_value(data)
+
+
+class StrictSerializerMixin(StrictStringsMixin):
+    """Reject fields the serializer does not know instead of silently ignoring them (and non-text
+    values of text fields).
 
     A typo such as ``"ideal_cyle_time"`` would otherwise be accepted and lose the value.
     """
@@ -55,6 +106,16 @@ class StrictSerializerMixin:
                     {name: [f"Unknown or read-only field. Writable fields: {known}."] for name in unknown}
                 )
         return super().to_internal_value(data)
+
+
+class IdField(serializers.IntegerField):
+    """An object id in a query or action body: a whole number from 1 (a 20-digit one would overflow
+    the database's integer: SQLite raises, a 500)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(**kwargs)
 
 
 class QueryDateTimeField(serializers.DateTimeField):

@@ -49,6 +49,7 @@ urlpatterns = [
     re_path(r"^api/", not_found),
 ]
 
+handler400 = "factory.exceptions.bad_request"
 handler403 = "factory.exceptions.permission_denied"
 handler404 = "factory.exceptions.not_found"
 handler500 = "factory.exceptions.server_error"

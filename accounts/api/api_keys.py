@@ -7,7 +7,6 @@ role on every plant the account reaches. Keys are managed by people: a request a
 with an API key is refused here, so a leaked key cannot mint more keys.
 """
 
-import django_filters
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -28,6 +27,7 @@ from accounts.selectors import (
 )
 from accounts.services import api_key_issue, api_key_revoke, service_account_create
 from devices.models import Plant
+from factory.filters import FilterSet, IdFilter
 from factory.serializers import StrictSerializerMixin, call_service
 
 
@@ -131,8 +131,8 @@ class IssuedApiKeySerializer(ApiKeySerializer):
         fields = [*ApiKeySerializer.Meta.fields, "key"]
 
 
-class ApiKeyFilterSet(django_filters.FilterSet):
-    service_account = django_filters.NumberFilter(field_name="account")
+class ApiKeyFilterSet(FilterSet):
+    service_account = IdFilter(field_name="account", label="Service account id")
 
     class Meta:
         model = ApiKey

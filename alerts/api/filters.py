@@ -1,14 +1,15 @@
 import django_filters
 
 from alerts.models import Alarm, AlertRule, Delivery, NotificationChannel, NotificationRoute
+from factory.filters import BooleanFilter, FilterSet, IdFilter
 
 
-def _id(field_name: str, label: str) -> django_filters.NumberFilter:
+def _id(field_name: str, label: str) -> IdFilter:
     # Plain ids (not ModelChoiceFilter): unscoped choices would tell which ids exist in other plants.
-    return django_filters.NumberFilter(field_name=field_name, label=label)
+    return IdFilter(field_name=field_name, label=label)
 
 
-class AlertRuleFilterSet(django_filters.FilterSet):
+class AlertRuleFilterSet(FilterSet):
     plant = _id("plant", "Plant id")
     device = _id("device", "Device id (device-scoped rules)")
 
@@ -17,14 +18,14 @@ class AlertRuleFilterSet(django_filters.FilterSet):
         fields = ["plant", "device", "scope", "condition", "severity", "enabled", "metric"]
 
 
-class AlarmFilterSet(django_filters.FilterSet):
+class AlarmFilterSet(FilterSet):
     plant = _id("plant", "Plant id")
     device = _id("device", "Device id")
     line = _id("device__line", "Line id")
     rule = _id("rule", "Rule id")
     state = django_filters.MultipleChoiceFilter(choices=Alarm.State.choices)
     severity = django_filters.MultipleChoiceFilter(choices=AlertRule._meta.get_field("severity").choices)
-    open = django_filters.BooleanFilter(method="filter_open", label="Only open (true) or only closed (false)")
+    open = BooleanFilter(method="filter_open", label="Only open (true) or only closed (false)")
     raised_after = django_filters.IsoDateTimeFilter(field_name="raised_at", lookup_expr="gte")
     raised_before = django_filters.IsoDateTimeFilter(field_name="raised_at", lookup_expr="lt")
 
@@ -36,7 +37,7 @@ class AlarmFilterSet(django_filters.FilterSet):
         return queryset.filter(active_key__isnull=not value)
 
 
-class ChannelFilterSet(django_filters.FilterSet):
+class ChannelFilterSet(FilterSet):
     plant = _id("plant", "Plant id")
 
     class Meta:
@@ -44,7 +45,7 @@ class ChannelFilterSet(django_filters.FilterSet):
         fields = ["plant", "kind", "enabled", "status"]
 
 
-class RouteFilterSet(django_filters.FilterSet):
+class RouteFilterSet(FilterSet):
     plant = _id("plant", "Plant id")
     channel = _id("channel", "Channel id")
 
@@ -53,7 +54,7 @@ class RouteFilterSet(django_filters.FilterSet):
         fields = ["plant", "channel", "enabled"]
 
 
-class DeliveryFilterSet(django_filters.FilterSet):
+class DeliveryFilterSet(FilterSet):
     plant = _id("plant", "Plant id")
     channel = _id("channel", "Channel id")
 

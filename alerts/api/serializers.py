@@ -19,24 +19,11 @@ from alerts.models import (
 from alerts.notifiers import NOTIFIERS, kind_enabled, notifier_class
 from alerts.notifiers.webhook import MASK
 from devices.models import Device, DeviceGroup, Line, Plant
-from factory.serializers import StrictSerializerMixin, UniqueNameInPlantMixin
+from factory.serializers import FixedOnUpdateMixin, IdField, StrictSerializerMixin, UniqueNameInPlantMixin
 
 
 def _plant_field():
     return ScopedPrimaryKeyRelatedField(plant_field="", queryset=Plant.objects.all())
-
-
-class PlantFixedMixin:
-    """``plant`` is chosen on create and never changes (as for lines and devices)."""
-
-    def get_fields(self):
-        fields = super().get_fields()
-        if self.instance is not None and "plant" in fields:
-            fields["plant"].read_only = True
-        return fields
-
-    def plant_for_create(self, data):
-        return data["plant"]
 
 
 class ModelCleanMixin:
@@ -56,7 +43,7 @@ class ModelCleanMixin:
 
 
 class AlertRuleSerializer(
-    PlantFixedMixin, ModelCleanMixin, UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer
+    FixedOnUpdateMixin, ModelCleanMixin, UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer
 ):
     plant = _plant_field()
     line = ScopedPrimaryKeyRelatedField(queryset=Line.objects.all(), required=False, allow_null=True)
@@ -81,8 +68,8 @@ class AlarmSerializer(serializers.ModelSerializer):
     line = serializers.IntegerField(source="device.line_id", read_only=True, allow_null=True)
     device_state = serializers.CharField(source="device.state", read_only=True, help_text="The machine's state now.")
     shelved = serializers.SerializerMethodField()
-    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    shelved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    shelved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     # The rule's limit, so a page shows "0.063 mm/s, limit > 0.06 mm/s" with the metric's unit.
     metric = serializers.CharField(
         source="rule.metric", read_only=True, help_text="The rule's metric; '' for state rules."
@@ -117,7 +104,7 @@ class AlarmResultSerializer(AlarmSerializer):
 
 
 class AlarmEventSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = AlarmEvent
@@ -138,8 +125,13 @@ class ResolveSerializer(StrictSerializerMixin, serializers.Serializer):
     note = serializers.CharField(max_length=2000, help_text="The resolution note (required).")
 
 
+class CountsQuerySerializer(serializers.Serializer):
+    plant = serializers.ListField(child=IdField(), required=False)
+    per_device = serializers.BooleanField(default=False)
+
+
 class KpiQuerySerializer(serializers.Serializer):
-    plant = serializers.IntegerField()
+    plant = IdField()
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
 
@@ -174,7 +166,7 @@ class AdminOnlyErrorMixin:
 
 
 class ChannelSerializer(
-    AdminOnlyErrorMixin, PlantFixedMixin, UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer
+    AdminOnlyErrorMixin, FixedOnUpdateMixin, UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer
 ):
     plant = _plant_field()
     kind = serializers.ChoiceField(choices=sorted(NOTIFIERS))
@@ -220,7 +212,7 @@ class ChannelSerializer(
         return super().save(status=NotificationChannel.Status.OK, last_error="", failed_at=None, **kwargs)
 
 
-class RouteSerializer(PlantFixedMixin, StrictSerializerMixin, serializers.ModelSerializer):
+class RouteSerializer(FixedOnUpdateMixin, StrictSerializerMixin, serializers.ModelSerializer):
     plant = _plant_field()
     channel = ScopedPrimaryKeyRelatedField(queryset=NotificationChannel.objects.all())
     severities = serializers.ListField(child=serializers.ChoiceField(choices=Severity.choices), min_length=1)

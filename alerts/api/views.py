@@ -8,13 +8,12 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.api.scoping import PlantScopedViewSetMixin
 from accounts.roles import PERM_MANAGE, PERM_OPERATE
-from accounts.selectors import scope_to_plants
+from accounts.selectors import plant_list_for, scope_to_plants
 from alerts.api.filters import AlarmFilterSet, AlertRuleFilterSet, ChannelFilterSet, DeliveryFilterSet, RouteFilterSet
 from alerts.api.serializers import (
     AlarmEventSerializer,
@@ -24,6 +23,7 @@ from alerts.api.serializers import (
     AlertRuleSerializer,
     ChannelSerializer,
     CommentSerializer,
+    CountsQuerySerializer,
     DeliverySerializer,
     KpiQuerySerializer,
     MuteSerializer,
@@ -34,6 +34,7 @@ from alerts.api.serializers import (
 from alerts.models import Alarm, AlertRule, Delivery, NotificationChannel, NotificationMute, NotificationRoute
 from alerts.selectors import alarm_counts_for, alarm_kpis, alarm_list_for, plant_get_for
 from alerts.services import alarms as alarm_services
+from factory.pagination import paginated_response
 from factory.serializers import call_service
 
 
@@ -115,11 +116,11 @@ class AlarmViewSet(PlantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         return self._run(CommentSerializer, alarm_services.alarm_set_suppressed, by=request.user, suppressed=False)
 
     @extend_schema(responses=AlarmEventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def events(self, request, pk=None):
-        """The alarm's history: every transition with who, when, comment and value."""
+        """The alarm's history, oldest first and paginated: every transition with who, when, comment and value."""
         alarm = self.get_object()
-        return Response(AlarmEventSerializer(alarm.events.select_related("user"), many=True).data)
+        return paginated_response(self, alarm.events.select_related("user").order_by("at", "pk"), AlarmEventSerializer)
 
     @extend_schema(
         parameters=[
@@ -134,11 +135,11 @@ class AlarmViewSet(PlantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
 
         ``per_device=true`` adds ``"devices": {"<device id>": {...}}`` per plant (overview tiles).
         """
-        try:
-            plant_ids = [int(p) for p in request.query_params.getlist("plant")] or None
-        except ValueError:
-            raise ValidationError({"plant": ["Plant ids are integers."]}) from None
-        per_device = request.query_params.get("per_device", "false").lower() in ("true", "1")
+        query = CountsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        plant_ids, per_device = query.validated_data.get("plant") or None, query.validated_data["per_device"]
+        if plant_ids and plant_list_for(request.user).filter(pk__in=plant_ids).count() != len(set(plant_ids)):
+            raise Http404("No such plant among the plants you can see.")
         counts = alarm_counts_for(request.user, plant_ids, per_device=per_device)
         if per_device:
             for plant in counts.values():

@@ -51,7 +51,7 @@ def test_acknowledges_once_and_answers_a_clear_no_op_the_second_time(client_for,
     assert second["changed"] is False
     assert second["detail"].startswith("Already acknowledged by operator at ")
     assert second["acknowledged_at"] == first["acknowledged_at"]
-    history = assert_status(client.get(f"{URL}{alarm.pk}/events/"), 200).json()
+    history = assert_status(client.get(f"{URL}{alarm.pk}/events/"), 200).json()["results"]
     assert [(e["kind"], e["user"], e["comment"]) for e in history] == [
         ("raised", None, ""),
         ("acknowledged", "operator", "On it"),

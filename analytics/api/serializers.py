@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, time
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.api.scoping import ScopedPrimaryKeyRelatedField
@@ -9,11 +10,13 @@ from analytics.models import LossCategory, OEEReport, ReasonCode, Shift
 from analytics.selectors import GROUP_BY
 from analytics.services import reason_code_create, shift_save
 from devices.models import Plant
-from factory.serializers import QueryDateTimeField, StrictSerializerMixin, call_service
+from factory.serializers import FixedOnUpdateMixin, IdField, QueryDateTimeField, StrictSerializerMixin, call_service
 
 HHMM = ["%H:%M", "%H:%M:%S"]
 
 
+# CONTRACT.md fixes "HH:MM" (not OpenAPI's ``format: time``, which is RFC 3339's "HH:MM:SS").
+@extend_schema_field({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"})
 class HHMMField(serializers.TimeField):
     def __init__(self, **kwargs):
         super().__init__(format="%H:%M", input_formats=HHMM, **kwargs)
@@ -28,7 +31,7 @@ class BreakSerializer(StrictSerializerMixin, serializers.Serializer):
     end = HHMMField()
 
 
-class ShiftSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class ShiftSerializer(FixedOnUpdateMixin, StrictSerializerMixin, serializers.ModelSerializer):
     plant = ScopedPrimaryKeyRelatedField(plant_field="", queryset=Plant.objects.all())
     start = HHMMField(help_text="Local wall-clock time HH:MM.")
     end = HHMMField(help_text="HH:MM; earlier than start crosses midnight, equal to start is 24 hours.")
@@ -42,27 +45,18 @@ class ShiftSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         fields = ["id", "plant", "name", "start", "end", "weekdays", "breaks", "created_at", "updated_at"]
         validators = []  # names are checked in validate(), naming the field
 
-    def get_fields(self):
-        fields = super().get_fields()
-        if isinstance(self.instance, Shift):
-            fields["plant"].read_only = True
-        return fields
-
     def validate(self, data):
         plant = data.get("plant") or getattr(self.instance, "plant", None)
         name = data.get("name", getattr(self.instance, "name", None))
         clashes = Shift.objects.filter(plant=plant, name=name).exclude(pk=getattr(self.instance, "pk", None))
         if clashes.exists():
             raise serializers.ValidationError({"name": [f"Plant '{plant}' already has a shift named '{name}'."]})
-        return data
+        return super().validate(data)
 
     def to_representation(self, instance):
         body = super().to_representation(instance)
         body["breaks"] = [{"start": f"{b.start:%H:%M}", "end": f"{b.end:%H:%M}"} for b in instance.breaks.all()]
         return body
-
-    def plant_for_create(self, data):
-        return data["plant"]
 
     def _save(self, data, instance=None):
         current = {
@@ -111,7 +105,7 @@ class StopSerializer(serializers.Serializer):
 
 
 class StopClassifySerializer(StrictSerializerMixin, serializers.Serializer):
-    device = serializers.IntegerField(help_text="Machine id; another plant's machine answers 404.")
+    device = IdField(help_text="Machine id; another plant's machine answers 404.")
     start = serializers.DateTimeField()
     reason = serializers.PrimaryKeyRelatedField(queryset=ReasonCode.objects.all())
     note = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
@@ -140,9 +134,9 @@ class CurrentShiftSerializer(serializers.Serializer):
 
 
 class OEEQuerySerializer(serializers.Serializer):
-    device = serializers.IntegerField(required=False, help_text="Machine id (or line, or plant).")
-    line = serializers.IntegerField(required=False)
-    plant = serializers.IntegerField(required=False)
+    device = IdField(required=False, help_text="Machine id (or line, or plant).")
+    line = IdField(required=False)
+    plant = IdField(required=False)
     start = QueryDateTimeField(required=False, help_text="ISO 8601; default: today's local midnight.")
     end = QueryDateTimeField(required=False, help_text="ISO 8601, exclusive; default and cap: now.")
     group_by = serializers.ChoiceField(choices=GROUP_BY, default="day")

@@ -1,15 +1,16 @@
 import django_filters
 
 from devices.models import Device, DeviceGroup, DeviceToken, Line
+from factory.filters import BooleanFilter, FilterSet, IdFilter
 
 
-def _id_filter(field_name: str, label: str) -> django_filters.NumberFilter:
+def _id_filter(field_name: str, label: str) -> IdFilter:
     # A plain id, not a ModelChoiceFilter: its unscoped choices would answer 400 for a missing id
     # but 200 for another plant's, telling a user which ids exist in plants they cannot see.
-    return django_filters.NumberFilter(field_name=field_name, label=label)
+    return IdFilter(field_name=field_name, label=label)
 
 
-class LineFilterSet(django_filters.FilterSet):
+class LineFilterSet(FilterSet):
     plant = _id_filter("plant", "Plant id")
 
     class Meta:
@@ -17,10 +18,10 @@ class LineFilterSet(django_filters.FilterSet):
         fields = ["plant"]
 
 
-class DeviceFilterSet(django_filters.FilterSet):
+class DeviceFilterSet(FilterSet):
     plant = _id_filter("plant", "Plant id")
     line = _id_filter("line", "Line id")
-    group = django_filters.NumberFilter(field_name="groups", label="Device group id")
+    group = IdFilter(field_name="groups", label="Device group id")
     model = django_filters.CharFilter(lookup_expr="iexact")
     firmware_version = django_filters.CharFilter()
 
@@ -29,18 +30,18 @@ class DeviceFilterSet(django_filters.FilterSet):
         fields = ["plant", "line", "kind", "enabled", "model", "firmware_version", "group"]
 
 
-class DeviceGroupFilterSet(django_filters.FilterSet):
+class DeviceGroupFilterSet(FilterSet):
     plant = _id_filter("plant", "Plant id")
-    device = django_filters.NumberFilter(field_name="devices", label="Groups containing this device id")
+    device = IdFilter(field_name="devices", label="Groups containing this device id")
 
     class Meta:
         model = DeviceGroup
         fields = ["plant", "device"]
 
 
-class DeviceTokenFilterSet(django_filters.FilterSet):
+class DeviceTokenFilterSet(FilterSet):
     device = _id_filter("device", "Device id")
-    revoked = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
+    revoked = BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
 
     class Meta:
         model = DeviceToken

@@ -6,7 +6,7 @@ from devices.models import Device, DeviceGroup, DeviceToken, Line, Metric, Plant
 from devices.services.metrics import metric_update
 from devices.services.plants import line_create, plant_create
 from devices.services.registry import device_create, device_update, group_set_devices
-from factory.serializers import StrictSerializerMixin, UniqueNameInPlantMixin, call_service
+from factory.serializers import FixedOnUpdateMixin, StrictSerializerMixin, UniqueNameInPlantMixin, call_service
 
 
 class PlantSerializer(StrictSerializerMixin, serializers.ModelSerializer):
@@ -26,11 +26,11 @@ class PlantSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 class MemberSerializer(StrictSerializerMixin, serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(max_length=150)
-    email = serializers.EmailField(read_only=True)
+    email = serializers.CharField(read_only=True, help_text="'' when the user has none (service accounts).")
     role = serializers.ChoiceField(choices=Role.choices)
 
 
-class LineSerializer(UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer):
+class LineSerializer(FixedOnUpdateMixin, UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer):
     plant = ScopedPrimaryKeyRelatedField(plant_field="", queryset=Plant.objects.all())
     device_count = serializers.IntegerField(read_only=True)
 
@@ -39,20 +39,16 @@ class LineSerializer(UniqueNameInPlantMixin, StrictSerializerMixin, serializers.
         fields = ["id", "plant", "name", "description", "position", "device_count", "created_at", "updated_at"]
         validators = []  # see UniqueNameInPlantMixin
 
-    def get_fields(self):
-        fields = super().get_fields()
-        if isinstance(self.instance, Line):
-            fields["plant"].read_only = True  # lines never change plant
-        return fields
-
-    def plant_for_create(self, data):
-        return data["plant"]
-
     def create(self, validated_data):
-        return call_service(line_create, **validated_data)
+        line = call_service(line_create, **validated_data)
+        line.device_count = 0  # the list's annotation; a new line has no devices
+        return line
 
 
-class DeviceSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+class DeviceSerializer(FixedOnUpdateMixin, StrictSerializerMixin, serializers.ModelSerializer):
+    # A device never changes plant (move it within its plant), nor uid: devices are flashed with
+    # it (MQTT topic, simulator, logs).
+    fixed_on_update = ("plant", "uid")
     plant = ScopedPrimaryKeyRelatedField(plant_field="", queryset=Plant.objects.all(), required=False)
     line = ScopedPrimaryKeyRelatedField(queryset=Line.objects.all(), required=False, allow_null=True)
     groups = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
@@ -66,13 +62,6 @@ class DeviceSerializer(StrictSerializerMixin, serializers.ModelSerializer):
             "location",
             "description", "groups", "created_at", "updated_at",
         ]  # fmt: skip
-
-    def get_fields(self):
-        fields = super().get_fields()
-        if isinstance(self.instance, Device):
-            fields["plant"].read_only = True  # a device never changes plant; move it within its plant
-            fields["uid"].read_only = True  # devices are flashed with it (MQTT topic, simulator, logs)
-        return fields
 
     def get_online(self, device) -> bool:
         return device.is_online(self.context["now"]) if "now" in self.context else False
@@ -91,7 +80,7 @@ class DeviceSerializer(StrictSerializerMixin, serializers.ModelSerializer):
                     f"not in this device's plant '{plant.name}'."
                 }
             )
-        return data
+        return super().validate(data)
 
     def plant_for_create(self, data):
         return data.get("plant") or data["line"].plant
@@ -103,7 +92,9 @@ class DeviceSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         return call_service(device_update, device=instance, **validated_data)
 
 
-class DeviceGroupSerializer(UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer):
+class DeviceGroupSerializer(
+    FixedOnUpdateMixin, UniqueNameInPlantMixin, StrictSerializerMixin, serializers.ModelSerializer
+):
     plant = ScopedPrimaryKeyRelatedField(plant_field="", queryset=Plant.objects.all())
     devices = ScopedPrimaryKeyRelatedField(many=True, queryset=Device.objects.all(), required=False)
 
@@ -111,12 +102,6 @@ class DeviceGroupSerializer(UniqueNameInPlantMixin, StrictSerializerMixin, seria
         model = DeviceGroup
         fields = ["id", "plant", "name", "description", "devices", "created_at", "updated_at"]
         validators = []  # see UniqueNameInPlantMixin
-
-    def get_fields(self):
-        fields = super().get_fields()
-        if isinstance(self.instance, DeviceGroup):
-            fields["plant"].read_only = True
-        return fields
 
     def validate(self, data):
         data = super().validate(data)

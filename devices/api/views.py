@@ -34,6 +34,7 @@ from devices.models import Device, DeviceGroup, DeviceToken, Line, Metric, Plant
 from devices.selectors import metric_list_for
 from devices.services import bulk, registry
 from devices.services.tokens import token_issue, token_revoke, token_rotate
+from factory.pagination import paginated_response
 from factory.serializers import call_service
 
 
@@ -59,13 +60,15 @@ class PlantViewSet(PlantLatestMixin, PlantScopedViewSetMixin, viewsets.ModelView
             raise PermissionDenied("Only superusers can delete a plant.")
         instance.delete()
 
-    @extend_schema(request=MemberSerializer, responses=MemberSerializer(many=True))
-    @action(detail=True, methods=["get", "post"])
+    @extend_schema(methods=["GET"], responses=MemberSerializer(many=True))
+    @extend_schema(methods=["POST"], request=MemberSerializer, responses={200: MemberSerializer, 201: MemberSerializer})
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
     def members(self, request, pk=None):
-        """List the plant's members (any role) or, as a plant admin, give a user a role (replacing theirs)."""
+        """List the plant's members (any role; paginated) or, as a plant admin, give a user a role
+        (replacing theirs)."""
         plant = self.get_object()
         if request.method == "GET":
-            return Response(MemberSerializer(member_list(plant), many=True).data)
+            return paginated_response(self, member_list(plant), MemberSerializer)
         serializer = MemberSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = get_user_model().objects.filter(username=serializer.validated_data["username"]).first()
@@ -153,17 +156,16 @@ class DeviceViewSet(DeviceTelemetryMixin, PlantScopedViewSetMixin, viewsets.Mode
     def perform_destroy(self, instance):
         registry.device_delete(device=instance)
 
-    @extend_schema(
-        request=TokenCreateSerializer, responses={200: DeviceTokenSerializer(many=True), 201: IssuedTokenSerializer}
-    )
-    @action(detail=True, methods=["get", "post"])
+    @extend_schema(methods=["GET"], responses=DeviceTokenSerializer(many=True))
+    @extend_schema(methods=["POST"], request=TokenCreateSerializer, responses={201: IssuedTokenSerializer})
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
     def tokens(self, request, pk=None):
-        """List the device's tokens, or issue a new one: the plain token is in this response only."""
+        """List the device's tokens (paginated), or issue a new one: the plain token is in this response only."""
         device = self.get_object()
         context = {"now": timezone.now()}
         if request.method == "GET":
-            tokens = device.tokens.select_related("device")
-            return Response(DeviceTokenSerializer(tokens, many=True, context=context).data)
+            tokens = device.tokens.select_related("device").order_by("created_at", "pk")
+            return paginated_response(self, tokens, DeviceTokenSerializer, context=context)
         serializer = TokenCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         token, plain = token_issue(device=device, name=serializer.validated_data["name"], by=request.user)

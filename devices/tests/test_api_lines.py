@@ -50,13 +50,13 @@ def test_lists_every_plant_when_superuser_lists_and_filters_by_plant(client_for,
     assert [row["id"] for row in filtered["results"]] == [line_a.pk]
 
 
-def test_answers_same_empty_page_when_filter_names_invisible_or_missing_plant(client_for, viewer, plant_b, line_b):
+def test_answers_same_404_when_filter_names_invisible_or_missing_plant(client_for, viewer, plant_b, line_b):
     client = client_for(viewer)
-    invisible = assert_status(client.get(URL, {"plant": plant_b.pk}), 200).json()
-    missing = assert_status(client.get(URL, {"plant": plant_b.pk + 1000}), 200).json()
+    invisible = assert_status(client.get(URL, {"plant": plant_b.pk}), 404).json()
+    missing = assert_status(client.get(URL, {"plant": plant_b.pk + 1000}), 404).json()
     # The same answer for both: a filter must not reveal which plant ids exist elsewhere.
     assert invisible == missing
-    assert invisible["count"] == 0
+    assert "No such plant" in invisible["detail"]
 
 
 def test_pages_lines_in_position_order_when_list_is_long(client_for, viewer, plant_a, line_a):

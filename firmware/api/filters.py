@@ -1,10 +1,11 @@
 import django_filters
 
+from factory.filters import FilterSet, IdFilter
 from firmware.models import FirmwareImage, Rollout, RolloutTarget
 
 
-class FirmwareImageFilterSet(django_filters.FilterSet):
-    plant = django_filters.NumberFilter(field_name="plant", label="Plant id")
+class FirmwareImageFilterSet(FilterSet):
+    plant = IdFilter(field_name="plant", label="Plant id")
     version = django_filters.CharFilter()
     model = django_filters.CharFilter(method="filter_model", label="Compatible with this hardware model")
 
@@ -19,16 +20,16 @@ class FirmwareImageFilterSet(django_filters.FilterSet):
         return queryset.filter(pk__in=ids)
 
 
-class RolloutFilterSet(django_filters.FilterSet):
-    plant = django_filters.NumberFilter(field_name="plant", label="Plant id")
-    image = django_filters.NumberFilter(field_name="image", label="Image id")
+class RolloutFilterSet(FilterSet):
+    plant = IdFilter(field_name="plant", label="Plant id")
+    image = IdFilter(field_name="image", label="Image id")
 
     class Meta:
         model = Rollout
         fields = ["plant", "image", "state"]
 
 
-class RolloutTargetFilterSet(django_filters.FilterSet):
+class RolloutTargetFilterSet(FilterSet):
     class Meta:
         model = RolloutTarget
         fields = ["status", "stage"]

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from accounts.api.scoping import ScopedPrimaryKeyRelatedField
 from devices.models import Device, DeviceGroup, Line, Plant
-from factory.serializers import StrictSerializerMixin, call_service
+from factory.serializers import StrictSerializerMixin, StrictStringsMixin, call_service
 from firmware.models import FirmwareImage, Rollout, RolloutEvent, RolloutTarget, RolloutTargetEvent, validate_semver
 from firmware.services.images import image_create
 from firmware.services.rollouts import rollout_create, rollout_progress
@@ -19,7 +19,7 @@ class FirmwareImageSerializer(StrictSerializerMixin, serializers.ModelSerializer
     declared_sha256 = serializers.RegexField(
         r"^[0-9a-fA-F]{64}$", write_only=True, required=False, help_text="Refuse the upload unless the file has it."
     )
-    created_by = serializers.StringRelatedField()
+    created_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = FirmwareImage
@@ -74,7 +74,7 @@ class RolloutTargetEventSerializer(serializers.ModelSerializer):
 
 
 class RolloutEventSerializer(serializers.ModelSerializer):
-    by = serializers.StringRelatedField()
+    by = serializers.StringRelatedField(allow_null=True, help_text="Who acted; null for the system's own steps.")
 
     class Meta:
         model = RolloutEvent
@@ -101,9 +101,9 @@ class RolloutSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     )
     success_threshold = serializers.IntegerField(min_value=0, max_value=100, default=100)
     error_threshold = serializers.IntegerField(min_value=0, max_value=100, default=20)
-    version = serializers.CharField(source="image.version", read_only=True, default=None)
+    version = serializers.CharField(source="image.version", read_only=True, default=None, allow_null=True)
     progress = serializers.SerializerMethodField()
-    created_by = serializers.StringRelatedField()
+    created_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = Rollout
@@ -142,5 +142,5 @@ class RolloutSerializer(StrictSerializerMixin, serializers.ModelSerializer):
         return call_service(rollout_create, **validated_data, by=self.context["request"].user)
 
 
-class RolloutActionSerializer(serializers.Serializer):
+class RolloutActionSerializer(StrictStringsMixin, serializers.Serializer):
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True)

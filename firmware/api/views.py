@@ -1,4 +1,5 @@
 from django.shortcuts import get_object_or_404
+from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -7,6 +8,7 @@ from rest_framework.response import Response
 
 from accounts.api.scoping import PlantScopedViewSetMixin
 from accounts.roles import PERM_MANAGE, PERM_OPERATE
+from factory.pagination import paginated_response
 from factory.serializers import call_service
 from firmware.api.filters import FirmwareImageFilterSet, RolloutFilterSet, RolloutTargetFilterSet
 from firmware.api.serializers import (
@@ -136,23 +138,28 @@ class RolloutViewSet(
     def targets(self, request, pk=None):
         """The per-device updates, paginated; filter by ``status`` and ``stage``."""
         rollout = self.get_object()
-        queryset = RolloutTargetFilterSet(request.query_params, rollout.targets.select_related("device", "image")).qs
+        filters = RolloutTargetFilterSet(request.query_params, rollout.targets.select_related("device", "image"))
+        if not filters.is_valid():
+            raise translate_validation(filters.errors)
+        queryset = filters.qs
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(RolloutTargetSerializer(page, many=True).data)
 
     @extend_schema(responses=RolloutTargetEventSerializer(many=True))
-    @action(detail=True, methods=["get"], url_path=r"targets/(?P<target_id>\d+)/history")
+    @action(detail=True, methods=["get"], url_path=r"targets/(?P<target_id>\d+)/history", filter_backends=[])
     def target_history(self, request, pk=None, target_id=None):
-        """Every status one device's update went through, with time and detail."""
+        """Every status one device's update went through, with time and detail (oldest first, paginated)."""
         target = get_object_or_404(self.get_object().targets, pk=target_id)
-        return Response(RolloutTargetEventSerializer(target.events.all(), many=True).data)
+        return paginated_response(self, target.events.order_by("at", "id"), RolloutTargetEventSerializer)
 
     @extend_schema(responses=RolloutEventSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def events(self, request, pk=None):
-        """The audit trail: who created, started, paused, approved, cancelled or rolled back; system steps."""
+        """The audit trail (oldest first, paginated): who created, started, paused, approved, cancelled or
+        rolled back; system steps."""
         rollout = self.get_object()
-        return Response(RolloutEventSerializer(rollout.events.select_related("by"), many=True).data)
+        events = rollout.events.select_related("by").order_by("at", "id")
+        return paginated_response(self, events, RolloutEventSerializer)
 
     def required_perm(self):
         if self.action in ROLLOUT_ACTIONS or self.action == "rollback":

@@ -95,7 +95,7 @@ def test_operator_starts_pauses_resumes_and_cancels(client_for, operator, draft,
     assert_status(client.post(f"/api/v1/rollouts/{draft.pk}/pause/", {}, format="json"), 400)
     assert_status(client.post(f"/api/v1/rollouts/{draft.pk}/resume/", {}, format="json"), 200)
     assert_status(client.post(f"/api/v1/rollouts/{draft.pk}/cancel/", {}, format="json"), 200)
-    events = assert_status(client.get(f"/api/v1/rollouts/{draft.pk}/events/"), 200).json()
+    events = assert_status(client.get(f"/api/v1/rollouts/{draft.pk}/events/"), 200).json()["results"]
     assert [(e["action"], e["by"]) for e in events] == [
         ("created", None), ("started", "operator"), ("paused", "operator"), ("resumed", "operator"),
         ("cancelled", "operator"),
@@ -112,7 +112,8 @@ def test_targets_and_history(client_for, viewer, outsider, draft, django_capture
     client = client_for(viewer)
     body = assert_status(client.get(f"/api/v1/rollouts/{draft.pk}/targets/?status=failed"), 200).json()
     assert [(t["device_uid"], t["detail"]) for t in body["results"]] == [(target.device.uid, "flash error")]
-    history = assert_status(client.get(f"/api/v1/rollouts/{draft.pk}/targets/{target.pk}/history/"), 200).json()
+    url = f"/api/v1/rollouts/{draft.pk}/targets/{target.pk}/history/"
+    history = assert_status(client.get(url), 200).json()["results"]
     assert [h["status"] for h in history] == ["notified", "failed"]
     assert_status(client_for(outsider).get(f"/api/v1/rollouts/{draft.pk}/targets/"), 404)
     assert_status(client_for(outsider).get(f"/api/v1/rollouts/{draft.pk}/"), 404)

@@ -238,6 +238,11 @@ function historyRow(alarm) {
   return row;
 }
 
+// The events list is paginated like every list; one page of 1,000 holds any alarm's history.
+async function alarmHistory(id) {
+  return (await getJSON(`/api/v1/alarms/${id}/events/?page_size=1000`)).results;
+}
+
 async function toggleHistory(alarm) {
   if (openHistory.has(alarm.id)) {
     openHistory.delete(alarm.id);
@@ -248,7 +253,7 @@ async function toggleHistory(alarm) {
   historyCache.delete(alarm.id);
   render();
   try {
-    historyCache.set(alarm.id, await getJSON(`/api/v1/alarms/${alarm.id}/events/`));
+    historyCache.set(alarm.id, await alarmHistory(alarm.id));
   } catch (error) {
     historyCache.set(alarm.id, { error: error.message });
   }
@@ -273,7 +278,7 @@ async function post(alarm, action, body = {}) {
 
 async function refreshHistory(id) {
   try {
-    historyCache.set(id, await getJSON(`/api/v1/alarms/${id}/events/`));
+    historyCache.set(id, await alarmHistory(id));
   } catch (error) {
     historyCache.set(id, { error: error.message });
   }
