@@ -13,6 +13,7 @@ from alerts.api.views import (
     NotificationRouteViewSet,
 )
 from analytics.api.views import OEEReportViewSet, OEEViewSet, ReasonCodeViewSet, ShiftViewSet, StopViewSet
+from commands.api.views import CommandDefinitionViewSet, CommandViewSet
 from devices.api.provisioning import ProvisioningKeyViewSet, ProvisioningRequestViewSet
 from devices.api.views import (
     DeviceGroupViewSet,
@@ -49,3 +50,5 @@ router.register("analytics/stops", StopViewSet, basename="stop")
 router.register("analytics/reports", OEEReportViewSet, basename="oeereport")
 router.register("firmware", FirmwareImageViewSet, basename="firmware")
 router.register("rollouts", RolloutViewSet, basename="rollout")
+router.register("commands", CommandViewSet, basename="command")
+router.register("command-definitions", CommandDefinitionViewSet, basename="commanddefinition")

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "alerts",
     "analytics",
     "firmware",
+    "commands",
     "anomaly",
     "simulator",
     "factory.apps.FactoryConfig",
@@ -326,6 +327,11 @@ FIRMWARE_STORAGE = env_str("FIRMWARE_STORAGE", "default")  # a STORAGES alias (a
 FIRMWARE_SIGNING_KEY = env_secret("FIRMWARE_SIGNING_KEY", "")
 FIRMWARE_UPDATE_TIMEOUT = env_int("FIRMWARE_UPDATE_TIMEOUT", 30 * 60, minimum=1)  # seconds without progress
 FIRMWARE_NOTIFY_MQTT = env_bool("FIRMWARE_NOTIFY_MQTT", True)  # publish commands when MQTT_URL is set
+
+# Device commands (README "Device commands") ---------------------------------------------------
+COMMAND_MAX_TIMEOUT = env_int("COMMAND_MAX_TIMEOUT", 7 * 24 * 3600, minimum=1)  # longest time-out a sender may give
+COMMAND_MAX_BYTES = env_int("COMMAND_MAX_BYTES", 16 * 1024, minimum=256)  # params or result, as JSON
+COMMAND_NOTIFY_MQTT = env_bool("COMMAND_NOTIFY_MQTT", True)  # publish commands when MQTT_URL is set
 
 # REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

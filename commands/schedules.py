@@ -1,0 +1,7 @@
+"""The commands app's periodic tasks (installed by ``manage.py sync_schedules``, editable in the admin)."""
+
+from factory.beat import Schedule
+
+SCHEDULES = [
+    Schedule("Commands: expire commands without a result", "commands.tasks.expire_commands", every=10),
+]
