@@ -112,6 +112,10 @@ class Command(models.Model):
             models.Index(fields=["state", "expires_at"], name="command_state_expiry"),
             models.Index(fields=["device", "-created_at"], name="command_device_recent"),
         ]
+        constraints = [
+            # One record per firmware push of an update (NULL update ids never collide).
+            models.UniqueConstraint(fields=["update_id", "name"], name="command_unique_firmware_push"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} → {self.device_id} ({self.state})"

@@ -3,5 +3,7 @@
 from factory.beat import Schedule
 
 SCHEDULES = [
-    Schedule("Commands: expire commands without a result", "commands.tasks.expire_commands", every=10),
+    Schedule(
+        "Commands: expire unanswered commands, follow firmware updates", "commands.tasks.expire_commands", every=10
+    ),
 ]

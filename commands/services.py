@@ -161,9 +161,9 @@ def commands_poll(*, device: Device, now: datetime | None = None) -> list[dict]:
     become ``delivered`` (over HTTP). A command delivered before is listed again until it has a
     result, so a device that lost one after receiving it can still answer it."""
     now = now or timezone.now()
-    commands = list(
-        Command.objects.filter(device=device, state__in=Command.OPEN, expires_at__gt=now).order_by("pk")[:100]
-    )
+    # Firmware commands are offered by GET /api/v1/device/firmware/ (their own protocol).
+    open_ = Command.objects.filter(device=device, state__in=Command.OPEN, expires_at__gt=now, update_id=None)
+    commands = list(open_.order_by("pk")[:100])
     for command in commands:
         if command.state == Command.State.PENDING:
             command_mark_delivered(command_id=command.pk, device_id=device.pk, via=CommandEvent.Via.HTTP, now=now)
@@ -184,7 +184,8 @@ def commands_expire(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Mark open commands past ``expires_at`` ``expired`` (up to ``limit`` per call); returns how
     many this call claimed. Idempotent: a second run finds nothing."""
     now = now or timezone.now()
-    due = Command.objects.filter(state__in=Command.OPEN, expires_at__lte=now).select_related("device")
+    # Firmware commands finish with their update (commands.firmware), not by this clock.
+    due = Command.objects.filter(state__in=Command.OPEN, expires_at__lte=now, update_id=None).select_related("device")
     return sum(_expire(command, now) for command in due.order_by("expires_at")[:limit])
 
 
@@ -218,6 +219,10 @@ def command_result_record(
     command = Command.objects.select_related("device").filter(pk=int(command_id), device=device).first()
     if command is None:
         raise CommandError(f"This device has no command {command_id}.", status=404)
+    if command.update_id is not None:
+        raise CommandError(
+            f"Command {command.pk} is a firmware update: report on it with POST /api/v1/device/firmware/status/.", 409
+        )
     if command.is_open and command.expires_at <= now:
         _expire(command, now)
         command.refresh_from_db()

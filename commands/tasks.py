@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from commands.exceptions import TransientDeliveryError
+from commands.firmware import firmware_commands_sync
 from commands.services import command_deliver, commands_expire
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def deliver_command(command_id: int) -> str:
 
 
 @shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
-def expire_commands() -> int:
-    """Beat: mark open commands past their time-out ``expired``; returns how many."""
-    return commands_expire()
+def expire_commands() -> dict:
+    """Beat: mark open commands past their time-out ``expired`` and move firmware commands after
+    their updates; returns how many of each."""
+    return {"expired": commands_expire(), "firmware": firmware_commands_sync()}

@@ -151,6 +151,6 @@ def test_a_result_after_expires_at_is_refused_before_the_task_ran(client, press,
 def test_the_expiry_task_runs_the_service(press, operator):
     command = sent(press, operator, timeout=1)
     Command.objects.filter(pk=command.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert expire_commands.apply().get() == 1
+    assert expire_commands.apply().get() == {"expired": 1, "firmware": 0}
     command.refresh_from_db()
     assert command.state == "expired"

@@ -11,6 +11,7 @@ import orjson
 from django.conf import settings
 from django.urls import reverse
 
+from commands.firmware import firmware_commands_record
 from firmware.exceptions import TransientNotifyError
 from firmware.models import RolloutTarget
 from live.bus import send_device_commands
@@ -75,13 +76,16 @@ def targets_notify(target_ids: list[int], command: str = "firmware_update") -> i
     push. Raises ``TransientNotifyError`` when the broker is unreachable.
     """
     wanted = RolloutTarget.ACTIVE if command == "firmware_update" else (RolloutTarget.Status.CANCELLED,)
-    targets = list(RolloutTarget.objects.filter(pk__in=target_ids, status__in=wanted).select_related("device", "image"))
+    targets = list(
+        RolloutTarget.objects.filter(pk__in=target_ids, status__in=wanted).select_related("device", "image", "rollout")
+    )
     if not targets:
         return 0
     frames = []
     for target in targets:
         body = update_offer(target) if command == "firmware_update" else {"update_id": target.pk}
         frames.append((target, {"type": command, **body}))
+    firmware_commands_record(frames, command)  # the device's command history (commands.firmware)
     send_device_commands([(t.device_id, frame) for t, frame in frames])
     if settings.MQTT_URL and settings.FIRMWARE_NOTIFY_MQTT:
         _mqtt_publish([(f"factory/devices/{t.device.uid}/commands", orjson.dumps(frame)) for t, frame in frames])
