@@ -216,7 +216,10 @@ def command_result_record(
     result = _check_result(status, result)
     if isinstance(command_id, bool) or not isinstance(command_id, int | str) or not str(command_id).isdigit():
         raise CommandError("id must be the command's integer id.", errors={"id": ["Give the command's id."]})
-    command = Command.objects.select_related("device").filter(pk=int(command_id), device=device).first()
+    pk = int(command_id)
+    command = None
+    if pk < 2**63:  # beyond a BIGINT no command exists (and SQLite would overflow)
+        command = Command.objects.select_related("device").filter(pk=pk, device=device).first()
     if command is None:
         raise CommandError(f"This device has no command {command_id}.", status=404)
     if command.update_id is not None:

@@ -111,6 +111,8 @@ def test_bad_results_are_400_and_change_nothing(client, press, press_token, oper
     response = client.post(url, "status=x", content_type="text/plain", HTTP_AUTHORIZATION=f"Device {press_token}")
     assert_status(response, 415)
     assert_status(device_post(client, "nope", url, {"status": "succeeded"}), 401)
+    huge = f"/api/v1/device/commands/{10**30}/result/"
+    assert_status(device_post(client, press_token, huge, {"status": "succeeded"}), 404)
     assert_status(client.get(url, HTTP_AUTHORIZATION=f"Device {press_token}"), 405)
     command.refresh_from_db()
     assert command.state == "pending"
