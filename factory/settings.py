@@ -403,6 +403,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "factory.schema.add_device_endpoints",
         "firmware.schema.add_firmware_device_endpoints",
+        "commands.schema.add_command_device_endpoints",
     ],
 }
 
