@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from commands.models import Command, CommandEvent
-from commands.services import _record
+from commands.services import command_transition_record
 
 FIRMWARE_NAMES = ("firmware_update", "firmware_cancel")
 # Firmware commands finish when their update does; this only bounds a forgotten one.
@@ -92,6 +92,6 @@ def firmware_commands_sync(*, now: datetime | None = None, limit: int = 5000) ->
             changes.update(finished_at=now, result={"status": status, "detail": detail})
         with transaction.atomic():
             if Command.objects.filter(pk=command.pk, state=command.state).update(**changes):
-                _record(command, state, now, CommandEvent.Via.FIRMWARE, detail=f"update {status}")
+                command_transition_record(command, state, now, CommandEvent.Via.FIRMWARE, detail=f"update {status}")
                 moved += 1
     return moved

@@ -62,8 +62,9 @@ def _check_params(definition: CommandDefinition, params) -> None:
         )
 
 
-def _record(command: Command, state: str, at: datetime, via: str, by=None, detail: str = "") -> None:
-    """The history row of a claimed transition and, after commit, its live event."""
+def command_transition_record(command: Command, state: str, at: datetime, via: str, by=None, detail: str = "") -> None:
+    """The history row of a transition and, after commit, its live event. Call it only after the
+    conditional UPDATE that claimed the transition, in the same transaction."""
     CommandEvent.objects.create(command=command, state=state, at=at, via=via, by=by, detail=detail[:500])
     plant_id, device_id, pk = command.device.plant_id, command.device_id, command.pk
 
@@ -114,7 +115,9 @@ def command_send(*, device: Device, name: str, params: dict | None, by, timeout:
         )  # fmt: skip
         command.full_clean()
         command.save()
-        _record(command, Command.State.PENDING, now, CommandEvent.Via.API, by=by, detail=f"time-out {timeout} s")
+        command_transition_record(
+            command, Command.State.PENDING, now, CommandEvent.Via.API, by=by, detail=f"time-out {timeout} s"
+        )
         transaction.on_commit(lambda: deliver_command_task.delay(command.pk))
     return command
 
@@ -129,7 +132,7 @@ def command_mark_delivered(*, command_id: int, device_id: int, via: str, now: da
         ).update(state=Command.State.DELIVERED, delivered_at=now)
         if claimed:
             command = Command.objects.select_related("device").get(pk=command_id)
-            _record(command, Command.State.DELIVERED, now, via)
+            command_transition_record(command, Command.State.DELIVERED, now, via)
     return bool(claimed)
 
 
@@ -176,7 +179,9 @@ def _expire(command: Command, now: datetime) -> bool:
             state=Command.State.EXPIRED, finished_at=now
         )
         if claimed:
-            _record(command, Command.State.EXPIRED, now, CommandEvent.Via.EXPIRY, detail="no result before expires_at")
+            command_transition_record(
+                command, Command.State.EXPIRED, now, CommandEvent.Via.EXPIRY, detail="no result before expires_at"
+            )
     return bool(claimed)
 
 
@@ -245,6 +250,6 @@ def command_result_record(
         )
         if not claimed:  # expired or answered between our read and this update
             raise CommandError(f"Command {command.pk} is no longer open; its result is refused.", status=409)
-        _record(command, status, now, via)
+        command_transition_record(command, status, now, via)
     command.refresh_from_db()
     return command
