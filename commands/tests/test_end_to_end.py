@@ -47,6 +47,8 @@ def mosquitto(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, mosquitto):
     env = {
+        # The embedded default's in-memory channel layer: serve then runs the MQTT bridge inside.
+        "REDIS_URL": None,
         "MQTT_URL": mosquitto.url,
         "MQTT_DEVICE_URL": mosquitto.device_url,
         "MQTT_PLATFORM_USERNAME": PLATFORM_USERNAME,
@@ -128,9 +130,12 @@ def test_operator_sends_from_the_machine_page_and_sees_the_devices_mqtt_result(s
     try:
         assert device.subscribe("factory/devices/press-002/commands")
 
-        # The simulated device: sets the speed it is told and reports it back on its result topic.
+        # The simulated device: sets the speed it is told and reports it back on its result topic;
+        # other commands it receives and leaves unanswered.
         def answer(client, userdata, message):
             command = json.loads(message.payload)
+            if command["name"] != "set_speed":
+                return
             result = {"rpm": command["params"]["rpm"], "ramped": command["params"].get("ramp", False)}
             reply = {"id": command["id"], "status": "succeeded", "result": result}
             client.publish("factory/devices/press-002/commands/result", json.dumps(reply), qos=1)
@@ -142,6 +147,14 @@ def test_operator_sends_from_the_machine_page_and_sees_the_devices_mqtt_result(s
         wait_live(tab)
         card = tab.locator("#commands-card")
         expect(card.get_by_label("Command")).to_have_value("reset_counter")
+        # Delivered (the broker had the device as subscriber) before the POST even answers: the
+        # page must not fall back to the answer's older "pending".
+        card.get_by_role("button", name="Send").click()
+        expect(card.locator("#command-status")).to_contain_text("waiting for the device")
+        first = card.locator("#command-history li").first
+        expect(first.locator('[data-role="name"]')).to_have_text("reset_counter")
+        expect(first.locator('[data-role="state"]')).to_have_text("delivered")
+
         card.get_by_label("Command").select_option("set_speed")
         card.get_by_label("Speed (rpm) *").fill("1250")
         card.get_by_label("ramp").check()

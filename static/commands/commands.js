@@ -5,6 +5,8 @@
 import { formatDateTime, getJSON } from "../js/live.js";
 
 let card = null; // the "commands-config" JSON: {device, catalogue: [...], history: [...]}
+// States only move forward: a live "delivered" can arrive before the POST's own "pending" answer.
+const RANK = { pending: 0, delivered: 1, succeeded: 2, failed: 2, expired: 2 };
 
 function csrfToken() {
   return document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1] || "";
@@ -169,6 +171,8 @@ function upsert(command) {
       '<code data-role="params"></code> <span data-role="result"></span> <span class="muted" data-role="meta"></span>';
     const newer = [...list.children].find((other) => Number(other.dataset.command) < command.id);
     list.insertBefore(row, newer || null);
+  } else if ((RANK[row.dataset.state] ?? 0) > (RANK[command.state] ?? 0)) {
+    return; // an older picture of a command already shown further along
   }
   row.dataset.state = command.state;
   row.querySelector('[data-role="name"]').textContent = command.name;
