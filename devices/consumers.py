@@ -1,4 +1,5 @@
-"""The device WebSocket (``/ws/devices/``, CONTRACT.md): telemetry frames in, acknowledgements and commands out."""
+"""The device WebSocket (``/ws/devices/``, CONTRACT.md): telemetry frames and command results in,
+acknowledgements and commands out."""
 
 import time
 
@@ -8,6 +9,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
+from commands.exceptions import CommandError
+from commands.models import CommandEvent
+from commands.services import command_mark_delivered, command_result_record
 from devices.exceptions import DeviceAuthError
 from devices.services.ingest import IngestItem, rate_limit_retry_after, telemetry_parse, telemetry_store
 from devices.services.telemetry_payload import PayloadError
@@ -23,6 +27,42 @@ REAUTH_SECONDS = 5.0
 def _authenticate(token: str):
     close_old_connections()
     return token_authenticate(token)
+
+
+def _command_delivered(command_id: int, device_id: int) -> None:
+    close_old_connections()
+    command_mark_delivered(command_id=command_id, device_id=device_id, via=CommandEvent.Via.WEBSOCKET)
+
+
+def _command_result(device, answer) -> dict:
+    """Record ``{"command_result": {"id", "status", "result"}}``; the reply names the command and its
+    state, or the refusal with its HTTP status (404, 409, 400) and why."""
+    close_old_connections()
+    if not isinstance(answer, dict):
+        return {"command_result": {"id": None, "status": 400, "error": 'Send {"id", "status", "result"}.'}}
+    try:
+        command = command_result_record(
+            device=device, command_id=answer.get("id"), status=answer.get("status"), result=answer.get("result"),
+            via=CommandEvent.Via.WEBSOCKET,
+        )  # fmt: skip
+    except CommandError as exc:
+        return {"command_result": {"id": answer.get("id"), "status": exc.status, "error": exc.message}}
+    except DatabaseError:
+        return {"command_result": {"id": answer.get("id"), "status": 503, "error": "Storage unavailable. Resend."}}
+    return {"command_result": {"id": command.pk, "state": command.state}}
+
+
+def _result_frame(body: bytes):
+    """The answer object of a command-result frame, or None for anything else (telemetry)."""
+    if b'"command_result"' not in body:  # cheap: telemetry frames skip a second parse
+        return None
+    try:
+        frame = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(frame, dict) and set(frame) == {"command_result"}:
+        return frame["command_result"]
+    return None
 
 
 def _ingest(device, body: bytes) -> dict:
@@ -52,7 +92,8 @@ class DeviceConsumer(AsyncWebsocketConsumer):
     ``{"accepted": N}`` or ``{"errors": [...]}`` exactly like the HTTP endpoint. Closes with 4401
     (unknown token) or 4403 (revoked token, disabled device) after sending ``{"detail": ...}``.
     Commands for the device arrive through its group (``live.bus.send_device_commands``) and are
-    forwarded as ``{"command": ...}``."""
+    forwarded as ``{"command": ...}`` (a general command is then ``delivered``); the device answers
+    one with a ``{"command_result": {"id", "status", "result"}}`` frame (README "Device commands")."""
 
     async def connect(self):
         headers = dict(self.scope.get("headers", []))
@@ -95,8 +136,15 @@ class DeviceConsumer(AsyncWebsocketConsumer):
         if time.monotonic() - self.authenticated_at > REAUTH_SECONDS and not await self._reauthenticate():
             return
         body = bytes_data if bytes_data is not None else text_data.encode()
-        reply = await database_sync_to_async(_ingest)(self.device, body)
+        answer = _result_frame(body)
+        if answer is not None:
+            reply = await database_sync_to_async(_command_result)(self.device, answer)
+        else:
+            reply = await database_sync_to_async(_ingest)(self.device, body)
         await self.send(text_data=orjson.dumps(reply).decode())
 
     async def device_command(self, event):
-        await self.send(text_data=orjson.dumps({"command": event["command"]}).decode())
+        command = event["command"]
+        await self.send(text_data=orjson.dumps({"command": command}).decode())
+        if command.get("type") == "command" and isinstance(command.get("id"), int):
+            await database_sync_to_async(_command_delivered)(command["id"], self.device.pk)

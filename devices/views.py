@@ -20,6 +20,7 @@ from accounts.selectors import plant_list_for, scope_to_plants, user_has_plant_p
 from alerts.selectors import alarm_counts_for, device_open_alarms, device_thresholds
 from alerts.views import ALARM_STATE_WORDS
 from analytics.selectors import machine_now, reason_labels, shift_current, shift_next
+from commands.selectors import command_card
 from devices.formats import format_number
 from devices.models import Device, ProvisioningRequest
 from devices.selectors import (
@@ -270,6 +271,7 @@ def device_detail(request, device_id: int):
         "tz": device.plant.tz,
         "ranges": RANGES,
         "config": _device_config(device, thresholds, sorted(values), now),
+        "commands": command_card(device, request.user),
     }
     return render(request, "devices/device.html", context)
 

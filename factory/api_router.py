@@ -13,6 +13,7 @@ from alerts.api.views import (
     NotificationRouteViewSet,
 )
 from analytics.api.views import OEEReportViewSet, OEEViewSet, ReasonCodeViewSet, ShiftViewSet, StopViewSet
+from commands.api.views import CommandDefinitionViewSet, CommandViewSet
 from devices.api.provisioning import ProvisioningKeyViewSet, ProvisioningRequestViewSet
 from devices.api.views import (
     DeviceGroupViewSet,
@@ -53,3 +54,5 @@ router.register("rollouts", RolloutViewSet, basename="rollout")
 router.register("products", ProductViewSet, basename="product")
 router.register("orders", OrderViewSet, basename="order")
 router.register("runs", RunViewSet, basename="run")
+router.register("commands", CommandViewSet, basename="command")
+router.register("command-definitions", CommandDefinitionViewSet, basename="commanddefinition")

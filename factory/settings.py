@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "alerts",
     "analytics",
     "firmware",
+    "commands",
     "anomaly",
     "production",
     "simulator",
@@ -333,6 +334,11 @@ FIRMWARE_NOTIFY_MQTT = env_bool("FIRMWARE_NOTIFY_MQTT", True)  # publish command
 # notify_devices' time limit (90 s), so a push under way is not repeated.
 FIRMWARE_PUSH_STUCK_SECONDS = env_int("FIRMWARE_PUSH_STUCK_SECONDS", 120, minimum=1)
 
+# Device commands (README "Device commands") ---------------------------------------------------
+COMMAND_MAX_TIMEOUT = env_int("COMMAND_MAX_TIMEOUT", 7 * 24 * 3600, minimum=1)  # longest time-out a sender may give
+COMMAND_MAX_BYTES = env_int("COMMAND_MAX_BYTES", 16 * 1024, minimum=256)  # params or result, as JSON
+COMMAND_NOTIFY_MQTT = env_bool("COMMAND_NOTIFY_MQTT", True)  # publish commands when MQTT_URL is set
+
 # REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -403,6 +409,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "factory.schema.add_device_endpoints",
         "firmware.schema.add_firmware_device_endpoints",
+        "commands.schema.add_command_device_endpoints",
     ],
 }
 

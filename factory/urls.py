@@ -20,6 +20,7 @@ api_v1 = [
     path("device/", device_self, name="device_self"),
     path("device/provision/", device_provision, name="device_provision"),
     path("device/firmware/", include("firmware.device_urls")),
+    path("device/commands/", include("commands.device_urls")),
     path("", include(router.urls)),
 ]
 

@@ -15,6 +15,7 @@ from accounts.api.scoping import PlantScopedViewSetMixin
 from accounts.roles import PERM_MANAGE
 from accounts.selectors import member_list, plant_list_for, plant_roles_of
 from accounts.services import member_remove, member_set_role
+from commands.api.views import DeviceCommandsMixin
 from devices.api.filters import DeviceFilterSet, DeviceGroupFilterSet, DeviceTokenFilterSet, LineFilterSet
 from devices.api.serializers import (
     DeviceBatchSerializer,
@@ -134,7 +135,7 @@ class XLSXFileRenderer(_FileRenderer):
     media_type, format = bulk.CONTENT_TYPES["xlsx"], "xlsx"
 
 
-class DeviceViewSet(DeviceTelemetryMixin, PlantScopedViewSetMixin, viewsets.ModelViewSet):
+class DeviceViewSet(DeviceCommandsMixin, DeviceTelemetryMixin, PlantScopedViewSetMixin, viewsets.ModelViewSet):
     """Devices of your plants. Filter by plant, line, kind, enabled, model, firmware_version, group."""
 
     queryset = Device.objects.select_related("plant", "line").prefetch_related("groups")

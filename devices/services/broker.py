@@ -7,14 +7,14 @@ password), roles (ACLs) and whether a client is enabled. The platform drives it 
 broker managed by hand).
 
 - One broker client per device: username = the device uid, one role ``device:<uid>`` that may
-  publish under ``factory/devices/<uid>/`` (not to its commands topic) and subscribe to and
-  receive ``factory/devices/<uid>/commands`` only.
+  publish under ``factory/devices/<uid>/`` (its command results on ``.../commands/result``, never
+  to its commands topic) and subscribe to and receive ``factory/devices/<uid>/commands`` only.
 - Its password is the device's newest token: set when the token is issued, the only moment its
   plain text exists (the registry keeps only an HMAC). ``DeviceToken.mqtt_password_at`` records
   which token the broker holds. Revoking that token, disabling the device or deleting it
   disables (or deletes) the client, which also closes its open connection.
-- The bridge (``MQTT_BRIDGE_USERNAME``) may only read telemetry; the platform may only publish
-  commands (and administer the plugin).
+- The bridge (``MQTT_BRIDGE_USERNAME``) may only read telemetry and command results; the platform
+  may only publish commands (and administer the plugin).
 - ``broker_reconcile`` makes the broker match the registry; running it twice changes nothing
   the second time.
 
@@ -40,6 +40,7 @@ BRIDGE_ROLE = "factory:bridge"
 PLATFORM_ROLE = "factory:platform"
 DEVICE_ROLE_PREFIX = "device:"
 TELEMETRY = "factory/devices/+/telemetry"
+RESULTS = "factory/devices/+/commands/result"  # devices' answers to commands (README "Device commands")
 # What no client may do unless a role allows it (the plugin's own default lets everyone receive).
 DEFAULT_ACCESS = {"publishClientSend": False, "publishClientReceive": False, "subscribe": False, "unsubscribe": True}
 
@@ -62,6 +63,7 @@ def device_role_acls(uid: str) -> list[dict]:
     return [
         # Higher priority first: a device never publishes to its own commands topic.
         _acl("publishClientSend", f"{base}/commands", allow=False, priority=1),
+        _acl("publishClientSend", f"{base}/commands/result"),  # also under # below: named for the reader
         _acl("publishClientSend", f"{base}/#"),
         _acl("subscribePattern", f"{base}/commands"),
         _acl("publishClientReceive", f"{base}/commands"),
@@ -75,6 +77,9 @@ def service_roles() -> dict[str, list[dict]]:
             # MQTT 5 shared subscriptions of several bridges (``--shared-group``).
             _acl("subscribePattern", f"$share/+/{TELEMETRY}"),
             _acl("publishClientReceive", TELEMETRY),
+            _acl("subscribePattern", RESULTS),
+            _acl("subscribePattern", f"$share/+/{RESULTS}"),
+            _acl("publishClientReceive", RESULTS),
         ],
         PLATFORM_ROLE: [_acl("publishClientSend", "factory/devices/+/commands")],
     }

@@ -1,4 +1,5 @@
-"""The MQTT bridge: ``factory/devices/+/telemetry`` (QoS 1) into the ingest service.
+"""The MQTT bridge: ``factory/devices/+/telemetry`` (QoS 1) into the ingest service, and devices'
+command results (``factory/devices/+/commands/result``) into ``commands.services``.
 
 Delivery guarantee (at least once, for QoS 1): a message is acknowledged to the broker only after
 the transaction holding it (or its dead-letter row) has committed, and acknowledgements go out in
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlparse
 
+import orjson
 import paho.mqtt.client as mqtt
 from django.conf import settings
 from django.db import Error, InterfaceError, OperationalError, close_old_connections, connection, transaction
@@ -55,6 +57,7 @@ from factory.metrics import BRIDGE_CONNECTED, BRIDGE_DEAD_LETTERS, BRIDGE_HELD, 
 logger = logging.getLogger(__name__)
 
 TOPIC = "factory/devices/+/telemetry"
+RESULT_TOPIC = "factory/devices/+/commands/result"  # README "Device commands"
 SYNC_TOPIC = "factory/bridge/sync"  # never subscribed: unsubscribing from it is a round trip to the broker
 DEAD_LETTER_PAYLOAD_MAX = 64 * 1024
 # The bridge's buffer while the database is away (MQTT's maximum): at ~1 KB per held message,
@@ -81,7 +84,34 @@ class Received:
 
 def _uid_from_topic(topic: str) -> str:
     parts = topic.split("/")
-    return parts[2] if len(parts) == 4 else ""
+    return parts[2] if len(parts) in (4, 5) else ""
+
+
+def _is_result(topic: str) -> bool:
+    return topic.endswith("/commands/result")
+
+
+def _record_result(received: Received, device: Device) -> str | None:
+    """Record one command result in a savepoint; why it was refused, or None when recorded."""
+    from commands.exceptions import CommandError
+    from commands.models import CommandEvent
+    from commands.services import command_result_record
+
+    try:
+        answer = orjson.loads(received.payload)
+    except orjson.JSONDecodeError as exc:
+        return f"payload: not JSON ({exc})."
+    if not isinstance(answer, dict):
+        return 'payload: send {"id", "status", "result"}.'
+    try:
+        with transaction.atomic():
+            command_result_record(
+                device=device, command_id=answer.get("id"), status=answer.get("status"), result=answer.get("result"),
+                via=CommandEvent.Via.MQTT, now=received.at,
+            )  # fmt: skip
+    except CommandError as exc:
+        return f"command result ({exc.status}): {exc.message}"
+    return None
 
 
 def _dead_letter(received: Received, reason: str, device: Device | None) -> DeadLetter:
@@ -140,11 +170,14 @@ def bridge_process(batch: list[Received], *, defer_hooks: Deferrer | None = None
     uids = {_uid_from_topic(r.topic) for r in batch}
     devices = {d.uid: d for d in Device.objects.filter(uid__in=uids)}
     items: dict[str, IngestItem] = {}
-    dead, kinds = [], []
+    dead, kinds, results = [], [], []
     for received in batch:
         uid = _uid_from_topic(received.topic)
         device = devices.get(uid)
         refused = _check(received, device)
+        if refused is None and _is_result(received.topic):
+            results.append((received, device))
+            continue
         if refused is None:
             try:
                 messages = telemetry_parse(received.payload, now=received.at)
@@ -162,6 +195,13 @@ def bridge_process(batch: list[Received], *, defer_hooks: Deferrer | None = None
             )
         else:
             accepted = 0
+        for received, device in results:
+            reason = _record_result(received, device)
+            if reason is None:
+                accepted += 1
+            else:
+                kinds.append("invalid")
+                dead.append(_dead_letter(received, reason, device))
         DeadLetter.objects.bulk_create(dead)
         if kinds:
             transaction.on_commit(lambda: _count_dead_letters(kinds))
@@ -253,7 +293,8 @@ class MqttBridge:
         self.client_id = client_id
         # MQTT 5 shared subscription: the broker spreads the topic's messages over every bridge of
         # the group (each with its own client id and session), so several processes share the load.
-        self.topic = f"$share/{shared_group}/{TOPIC}" if shared_group else TOPIC
+        share = f"$share/{shared_group}/" if shared_group else ""
+        self.topic, self.result_topic = f"{share}{TOPIC}", f"{share}{RESULT_TOPIC}"
         self.batch_size, self.flush_interval = batch_size, flush_interval
         self.receive_maximum, self.session_expiry = receive_maximum, session_expiry
         self.summary_interval, self.stop_grace = summary_interval, stop_grace
@@ -301,14 +342,20 @@ class MqttBridge:
             self._live = self._connections
             if not flags.session_present:
                 self._session_from = self._connections
-        client.subscribe(self.topic, qos=1)
+        client.subscribe([(self.topic, 1), (self.result_topic, 1)])
         logger.info("MQTT bridge connected to %s:%s (session present: %s)", self.host, self.port, flags.session_present)
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
-        refused = [code for code in reason_codes if code.is_failure]
-        if refused:
-            logger.error("MQTT bridge: subscription to %s refused: %s", self.topic, refused[0])
+        if reason_codes[0].is_failure:
+            logger.error("MQTT bridge: subscription to %s refused: %s", self.topic, reason_codes[0])
             return
+        if len(reason_codes) > 1 and reason_codes[1].is_failure:
+            # Telemetry flows on; devices' MQTT results wait until the bridge's role allows them.
+            logger.error(
+                "MQTT bridge: subscription to %s refused (%s): run `manage.py mqtt_reconcile` to update its role",
+                self.result_topic,
+                reason_codes[1],
+            )
         self.ready.set()
         BRIDGE_CONNECTED.set(1)
         logger.info("MQTT bridge subscribed to %s", self.topic)

@@ -15,6 +15,8 @@ def test_schema_documents_management_and_device_endpoints_when_fetched(client_fo
     for path in ("/api/v1/plants/", "/api/v1/devices/", "/api/v1/devices/{id}/tokens/", "/api/v1/telemetry/"):
         assert path in paths, path
     assert set(paths["/api/v1/telemetry/"]["post"]["responses"]) >= {"202", "400", "401", "403", "413", "415", "429"}
+    assert set(paths["/api/v1/device/commands/{command_id}/result/"]["post"]["responses"]) >= {"200", "404", "409"}
+    assert "/api/v1/devices/{id}/commands/" in paths and "/api/v1/device/commands/" in paths
 
 
 class _AssetLinks(HTMLParser):

@@ -7,7 +7,7 @@ database (as in the admin), so that the daily and hourly ones also come round. E
 periodic task must then show its effect: rollup rows for the readings posted over HTTP, a silent
 device offline, an old reading and an old dead letter gone, a timed-out firmware update marked,
 an expired shelve ended, the alarm outbox dispatched, an e-mail a dead worker left sending sent,
-OEE reports written.
+OEE reports written, a device command past its time-out expired.
 
 Before beat ran its tasks through the worker's registry, the web process had never imported
 ``devices.tasks`` (nor ``firmware``'s or ``analytics``'s), so beat sent those tasks by name to the
@@ -36,6 +36,7 @@ EFFECTS = {
     "alerts.tasks.sweep_deliveries": ["stuck_delivery_sent"],
     "firmware.tasks.run_rollout_timers": ["silent_update_timed_out"],
     "analytics.tasks.run_oee_reports": ["oee_reports_written"],
+    "commands.tasks.expire_commands": ["unanswered_command_expired"],
 }
 
 
@@ -49,6 +50,9 @@ def seed_background_work() -> dict:
     from alerts.services.alarms import alarm_raise, alarm_shelve
     from alerts.tests.factories import make_channel
     from analytics.tests.factories import make_shift
+    from commands.models import Command
+    from commands.services import command_send
+    from commands.tests.factories import make_catalogue
     from devices.models import DeadLetter, Device, Metric, Plant, TelemetryReading
     from firmware.models import RolloutTarget
     from firmware.services.rollouts import rollout_start
@@ -91,6 +95,10 @@ def seed_background_work() -> dict:
     targets.update(progress_at=now - timedelta(hours=2))
     # Shifts every day: yesterday's closed shifts are due for their OEE report.
     make_shift(plant, "Early", "06:00", "14:00")
+    # A command its device never answered, past its time-out.
+    make_catalogue()
+    command = command_send(device=Device.objects.get(uid="press-001"), name="reset_counter", params={}, by=operator)
+    Command.objects.filter(pk=command.pk).update(expires_at=now - timedelta(seconds=1))
     data = {
         **seeded,
         "old_reading": {"device": devices["press-001"]["id"], "metric": metric.pk, "ts": old_ts.isoformat()},
@@ -100,6 +108,8 @@ def seed_background_work() -> dict:
         "stuck_delivery": stuck.pk,
         "targets": list(targets.values_list("pk", flat=True)),
         "target_statuses": sorted(set(targets.values_list("status", flat=True))),
+        "command": command.pk,
+        "command_state": Command.objects.get(pk=command.pk).state,
     }
     print(json.dumps(data))
     return data
@@ -113,6 +123,7 @@ def background_work(seeded: dict, timeout: float) -> dict:
 
     from alerts.models import Alarm, AlarmEvent, Delivery
     from analytics.models import OEEReport
+    from commands.models import Command
     from devices.models import DeadLetter, Device, TelemetryReading, TelemetryRollup1h, TelemetryRollup1m
     from firmware.models import RolloutTarget
 
@@ -138,6 +149,7 @@ def background_work(seeded: dict, timeout: float) -> dict:
             "silent_update_timed_out": bool(seeded["targets"])
             and not RolloutTarget.objects.filter(pk__in=seeded["targets"]).exclude(status="timed_out").exists(),
             "oee_reports_written": OEEReport.objects.filter(plant_id=seeded["plants"]["A"]).exists(),
+            "unanswered_command_expired": Command.objects.filter(pk=seeded["command"], state="expired").exists(),
         }
 
     deadline = time.monotonic() + timeout
@@ -181,6 +193,7 @@ def test_every_periodic_task_of_sync_schedules_runs_and_does_its_work_in_the_emb
     server, seeded = make_run
     assert seeded["outbox"] and seeded["targets"], seeded  # the preconditions hold before the server runs
     assert "timed_out" not in seeded["target_statuses"], seeded
+    assert seeded["command_state"] == "pending", seeded
     devices = seeded["devices"]
     for value in (61.5, 62.0, 62.5):
         post(server, devices["press-001"]["token"], {"temperature": value})

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from commands.firmware import firmware_commands_record
 from firmware.exceptions import TransientNotifyError
 from firmware.models import RolloutTarget
 from live.bus import send_device_commands
@@ -83,13 +84,14 @@ def targets_notify(target_ids: list[int], command: str = "firmware_update") -> i
         queryset = RolloutTarget.objects.filter(status__in=RolloutTarget.ACTIVE, pushed_at__isnull=True)
     else:
         queryset = RolloutTarget.objects.filter(status=RolloutTarget.Status.CANCELLED)
-    targets = list(queryset.filter(pk__in=target_ids).select_related("device", "image"))
+    targets = list(queryset.filter(pk__in=target_ids).select_related("device", "image", "rollout"))
     if not targets:
         return 0
     frames = []
     for target in targets:
         body = update_offer(target) if command == "firmware_update" else {"update_id": target.pk}
         frames.append((target, {"type": command, **body}))
+    firmware_commands_record(frames, command)  # the device's command history (commands.firmware)
     send_device_commands([(t.device_id, frame) for t, frame in frames])
     if settings.MQTT_URL and settings.FIRMWARE_NOTIFY_MQTT:
         _mqtt_publish([(f"factory/devices/{t.device.uid}/commands", orjson.dumps(frame)) for t, frame in frames])

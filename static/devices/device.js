@@ -19,6 +19,7 @@ import {
   metricMeta,
   pageConfig,
 } from "../js/live.js";
+import { commandEvent, mountCommands, refreshCommands } from "../commands/commands.js";
 
 const SPANS = { "15m": 900, "1h": 3600, "8h": 28800, "24h": 86400, "7d": 604800, "30d": 2592000 };
 const RAW_UP_TO = 3600; // seconds: short ranges load raw readings (newest data), longer ones auto buckets
@@ -489,7 +490,13 @@ async function catchUp() {
   applyReading({ ...latest, values: {} });
   for (const [metric, value] of Object.entries(latest.values)) setValue(metric, value);
   const optional = (promise) => promise.catch((error) => console.warn("device page:", error.message));
-  await Promise.all([loadHistory(), refreshAlarms(), optional(refreshReason()), optional(readOee())]);
+  await Promise.all([
+    loadHistory(),
+    refreshAlarms(),
+    optional(refreshReason()),
+    optional(readOee()),
+    optional(refreshCommands()),
+  ]);
 }
 
 function onEvent(event) {
@@ -497,6 +504,7 @@ function onEvent(event) {
   if (event.kind === "telemetry") applyReading(event);
   else if (event.kind === "status") setState({ online: event.online, last_seen_at: event.at });
   else if (event.kind === "alarm") upsertAlarm(event);
+  else if (event.kind === "command") commandEvent(event);
 }
 
 function wireRanges() {
@@ -534,6 +542,7 @@ function mount() {
   averages = false;
   online = null;
   wireRanges();
+  mountCommands();
   updateExport();
   loadHistory();
   readOee().catch((error) => console.warn("device page:", error.message));
@@ -551,6 +560,7 @@ async function switchTo(url) {
 }
 
 wireRanges();
+mountCommands();
 updateExport();
 window.__dashboard = { charts: () => charts, range: () => range };
 const stream = new LiveStream({ subscriptions: [{ device: config.device }], onEvent, catchUp }).start();
