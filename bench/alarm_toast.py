@@ -129,7 +129,7 @@ def main() -> None:
             page.get_by_role("button", name="Log in").click()
             page.wait_for_load_state()
             page.goto(f"{server.url}/plants/{plant}/")
-            page.wait_for_function("window.__live && window.__live.ready", timeout=30000)
+            page.wait_for_function("() => window.__live && window.__live.ready", timeout=30000)
             page.evaluate(OBSERVE)
 
             for _uid, device in devices:  # warm-up: every machine online, in its state
@@ -140,7 +140,7 @@ def main() -> None:
                 posted = time.time() * 1000
                 post(device["token"], 9.5)
                 acks.append(time.time() * 1000 - posted)
-                find = f"window.__toastTimes.find(([text]) => text.includes({uid + ':'!r}))"
+                find = f"() => window.__toastTimes.find(([text]) => text.includes({uid + ':'!r}))"
                 page.wait_for_function(find, timeout=60000)
                 _text, shown, painted = page.evaluate(find)
                 if index:  # the first alarm is the warm-up (the worker's first task)

@@ -248,7 +248,7 @@ def page_load(server_url: str, password: str, plant: int, runs: int = 5) -> dict
         page.wait_for_load_state()
         for _ in range(runs + 1):  # the first load warms the server's caches; not counted
             page.goto(f"{server_url}/plants/{plant}/")
-            page.wait_for_function("window.__live && window.__live.ready", timeout=30000)
+            page.wait_for_function("() => window.__live && window.__live.ready", timeout=30000)
             timing = page.evaluate(
                 """() => { const n = performance.getEntriesByType('navigation')[0];
                    return {ttfb: n.responseStart, dcl: n.domContentLoadedEventEnd, load: n.loadEventEnd,

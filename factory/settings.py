@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from factory import logs, mosquitto
@@ -73,6 +74,8 @@ MIDDLEWARE = [
     "factory.clientip.ClientAddressMiddleware",  # first: everything after reads one client address
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise (static files need no policy), before everything that answers with a page.
+    "factory.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -426,6 +429,39 @@ if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp; README "Security headers"). Scripts only from our own
+# files: no inline script, no inline event handler, no eval, on every page (the dashboard, the
+# admin, the API docs). Styles from our files too, no style="" either; the one exception is the
+# ReDoc page, whose script writes <style> elements as it renders: that page alone allows them by
+# nonce and hash (factory/api_docs.py). ReDoc's search runs in a Web Worker made from a blob:
+# URL, and Swagger UI draws its icons as data: images. connect-src adds the host's ws:/wss:
+# origin per request (factory/csp.py). CSP_REPORT_ONLY=true sends the same policy as
+# Content-Security-Policy-Report-Only, to roll it out by watching reports before enforcing it.
+_csp_report_uri = env_str("CSP_REPORT_URI")
+_csp_policy = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        **({"report-uri": [_csp_report_uri]} if _csp_report_uri else {}),
+    }
+}
+if env_bool("CSP_REPORT_ONLY", False):
+    CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY = None, _csp_policy
+else:
+    CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp_policy, None
+# /api/schema/, /api/docs/ and /api/swagger/ only for people who are logged in (the schema: 401
+# with a message; the pages: the login page). On by default in production, off in `make run`.
+API_DOCS_REQUIRE_LOGIN = env_bool("API_DOCS_REQUIRE_LOGIN", not DEBUG)
 CSRF_FAILURE_VIEW = "factory.exceptions.csrf_failure"  # the site's 403 page, for API paths JSON
 
 # Internationalisation, static files -----------------------------------------------------------

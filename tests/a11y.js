@@ -1,13 +1,10 @@
 // Checks axe-core cannot make, for tests/a11y.py. Two parts, split at the marker line below:
 // the first runs before any page script (Playwright's init script), the second after axe-core.
 
-// Before any page script: CSP violations into window.__csp, fetches in flight in
-// window.__pending (the page has settled when none is left), and every uPlot chart into
-// window.__uplots (uPlot is a global `var` of its IIFE bundle: the setter wraps the constructor).
+// Before any page script: fetches in flight in window.__pending (the page has settled when none
+// is left) and every uPlot chart into window.__uplots (uPlot is a global `var` of its IIFE bundle:
+// the setter wraps the constructor). CSP violations: tests/browser.py (watch_csp).
 (() => {
-  window.__csp = [];
-  document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(
-    `${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));
   window.__pending = 0;
   const realFetch = window.fetch;
   window.fetch = function (...args) {

@@ -4,7 +4,9 @@ Loaded as a pytest plugin by the root ``conftest.py``, so its fixtures (``chromi
 ``tab``) are available everywhere; Playwright is imported only when a browser test runs. A browser
 test module starts with ``playwright_sync = require_chromium()``: it skips the module when
 Playwright or Chromium is missing. A failed test using ``tab`` leaves a screenshot in
-``test-artifacts/``.
+``test-artifacts/``. Every page of ``page_at``/``tab`` fails its test on a JavaScript error or a
+Content-Security-Policy violation (``watch_csp``; a test that provokes one on purpose reads and
+clears ``csp_violations(page)``).
 """
 
 import contextlib
@@ -57,19 +59,62 @@ def chromium_browser():
         yield browser
 
 
+# Before any page script of every document: each CSP violation (enforced or report-only) goes to
+# Python as it happens, through the binding that ``watch_csp`` exposes.
+CSP_LISTENER = """document.addEventListener("securitypolicyviolation", (e) => window.__cspViolation(
+  `${e.disposition === "report" ? "(report-only) " : ""}${e.effectiveDirective} blocked ${e.blockedURI || "inline"}`
+  + ` at ${e.sourceFile || e.documentURI}:${e.lineNumber}${e.sample ? ` «${e.sample}»` : ""}`));"""
+CSP_CONSOLE = "Content Security Policy"  # Chrome's console error for a violation the listener cannot see (a worker's)
+_csp_lists: dict = {}
+
+
+def watch_csp(context) -> list[str]:
+    """The Content-Security-Policy violations on ``context``'s pages, filled as they happen: the
+    ``securitypolicyviolation`` events of every document and Chrome's console errors about the policy."""
+    violations = []
+    context.expose_binding("__cspViolation", lambda _source, text: violations.append(text))
+    context.add_init_script(CSP_LISTENER)
+    context.on(
+        "console",
+        lambda message: (
+            message.type == "error" and CSP_CONSOLE in message.text and violations.append(f"console: {message.text}")
+        ),
+    )
+    _csp_lists[context] = violations
+    return violations
+
+
+def csp_violations(page) -> list[str]:
+    """The violations recorded so far in ``page``'s context (``page_at``/``tab``); clear it to expect none after."""
+    return _csp_lists[page.context]
+
+
+def flush_csp_reports(context):
+    """Let each open page deliver the violation events it has queued (they fire as tasks, after the
+    blocked action): one round trip through the page's event loop."""
+    for page in context.pages:
+        with contextlib.suppress(Exception):  # a page that is closing or crashed has nothing to deliver
+            page.evaluate("() => new Promise((resolve) => setTimeout(resolve))")
+
+
 @contextlib.contextmanager
-def page_at(browser, width: int, height: int):
-    """A page in a fresh browser context (fresh cookies) with a ``width`` × ``height`` viewport;
-    no JavaScript error may happen on it."""
-    context = browser.new_context(viewport={"width": width, "height": height})
+def page_at(browser, width: int, height: int, **context_options):
+    """A page in a fresh browser context (fresh cookies; ``context_options``: Playwright's, e.g.
+    ``timezone_id``) with a ``width`` × ``height`` viewport; no JavaScript error and no
+    Content-Security-Policy violation may happen on it."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
+    violations = watch_csp(context)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
         yield page
+        flush_csp_reports(context)
     finally:
         context.close()
+        _csp_lists.pop(context, None)
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not violations, "Content-Security-Policy violations:\n  " + "\n  ".join(violations)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -104,5 +149,7 @@ def wait_live(page, syncs: int = 1):
     """Wait until the page's live stream has synced ``syncs`` times and shows it is live."""
     from playwright.sync_api import expect
 
-    page.wait_for_function(f"window.__live && window.__live.syncs >= {syncs} && window.__live.ready", timeout=10000)
+    # A function, not an expression string: Playwright evaluates a string with eval(), which the CSP refuses.
+    synced = f"() => window.__live && window.__live.syncs >= {syncs} && window.__live.ready"
+    page.wait_for_function(synced, timeout=10000)
     expect(page.locator("#conn")).to_have_attribute("data-state", "live")

@@ -87,7 +87,7 @@ def test_device_chart_appends_a_posted_reading_live(stack, tab, own_device):
     post_reading(server, device, {"temperature": 55.5})
     row = page.locator('#current-values tr[data-metric="temperature"] [data-role="value"]')
     playwright_sync.expect(row).to_have_text("55.5 °C")
-    page.wait_for_function("window.__dashboard.charts().get('temperature').ys.at(-1) === 55.5")
+    page.wait_for_function("() => window.__dashboard.charts().get('temperature').ys.at(-1) === 55.5")
 
     # Range picker: 24 h comes from the history API's auto buckets.
     page.get_by_role("button", name="24 h").click()
@@ -95,7 +95,7 @@ def test_device_chart_appends_a_posted_reading_live(stack, tab, own_device):
     playwright_sync.expect(page.get_by_role("button", name="24 h")).to_have_attribute("aria-pressed", "true")
     # The time axis reads as every other time on the site, 24-hour: "21:00", not uPlot's own "9pm" (failed before).
     axis = "window.__dashboard.charts().get('temperature').plot.axes[0]._values"
-    labels = page.wait_for_function(f"{axis}?.length && {axis}").json_value()
+    labels = page.wait_for_function(f"() => {axis}?.length && {axis}").json_value()
     assert all(re.fullmatch(r"\d\d:\d\d(\n(\d{4}-)?\d\d-\d\d)?", label) for label in labels), labels
 
 

@@ -169,7 +169,7 @@ def test_operator_finds_the_down_machine_sees_why_and_since_when_and_exports_its
         # The rule's threshold is drawn on the temperature chart at 90.
         chart = page.locator('.chart[data-metric="temperature"]')
         expect(chart.locator('.thresholds li[data-value="90"]')).to_have_text("Overheating: > 90 °C (critical)")
-        page.wait_for_function("window.__dashboard.charts().get('temperature')?.drawn.length === 1")
+        page.wait_for_function("() => window.__dashboard.charts().get('temperature')?.drawn.length === 1")
         drawn = page.evaluate("window.__dashboard.charts().get('temperature').drawn[0]")
         assert drawn["value"] == 90.0 and drawn["at"] == pytest.approx(90.0, abs=0.5), drawn
         # The time axis spans the range chosen (15 min), not what one or two points would suggest.

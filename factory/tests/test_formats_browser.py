@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser import log_in, require_chromium, wait_live
+from tests.browser import log_in, page_at, require_chromium, wait_live
 from tests.servers import post_reading, seeded_stack
 
 playwright_sync = require_chromium()
@@ -41,21 +41,16 @@ def stack(tmp_path_factory):
 @pytest.fixture
 def new_york_tab(chromium_browser):
     """A page whose browser runs in New York: anything shown in the browser's zone would be 6 h off."""
-    context = chromium_browser.new_context(viewport={"width": 1024, "height": 768}, timezone_id="America/New_York")
-    page = context.new_page()
     errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
 
     def on_console(message):
         if message.type == "error":
             errors.append(f"{message.text} {message.location}")
 
-    page.on("console", on_console)
-    try:
+    with page_at(chromium_browser, 1024, 768, timezone_id="America/New_York") as page:  # no JS error, no CSP violation
+        page.on("console", on_console)
         yield page
-    finally:
-        context.close()
-    assert not errors, f"JavaScript or console errors on the page: {errors}"
+    assert not errors, f"Console errors on the page: {errors}"
 
 
 def berlin(iso: str, pattern: str = "%Y-%m-%d %H:%M:%S") -> str:

@@ -216,7 +216,7 @@ def test_page_is_accessible_and_error_free_at_every_size(stack, sessions, name, 
         settle(page)
         if name in SHOW:
             SHOW[name](page)
-        found = a11y.check(page, focus_stops=FOCUS_STOPS if size == "desktop" else 0)
+        found = a11y.check(page, watched, focus_stops=FOCUS_STOPS if size == "desktop" else 0)
         if status != 200:  # the page's own status is logged as a failed resource: expected here
             watched.console_errors[:] = [(text, url) for text, url in watched.console_errors if url != page.url]
         if lines := a11y.problems(found, watched):

@@ -16,5 +16,7 @@
   // drf-spectacular's template has no lang on <html>: screen readers need it to pick the voice.
   document.documentElement.lang = "en";
   const container = document.getElementById("redoc-container");
-  Redoc.init(container.dataset.schemaUrl, JSON.parse(container.dataset.settings), container);
+  // ReDoc's <style> elements carry this script's nonce, the only inline style the CSP allows.
+  const settings = { ...JSON.parse(container.dataset.settings), nonce: document.currentScript.nonce };
+  Redoc.init(container.dataset.schemaUrl, settings, container);
 })();

@@ -533,6 +533,8 @@ function wireRanges() {
   // A live range ends at the click: refresh the link just before the browser follows it.
   document.getElementById("export-csv")?.addEventListener("click", updateExport);
   document.getElementById("device-switch")?.addEventListener("change", (event) => switchTo(event.target.value));
+  // The switch only swaps the view (a select has nothing to submit to the server).
+  document.getElementById("device-switch-form")?.addEventListener("submit", (event) => event.preventDefault());
 }
 
 function mount() {

@@ -59,8 +59,13 @@ function stageRow(stage, current) {
     "aria-valuenow": String(stage.finished),
     "aria-valuetext": `${stage.finished} of ${stage.total} finished: ${stage.succeeded} succeeded, ${stage.failed} failed, ${stage.active} in progress`,
   });
+  // Each segment is an empty SVG sized by its width attribute: the CSP refuses style="" attributes.
   for (const [kind, n] of [["succeeded", stage.succeeded], ["failed", stage.failed], ["active", stage.active]]) {
-    bar.append(el("span", { class: `seg-${kind}`, style: `width:${pct(n)}` }));
+    const segment = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    for (const [name, value] of Object.entries({ class: `seg-${kind}`, width: pct(n), height: "100%", "aria-hidden": "true" })) {
+      segment.setAttribute(name, value);
+    }
+    bar.append(segment);
   }
   return el(
     "li",
