@@ -30,14 +30,17 @@ from pathlib import Path
 from procs import cpu_seconds, rss_mb  # bench/procs.py (this script's directory is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
-DB = "factory_bench_ingest"
+# BENCH_DB and BENCH_REDIS let two people on one machine benchmark without dropping each other's
+# scratch database or flushing each other's broker.
+DB = os.environ.get("BENCH_DB", "factory_bench_ingest")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 ENV = {
     **os.environ,
     "DATABASE_URL": f"mysql://root@127.0.0.1:3306/{DB}",
-    "REDIS_URL": "redis://127.0.0.1:6379/9",
+    "REDIS_URL": f"{REDIS}/9",
     # The production shape: ingest enqueues alert evaluation on a broker (no worker runs here; the
     # queue is flushed at the end) instead of running it inline as the eager embedded default does.
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/8",
+    "CELERY_BROKER_URL": f"{REDIS}/8",
     "MQTT_URL": "mqtt://127.0.0.1:18830",  # the private broker started by the mqtt phase
     "DEBUG": "false",
     "SECRET_KEY": "bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
@@ -406,7 +409,7 @@ def main():
         results["soak"] = bench_soak(args.server, args.workers, tokens_file, uids, args.soak_seconds)
     tokens_file.unlink()
     results["loadavg_end"] = os.getloadavg()
-    sh("redis-cli", "-n", "8", "flushdb")
+    sh("redis-cli", "-u", f"{REDIS}/8", "flushdb")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     report(results)
