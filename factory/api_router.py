@@ -13,6 +13,7 @@ from alerts.api.views import (
     NotificationRouteViewSet,
 )
 from analytics.api.views import OEEReportViewSet, OEEViewSet, ReasonCodeViewSet, ShiftViewSet, StopViewSet
+from audit.api.views import AuditEntryViewSet
 from devices.api.provisioning import ProvisioningKeyViewSet, ProvisioningRequestViewSet
 from devices.api.views import (
     DeviceGroupViewSet,
@@ -49,3 +50,4 @@ router.register("analytics/stops", StopViewSet, basename="stop")
 router.register("analytics/reports", OEEReportViewSet, basename="oeereport")
 router.register("firmware", FirmwareImageViewSet, basename="firmware")
 router.register("rollouts", RolloutViewSet, basename="rollout")
+router.register("audit", AuditEntryViewSet, basename="auditentry")
