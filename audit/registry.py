@@ -6,8 +6,9 @@ platform keeps for itself (alarm state machines, deliveries, rollout targets, OE
 are written in bulk or by workers, and a model registered here costs a SELECT of the old row on
 every ``save()``. Alarm handling has its own journal (``AlarmEvent``: who, when, comment).
 
-Credentials never reach an entry: hashes are excluded, plain tokens and keys are never stored in
-the first place, and a notification channel's ``config`` is recorded through ``redact_config``.
+Credentials never reach an entry: token and key hashes are excluded, a password change is
+recorded as ``***`` → ``***``, plain tokens and keys are never stored in the first place, and a
+notification channel's ``config`` is recorded through ``redact``.
 """
 
 import json
@@ -31,7 +32,7 @@ class Tracked:
 
 
 TRACKED = [
-    Tracked("accounts.User", "", exclude=("password", "last_login"), m2m=("groups",)),
+    Tracked("accounts.User", "", exclude=("last_login",), m2m=("groups",), mask=("password",)),
     Tracked("accounts.ServiceAccount", "account"),
     Tracked("accounts.ApiKey", "account", exclude=("key_hash", "last_used_at")),
     Tracked("devices.Plant", "pk"),
@@ -71,7 +72,7 @@ def register_tracked_models() -> None:
             exclude_fields=[*NOISE, *tracked.exclude],
             m2m_fields=set(tracked.m2m),
             mask_fields=list(tracked.mask),
-            mask_callable="audit.registry.redact_config" if tracked.mask else None,
+            mask_callable="audit.registry.redact" if tracked.mask else None,
         )
 
 
@@ -128,11 +129,17 @@ def _redacted(value, name: str = ""):
     return value
 
 
-def redact_config(value: str) -> str:
-    """django-auditlog's mask for a channel's ``config`` (JSON text): secrets become ``***`` and URLs
-    keep only their scheme and host, so an entry shows where messages go but no credential."""
+def redact(value: str) -> str:
+    """django-auditlog's mask for secret-bearing fields. A channel's ``config`` (JSON text) keeps its
+    shape: secrets become ``***`` and URLs keep only their scheme and host, so an entry shows where
+    messages go but no credential. Anything else (a password hash) becomes ``***``: the entry
+    says that it changed, never to what."""
+    if value in ("None", ""):
+        return value
     try:
         config = json.loads(value)
     except (TypeError, ValueError):
-        return value if value in ("None", "") else "***"
+        return "***"
+    if not isinstance(config, dict | list):
+        return "***"
     return json.dumps(_redacted(config), sort_keys=True, ensure_ascii=False)

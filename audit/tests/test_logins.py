@@ -58,3 +58,13 @@ def test_records_a_page_login_and_logout(alice):
 def test_last_login_is_not_an_account_change(alice):
     assert_status(jwt_login(PASSWORD, "198.51.100.9"), 200)
     assert entries(content_type__model="user", object_id=alice.pk, action=AuditEntry.Action.UPDATE) == []
+
+
+def test_records_a_password_change_without_the_hash(alice):
+    from accounts.services import user_set_password
+
+    user_set_password(user=alice, password="a new long passphrase 42")
+    [entry] = entries(content_type__model="user", object_id=alice.pk, action=AuditEntry.Action.UPDATE)
+    assert entry.changes == {"password": ["***", "***"]}
+    alice.refresh_from_db()
+    assert alice.password not in repr(AuditEntry.objects.values())
