@@ -57,6 +57,11 @@ TRACKED = [
     Tracked("firmware.FirmwareImage", "plant_id"),
     Tracked("firmware.MaintenanceWindow", "plant_id"),
     Tracked("firmware.Rollout", "plant_id"),
+    # A superuser pausing a periodic task (retention, alarm timers…) in the admin; beat's own
+    # bookkeeping after each run is not a change.
+    Tracked(
+        "django_celery_beat.PeriodicTask", "", exclude=("last_run_at", "total_run_count", "no_changes", "date_changed")
+    ),
 ]
 
 _PLANT_PATHS: dict[type, str] = {}

@@ -26,3 +26,17 @@ def test_deletes_entries_past_the_retention_and_keeps_the_rest(settings, plant_a
     assert AuditEntry.objects.filter(pk=kept).exists()
     assert not AuditEntry.objects.filter(timestamp__lt=now - timedelta(days=30)).exists()
     assert purge_audit_entries() == 0  # idempotent
+
+
+def test_pausing_a_periodic_task_is_recorded_but_beats_bookkeeping_is_not(db):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every_day, _ = IntervalSchedule.objects.get_or_create(every=86400, period=IntervalSchedule.SECONDS)
+    task = PeriodicTask.objects.create(name="Audit log: enforce retention", task="audit.tasks.purge_audit_entries",
+                                       interval=every_day)  # fmt: skip
+    task.total_run_count, task.last_run_at = 5, timezone.now()
+    task.save()  # what beat does after a run
+    task.enabled = False
+    task.save()
+    updates = AuditEntry.objects.filter(content_type__model="periodictask", action=AuditEntry.Action.UPDATE)
+    assert [entry.changes for entry in updates] == [{"enabled": ["True", "False"]}]
