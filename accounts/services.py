@@ -13,6 +13,8 @@ from guardian.shortcuts import assign_perm
 
 from accounts.models import ApiKey, PlantRole, ServiceAccount, User
 from accounts.roles import ROLE_PERMISSIONS, Role
+from audit.models import AuditEntry
+from audit.services import audit_record, auditlog_paused
 from devices.models import Plant
 from devices.services.tokens import LAST_USED_RESOLUTION, credential_create, credential_matches
 
@@ -81,11 +83,17 @@ def member_set_role(*, plant: Plant, user: User, role: str) -> bool:
         raise ValidationError(
             {"role": f"{user.username} is the last admin of {plant.name}; appoint another admin first."}
         )
-    for name, plant_role in roles.items():
-        if name == role:
-            plant_role.group.user_set.add(user)
-        else:
-            plant_role.group.user_set.remove(user)
+    with auditlog_paused():  # one role entry below, not a group-membership entry per group
+        for name, plant_role in roles.items():
+            if name == role:
+                plant_role.group.user_set.add(user)
+            else:
+                plant_role.group.user_set.remove(user)
+    before = ",".join(sorted(current)) or None
+    if before != role:
+        audit_record(
+            event="role_set", obj=user, plant=plant, action=AuditEntry.Action.UPDATE, changes={"role": (before, role)}
+        )
     return not current
 
 
@@ -98,8 +106,14 @@ def member_remove(*, plant: Plant, user: User) -> None:
         raise ValidationError(
             {"user": f"{user.username} is the last admin of {plant.name}; appoint another admin first."}
         )
-    for plant_role in PlantRole.objects.filter(plant=plant).select_related("group"):
-        plant_role.group.user_set.remove(user)
+    with auditlog_paused():
+        for plant_role in PlantRole.objects.filter(plant=plant).select_related("group"):
+            plant_role.group.user_set.remove(user)
+    if current:
+        audit_record(
+            event="member_removed", obj=user, plant=plant, action=AuditEntry.Action.UPDATE,
+            changes={"role": (",".join(sorted(current)), None)},
+        )  # fmt: skip
 
 
 @transaction.atomic
@@ -147,6 +161,13 @@ def api_key_revoke(*, key: ApiKey) -> bool:
     """Revoke ``key`` now (its next request is refused); False when it was revoked already."""
     updated = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     key.refresh_from_db()
+    if updated:
+        audit_record(
+            event="api_key_revoked",
+            obj=key,
+            action=AuditEntry.Action.UPDATE,
+            changes={"revoked_at": (None, key.revoked_at)},
+        )
     return updated == 1
 
 

@@ -20,6 +20,7 @@ from analytics.models import NonProductionDay, OEEReport, ReasonCode, ReportSubs
 from analytics.reports import report_csv
 from analytics.services import calendar_changed, calendar_entries_delete, shift_validate
 from analytics.tasks import run_oee_report
+from audit.services import audit_record
 
 
 class BreakFormSet(BaseInlineFormSet):
@@ -147,6 +148,7 @@ class OEEReportAdmin(PlantScopedAdmin):
 
     def csv_view(self, request, pk):
         report = get_object_or_404(self.get_queryset(request).select_related("plant"), pk=pk)
+        audit_record(event="export", obj=report, plant=report.plant_id, data={"format": "csv"})
         response = HttpResponse(report_csv(report), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="oee-{report.kind}-{report.pk}.csv"'
         return response

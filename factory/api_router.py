@@ -13,6 +13,7 @@ from alerts.api.views import (
     NotificationRouteViewSet,
 )
 from analytics.api.views import OEEReportViewSet, OEEViewSet, ReasonCodeViewSet, ShiftViewSet, StopViewSet
+from audit.api.views import AuditEntryViewSet
 from commands.api.views import CommandDefinitionViewSet, CommandViewSet
 from devices.api.provisioning import ProvisioningKeyViewSet, ProvisioningRequestViewSet
 from devices.api.views import (
@@ -56,3 +57,4 @@ router.register("orders", OrderViewSet, basename="order")
 router.register("runs", RunViewSet, basename="run")
 router.register("commands", CommandViewSet, basename="command")
 router.register("command-definitions", CommandDefinitionViewSet, basename="commanddefinition")
+router.register("audit", AuditEntryViewSet, basename="auditentry")

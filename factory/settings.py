@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "anymail",
     "import_export",  # the order admin's import pages (production.admin)
+    "auditlog",
     "accounts",
     "devices",
     "alerts",
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "anomaly",
     "production",
     "simulator",
+    "audit",  # after auditlog: its admin replaces auditlog's
     "factory.apps.FactoryConfig",
     "live",  # the live bus: after the apps whose signals its receivers connect (live/apps.py)
 ]
@@ -80,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditMiddleware",  # who and from where, for every audit entry of the request
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Axes must come last: it turns a lockout raised during authentication into a response.
@@ -294,6 +297,12 @@ TELEMETRY_RETENTION_RAW_DAYS = env_int("TELEMETRY_RETENTION_RAW_DAYS", 30, minim
 TELEMETRY_RETENTION_1M_DAYS = env_int("TELEMETRY_RETENTION_1M_DAYS", 365, minimum=1)
 TELEMETRY_RETENTION_1H_DAYS = env_int("TELEMETRY_RETENTION_1H_DAYS", 0, minimum=0)  # 0 = forever
 DEAD_LETTER_RETENTION_DAYS = env_int("DEAD_LETTER_RETENTION_DAYS", 14, minimum=1)
+
+# Audit log (django-auditlog, entries in audit.AuditEntry; README "Audit log").
+AUDITLOG_LOGENTRY_MODEL = "audit.AuditEntry"
+AUDITLOG_DISABLE_ON_RAW_SAVE = True  # loaddata is not a person's write
+AUDITLOG_CID_HEADER = None  # a client-chosen correlation id is not evidence
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365, minimum=1)
 MQTT_BRIDGE_CLIENT_ID = env_str("MQTT_BRIDGE_CLIENT_ID", "factory-mqtt-bridge")
 
 # Alarms and notifications (README "Alarms and notifications") --------------------------------

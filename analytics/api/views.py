@@ -33,6 +33,7 @@ from analytics.models import OEEReport, ReasonCode, Shift
 from analytics.reports import report_csv
 from analytics.selectors import OEEQueryError, oee_compute, oee_target_get_for, shift_current, shift_next, stop_list
 from analytics.services import calendar_entries_delete, stop_classify
+from audit.services import audit_record
 from devices.models import Device
 from factory.serializers import call_service
 
@@ -163,6 +164,7 @@ class OEEReportViewSet(PlantScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     def csv(self, request, pk=None):
         """The report as CSV: one row per machine and a TOTAL row."""
         report = self.get_object()
+        audit_record(event="export", obj=report, plant=report.plant_id, data={"format": "csv"})
         response = HttpResponse(report_csv(report), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="oee-{report.kind}-{report.pk}.csv"'
         return response

@@ -16,6 +16,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from audit.services import audit_export
+from devices.models import Device
 from devices.services import bulk
 from devices.services.broker import BrokerError
 
@@ -51,6 +53,7 @@ class DeviceImportForm(forms.Form):
 
 
 def _download(data: bytes, file_format: str, name: str) -> HttpResponse:
+    """The file as a download (the caller has recorded the export)."""
     response = HttpResponse(data, content_type=bulk.CONTENT_TYPES[file_format])
     response["Content-Disposition"] = f'attachment; filename="{name}.{file_format}"'
     return response
@@ -58,12 +61,19 @@ def _download(data: bytes, file_format: str, name: str) -> HttpResponse:
 
 @admin.action(description="Export selected devices (CSV)")
 def export_csv(modeladmin, request, queryset):
-    return _download(bulk.devices_export(queryset, "csv"), "csv", "devices")
+    return _exported(queryset, "csv")
 
 
 @admin.action(description="Export selected devices (XLSX)")
 def export_xlsx(modeladmin, request, queryset):
-    return _download(bulk.devices_export(queryset, "xlsx"), "xlsx", "devices")
+    return _exported(queryset, "xlsx")
+
+
+def _exported(queryset, file_format: str) -> HttpResponse:
+    data = bulk.devices_export(queryset, file_format)
+    plants = queryset.order_by().values_list("plant_id", flat=True).distinct()
+    audit_export(model=Device, plant_ids=list(plants), file_format=file_format, rows=queryset.count())
+    return _download(data, file_format, "devices")
 
 
 class DeviceImportAdminMixin:

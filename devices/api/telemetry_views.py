@@ -23,6 +23,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from accounts.selectors import scope_to_plants
+from audit.services import audit_record
 from devices.models import Device
 from devices.selectors import (
     BUCKET_CHOICES,
@@ -260,6 +261,11 @@ class DeviceTelemetryMixin:
                 bucket, chunks = telemetry_export(device, query["metric"], *span)
             else:
                 bucket, chunks = telemetry_export_all(device, *span)
+            audit_record(
+                event="export", obj=device, object_repr=f"{device} telemetry (csv)",
+                data={"format": "csv", "metric": query["metric"].name if "metric" in query else "all",
+                      "bucket": bucket, "start": query["start"].isoformat(), "end": query["end"].isoformat()},
+            )  # fmt: skip
             return _csv_response(request, device, query, bucket, chunks)
         except HistoryError as exc:
             raise serializers.ValidationError({exc.field: [str(exc)]}) from None

@@ -15,6 +15,7 @@ from accounts.api.scoping import PlantScopedViewSetMixin
 from accounts.roles import PERM_MANAGE
 from accounts.selectors import member_list, plant_list_for, plant_roles_of
 from accounts.services import member_remove, member_set_role
+from audit.services import audit_export
 from commands.api.views import DeviceCommandsMixin
 from devices.api.filters import DeviceFilterSet, DeviceGroupFilterSet, DeviceTokenFilterSet, LineFilterSet
 from devices.api.serializers import (
@@ -254,7 +255,10 @@ class DeviceViewSet(DeviceCommandsMixin, DeviceTelemetryMixin, PlantScopedViewSe
         file_format = getattr(request.accepted_renderer, "format", "csv")
         if file_format not in bulk.FORMATS:
             file_format = "csv"
-        data = bulk.devices_export(self.filter_queryset(self.get_queryset()), file_format)
+        devices = self.filter_queryset(self.get_queryset())
+        data = bulk.devices_export(devices, file_format)
+        plants = devices.order_by().values_list("plant_id", flat=True).distinct()
+        audit_export(model=Device, plant_ids=list(plants), file_format=file_format, rows=devices.count())
         response = Response(data, content_type=bulk.CONTENT_TYPES[file_format])
         response["Content-Disposition"] = f'attachment; filename="devices.{file_format}"'
         return response

@@ -17,6 +17,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from audit.models import AuditEntry
+from audit.services import audit_record
 from devices.models import Device, Line, Plant, ProvisioningKey, ProvisioningRequest
 from devices.models.device import uid_validator
 from devices.selectors import provisioning_pending_count
@@ -60,6 +62,11 @@ def provisioning_key_revoke(*, key: ProvisioningKey) -> bool:
     """Revoke ``key`` now; False when it was revoked already. Registered devices keep their tokens."""
     updated = ProvisioningKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     key.refresh_from_db()
+    if updated:
+        audit_record(
+            event="provisioning_key_revoked", obj=key, action=AuditEntry.Action.UPDATE,
+            changes={"revoked_at": (None, key.revoked_at)},
+        )  # fmt: skip
     return updated == 1
 
 

@@ -18,6 +18,8 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from audit.models import AuditEntry
+from audit.services import audit_record
 from devices.exceptions import DeviceAuthError
 from devices.models import Device, DeviceToken
 from devices.services import broker
@@ -212,7 +214,12 @@ def token_revoke(*, token: DeviceToken) -> bool:
     When the broker holds it as the device's MQTT password, the broker refuses the device (and
     closes its connection) before this commits.
     """
-    revoked = token.revoke(timezone.now())
+    now = timezone.now()
+    revoked = token.revoke(now)
+    if revoked:
+        audit_record(
+            event="token_revoked", obj=token, action=AuditEntry.Action.UPDATE, changes={"revoked_at": (None, now)}
+        )
     if revoked and broker.broker_managed():
         holder = broker_password_holders([token.device_id]).get(token.device_id)
         if holder is not None and holder.pk == token.pk:
@@ -243,7 +250,13 @@ def token_rotate(*, token: DeviceToken, by=None, grace_seconds: int = 0) -> tupl
         if current.expires_at is not None:
             expires_at = min(expires_at, current.expires_at)
         DeviceToken.objects.filter(pk=token.pk).update(expires_at=expires_at)
+        changes = {"expires_at": (current.expires_at, expires_at)}
     else:
         current.revoke(now)
+        changes = {"revoked_at": (None, now)}
+    audit_record(
+        event="token_rotated", obj=current, action=AuditEntry.Action.UPDATE, changes=changes, actor=by,
+        data={"replacement": new_token.pk, "grace_seconds": grace_seconds},
+    )  # fmt: skip
     token.refresh_from_db()
     return new_token, plain

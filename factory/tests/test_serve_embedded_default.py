@@ -7,7 +7,8 @@ database (as in the admin), so that the daily and hourly ones also come round. E
 periodic task must then show its effect: rollup rows for the readings posted over HTTP, a silent
 device offline, an old reading and an old dead letter gone, a timed-out firmware update marked,
 an expired shelve ended, the alarm outbox dispatched, an e-mail a dead worker left sending sent,
-OEE reports written, a device command past its time-out expired.
+OEE reports written, a device command past its time-out expired, an audit entry past
+AUDIT_RETENTION_DAYS removed.
 
 Before beat ran its tasks through the worker's registry, the web process had never imported
 ``devices.tasks`` (nor ``firmware``'s or ``analytics``'s), so beat sent those tasks by name to the
@@ -37,6 +38,7 @@ EFFECTS = {
     "firmware.tasks.run_rollout_timers": ["silent_update_timed_out"],
     "analytics.tasks.run_oee_reports": ["oee_reports_written"],
     "commands.tasks.expire_commands": ["unanswered_command_expired"],
+    "audit.tasks.purge_audit_entries": ["old_audit_entry_purged"],
 }
 
 
@@ -50,6 +52,8 @@ def seed_background_work() -> dict:
     from alerts.services.alarms import alarm_raise, alarm_shelve
     from alerts.tests.factories import make_channel
     from analytics.tests.factories import make_shift
+    from audit.models import AuditEntry
+    from audit.services import audit_record
     from commands.models import Command
     from commands.services import command_send
     from commands.tests.factories import make_catalogue
@@ -99,10 +103,14 @@ def seed_background_work() -> dict:
     make_catalogue()
     command = command_send(device=Device.objects.get(uid="press-001"), name="reset_counter", params={}, by=operator)
     Command.objects.filter(pk=command.pk).update(expires_at=now - timedelta(seconds=1))
+    # An audit entry past AUDIT_RETENTION_DAYS (365 by default).
+    old_entry = audit_record(event="login", obj=operator, actor=operator)
+    AuditEntry.objects.filter(pk=old_entry.pk).update(timestamp=now - timedelta(days=400))
     data = {
         **seeded,
         "old_reading": {"device": devices["press-001"]["id"], "metric": metric.pk, "ts": old_ts.isoformat()},
         "dead_letter": letter.pk,
+        "old_audit_entry": old_entry.pk,
         "alarm": alarm.pk,
         "outbox": waiting,
         "stuck_delivery": stuck.pk,
@@ -123,6 +131,7 @@ def background_work(seeded: dict, timeout: float) -> dict:
 
     from alerts.models import Alarm, AlarmEvent, Delivery
     from analytics.models import OEEReport
+    from audit.models import AuditEntry
     from commands.models import Command
     from devices.models import DeadLetter, Device, TelemetryReading, TelemetryRollup1h, TelemetryRollup1m
     from firmware.models import RolloutTarget
@@ -150,6 +159,7 @@ def background_work(seeded: dict, timeout: float) -> dict:
             and not RolloutTarget.objects.filter(pk__in=seeded["targets"]).exclude(status="timed_out").exists(),
             "oee_reports_written": OEEReport.objects.filter(plant_id=seeded["plants"]["A"]).exists(),
             "unanswered_command_expired": Command.objects.filter(pk=seeded["command"], state="expired").exists(),
+            "old_audit_entry_purged": not AuditEntry.objects.filter(pk=seeded["old_audit_entry"]).exists(),
         }
 
     deadline = time.monotonic() + timeout

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from audit.services import audit_record
 from devices.models import Device, DeviceGroup, Line, Plant
 from firmware.models import FirmwareImage, MaintenanceWindow, Rollout, RolloutEvent, RolloutTarget, RolloutTargetEvent
 from firmware.services.stages import parse_stages, stage_sizes
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 def _audit(rollout: Rollout, action: str, by=None, detail: str = "", at: datetime | None = None) -> None:
     """Record a rollout-level change; the dashboard shows it (and the new counts) after commit."""
     RolloutEvent.objects.create(rollout=rollout, action=action, by=by, detail=detail[:255], at=at or timezone.now())
+    audit_record(event=f"rollout_{action}", obj=rollout, actor=by, data={"detail": detail[:255]} if detail else None)
     rollout_progressed_after_commit(rollout.pk)
 
 
