@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 from io import StringIO
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -29,6 +30,10 @@ def counts() -> dict[str, int]:
     return {model.__name__: model.objects.count() for model in ROWS}
 
 
+# Mid-morning in the demo plant (Europe/Berlin): today's period then holds hours of production.
+# At the real clock, just after the plant's midnight, today would hold minutes or nothing, and the
+# first day would start mid-day unless read from midnight (both made this test fail by the hour).
+@time_machine.travel(datetime(2026, 11, 27, 9, 30, tzinfo=UTC), tick=True)
 def test_history_gives_the_30_day_trend_and_the_pareto_of_a_real_plant_once(client_for, settings):
     call_command("seed_demo", "--history", stdout=StringIO())
     seeded = counts()
