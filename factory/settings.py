@@ -416,6 +416,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "accounts.roles.Role",
         "RolloutTargetStatusEnum": "firmware.models.RolloutTarget.Status",
         "RolloutStateEnum": "firmware.models.Rollout.State",
+        "CommandStateEnum": "commands.models.Command.State",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
