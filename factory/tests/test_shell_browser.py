@@ -86,8 +86,9 @@ def expect_on(page, server, seeded, label: str):
     expect(page.get_by_role("heading", level=1)).to_be_visible()
 
 
-# The plant navigation is the same for every role (the Admin link, which is not, has its own test):
-# the tour runs as the least and the most privileged plant user, to keep CI inside its time.
+# The plant navigation is the same for every role but for the plant admins' Approvals link (after
+# the others, with its badge: the Admin link has its own test): the tour runs as the least and the
+# most privileged plant user, to keep CI inside its time.
 @pytest.mark.parametrize("username", ["viewer", "manager"])
 def test_every_plant_page_reaches_every_other_through_the_navigation(stack, chromium_browser, username):
     server, seeded = stack
@@ -95,7 +96,10 @@ def test_every_plant_page_reaches_every_other_through_the_navigation(stack, chro
         problems = watch(page)
         log_in(page, server, username, seeded["logins"][username])
         page.goto(f"{server.url}/plants/{seeded['plant']}/")
-        assert plant_nav(page).get_by_role("link").all_inner_texts() == LABELS
+        texts = plant_nav(page).get_by_role("link").all_inner_texts()
+        assert texts[: len(LABELS)] == LABELS
+        admin_links = [text.split()[0] for text in texts[len(LABELS) :]]
+        assert admin_links == (["Approvals"] if username == "manager" else []), texts
         expect_on(page, server, seeded, "Overview")
         for index in TOUR:  # 20 clicks: every ordered pair of different pages once
             plant_nav(page).get_by_role("link", name=LABELS[index], exact=True).click()
@@ -106,6 +110,11 @@ def test_every_plant_page_reaches_every_other_through_the_navigation(stack, chro
             expect(plant_nav(page).locator('a[aria-current="page"]')).to_have_count(0)
             plant_nav(page).get_by_role("link", name=label, exact=True).click()
             expect_on(page, server, seeded, label)
+        if admin_links:
+            plant_nav(page).get_by_role("link", name="Approvals").click()
+            current = plant_nav(page).locator('a[aria-current="page"]')
+            expect(current).to_contain_text("Approvals")
+            assert page.url == f"{server.url}/plants/{seeded['plant']}/approvals/", page.url
         assert not problems, problems
 
 
