@@ -11,11 +11,11 @@ PORT   ?= 8000
 # a server listening on all interfaces (HOST=0.0.0.0) is linked as 127.0.0.1.
 SITE_URL ?= http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 PYTEST_ARGS ?=
-# On the embedded default (no service URL set) the suite runs in TEST_PROCESSES pytest processes
-# (pytest-xdist, whole modules per process, so a module's server stack is started once). With real
-# services it runs in one: the processes would share Redis databases, Celery queues and MQTT topics.
+# The suite runs in TEST_PROCESSES pytest processes (pytest-xdist, whole modules per process, so a
+# module's server stack and browser start once); tests/xdist_env.py gives each process its own
+# Redis databases and Mosquitto when service URLs are set. TEST_PROCESSES=1: one process.
 TEST_PROCESSES ?= 2
-TEST_PARALLEL := $(if $(DATABASE_URL)$(REDIS_URL)$(CELERY_BROKER_URL)$(MQTT_URL),,$(if $(filter-out 0 1,$(TEST_PROCESSES)),-n $(TEST_PROCESSES) --dist loadfile))
+TEST_PARALLEL := $(if $(filter-out 0 1,$(TEST_PROCESSES)),-n $(TEST_PROCESSES) --dist loadfile -p tests.xdist_env)
 # The simulator `make run` starts (and `make simulate` runs against a server that is already up).
 SIM_DEVICES ?= 12
 SIM_RATE    ?= 1
@@ -43,7 +43,7 @@ simulate: deps mysql-driver migrate seed
 	  --url http://$(HOST):$(PORT) $(SIM_ARGS)
 
 test: dev-deps assets mysql-driver
-	$(VENV)/bin/pytest $(TEST_PARALLEL) $(PYTEST_ARGS)
+	$(PY) -m pytest $(TEST_PARALLEL) $(PYTEST_ARGS)
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
